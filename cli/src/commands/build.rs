@@ -1,0 +1,177 @@
+//! `kiln build`: builds a project into a validated component with its package metadata embedded.
+
+use crate::Outcome;
+use crate::output::{Printer, human_size};
+use anyhow::{Context, Result};
+use kiln_build::rust::{Profile, RustOptions, TargetChoice};
+use kiln_component::Adapter;
+use kiln_core::{Digest, Lang, Reporter, WasmKind};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Build a project into a wasm32-wasip2 component.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit status: 0 when the component was built, 2 on any error.")]
+pub struct Args {
+    /// The project directory or manifest (default: the current directory).
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Where to write the component (default: `<target dir>/kiln/<name>.wasm`).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The package to build in a Cargo workspace.
+    #[arg(short, long, value_name = "SPEC")]
+    package: Option<String>,
+    /// Build the binary with this name.
+    #[arg(long, value_name = "NAME", conflicts_with = "lib")]
+    bin: Option<String>,
+    /// Build the package's library (a `cdylib`).
+    #[arg(long)]
+    lib: bool,
+    /// Build with the release profile.
+    #[arg(short, long, conflicts_with = "profile")]
+    release: bool,
+    /// Build with the named cargo profile.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Features to enable (comma- or space-separated, repeatable).
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    features: Vec<String>,
+    /// Enable all features.
+    #[arg(long)]
+    all_features: bool,
+    /// Do not enable the default features.
+    #[arg(long)]
+    no_default_features: bool,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long)]
+    locked: bool,
+    /// Build without accessing the network.
+    #[arg(long)]
+    offline: bool,
+    /// The wasm target: wasm32-wasip2 (a component directly) or wasm32-wasip1
+    /// (a core module that kiln componentizes with the WASI adapter).
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Extra arguments for the language's build tool (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    tool_args: Vec<String>,
+}
+
+/// The `--json` summary of a build; documented in docs/cli.md.
+#[derive(Serialize)]
+struct Summary {
+    path: PathBuf,
+    size: u64,
+    digest: Digest,
+    kind: WasmKind,
+    world: Option<String>,
+    language: Lang,
+    package: String,
+    version: Option<String>,
+    adapter: Option<Adapter>,
+    toolchain_output: PathBuf,
+}
+
+pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    let project = kiln_build::discover(&args.path)?;
+    let opts = RustOptions {
+        package: args.package,
+        target: match (args.bin, args.lib) {
+            (Some(bin), _) => TargetChoice::Bin(bin),
+            (None, true) => TargetChoice::Lib,
+            (None, false) => TargetChoice::Auto,
+        },
+        profile: match (args.release, args.profile) {
+            (true, _) => Profile::Release,
+            (false, Some(p)) => Profile::Named(p),
+            (false, None) => Profile::Dev,
+        },
+        features: args.features,
+        all_features: args.all_features,
+        no_default_features: args.no_default_features,
+        locked: args.locked,
+        offline: args.offline,
+        triple: args.target,
+        cargo_args: args.tool_args,
+    };
+    let built = match project.lang {
+        Lang::Rust => kiln_build::rust::build(&project.manifest, &opts, printer)?,
+        Lang::C | Lang::Go => unreachable_lang(project.lang)?,
+    };
+
+    let (component, adapter) = match built.kind {
+        WasmKind::Component => (built.wasm.clone(), None),
+        WasmKind::CoreModule => {
+            let adapter = if built.is_program {
+                Adapter::Command
+            } else {
+                Adapter::Reactor
+            };
+            printer.status(
+                "Componentizing",
+                &format!("{} with the {} adapter", built.name, adapter.name()),
+            );
+            let component = kiln_component::componentize(&built.wasm, adapter).with_context(|| {
+                format!(
+                    "failed to componentize `{}`",
+                    built.toolchain_output.display()
+                )
+            })?;
+            (component, Some(adapter))
+        }
+    };
+    let component = kiln_component::embed_metadata(&component, &built.metadata)?;
+    kiln_component::validate(&component).with_context(|| {
+        format!(
+            "the component built from `{}` is not valid; this is a bug in kiln or the toolchain",
+            built.toolchain_output.display()
+        )
+    })?;
+    let report = kiln_inspect::inspect(&component)?;
+    let world = report
+        .world
+        .as_ref()
+        .map(|w| match &w.package {
+            Some(p) => format!("{p}/{}", w.name),
+            None => w.name.clone(),
+        });
+
+    let path = args.output.unwrap_or_else(|| built.default_output());
+    kiln_core::fs::write_atomic(&path, &component)?;
+    printer.status("Finished", &format!("`{}`", path.display()));
+
+    let summary = Summary {
+        path,
+        size: component.len() as u64,
+        digest: report.digest,
+        kind: report.kind,
+        world,
+        language: project.lang,
+        package: built.metadata.name.clone(),
+        version: built.metadata.version.clone(),
+        adapter,
+        toolchain_output: built.toolchain_output,
+    };
+    if args.json {
+        printer.json(&summary)?;
+    } else {
+        printer.data(&format!(
+            "path:   {}\nkind:   {}\nsize:   {} ({} bytes)\ndigest: {}\nworld:  {}\n",
+            summary.path.display(),
+            summary.kind,
+            human_size(summary.size),
+            summary.size,
+            summary.digest,
+            summary.world.as_deref().unwrap_or("-"),
+        ))?;
+    }
+    Ok(Outcome::Ok)
+}
+
+fn unreachable_lang(lang: Lang) -> Result<kiln_build::Built> {
+    anyhow::bail!("building {lang} projects is not supported yet")
+}

@@ -1,0 +1,173 @@
+//! `kiln inspect`: shows what a wasm binary is, imports, exports and contains.
+
+use super::read_input;
+use crate::Outcome;
+use crate::output::{Printer, human_size};
+use anyhow::{Context, Result};
+use kiln_inspect::{Report, World, WorldItem};
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+/// Show a module's or component's world, imports, exports, sections and metadata.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Exit status: 0 on success, 2 on error (e.g. a file that is not wasm).")]
+pub struct Args {
+    /// The wasm file (`-` reads stdin).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Print the world as WIT text, as `wasm-tools component wit` does.
+    #[arg(long, conflicts_with = "json")]
+    wit: bool,
+    /// Print the whole report as one JSON document (see docs/inspect-json.md).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    let bytes = read_input(&args.file)?;
+    let name = args.file.display();
+    if args.wit {
+        let text = kiln_inspect::wit_text(&bytes).with_context(|| format!("failed to read the WIT of `{name}`"))?;
+        printer.data(&text)?;
+        return Ok(Outcome::Ok);
+    }
+    let report = kiln_inspect::inspect(&bytes).with_context(|| format!("failed to inspect `{name}`"))?;
+    if args.json {
+        printer.json(&report)?;
+    } else {
+        printer.data(&render(&report))?;
+    }
+    Ok(Outcome::Ok)
+}
+
+fn render_items(out: &mut String, title: &str, items: &[WorldItem]) {
+    let _ = writeln!(out, "  {title}:");
+    if items.is_empty() {
+        let _ = writeln!(out, "    (none)");
+    }
+    for item in items {
+        let _ = writeln!(out, "    {} {}", kind_word(item), item.name);
+        for f in &item.functions {
+            if item.kind == kiln_inspect::WorldItemKind::Function {
+                let _ = writeln!(out, "      {}", f.signature);
+            } else {
+                let _ = writeln!(out, "      {}: {}", f.name, f.signature);
+            }
+        }
+    }
+}
+
+fn kind_word(item: &WorldItem) -> &'static str {
+    match item.kind {
+        kiln_inspect::WorldItemKind::Interface => "interface",
+        kiln_inspect::WorldItemKind::Function => "func",
+        kiln_inspect::WorldItemKind::Type => "type",
+    }
+}
+
+fn render_world(out: &mut String, world: &World) {
+    let _ = match &world.package {
+        Some(p) => writeln!(out, "world {p}/{}", world.name),
+        None => writeln!(out, "world {}", world.name),
+    };
+    render_items(out, "imports", &world.imports);
+    render_items(out, "exports", &world.exports);
+}
+
+/// The human form of a report.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "kind:     {} (encoding version {:#x})", r.kind, r.encoding_version);
+    let _ = writeln!(out, "size:     {} ({} bytes)", human_size(r.size), r.size);
+    let _ = writeln!(out, "digest:   {}", r.digest);
+    let m = &r.metadata;
+    for (label, value) in [
+        ("name", &m.name),
+        ("version", &m.version),
+        ("authors", &m.authors),
+        ("desc", &m.description),
+        ("licenses", &m.licenses),
+        ("source", &m.source),
+        ("homepage", &m.homepage),
+        ("revision", &m.revision),
+    ] {
+        if let Some(v) = value {
+            let _ = writeln!(out, "{:<9} {v}", format!("{label}:"));
+        }
+    }
+    out.push('\n');
+    if let Some(world) = &r.world {
+        render_world(&mut out, world);
+        out.push('\n');
+    }
+    if let Some(e) = &r.world_error {
+        let _ = writeln!(out, "world: not readable: {e}\n");
+    }
+    if let Some(module) = &r.module {
+        let _ = writeln!(out, "imports ({}):", module.imports.len());
+        for i in &module.imports {
+            let _ = writeln!(
+                out,
+                "  {} {}::{}{}",
+                i.kind,
+                i.module,
+                i.name,
+                i.signature.as_deref().map(|s| format!(" {s}")).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(out, "exports ({}):", module.exports.len());
+        for e in &module.exports {
+            let _ = writeln!(
+                out,
+                "  {} {}{}",
+                e.kind,
+                e.name,
+                e.signature.as_deref().map(|s| format!(" {s}")).unwrap_or_default()
+            );
+        }
+        let _ = writeln!(out, "defined functions: {}", module.defined_functions);
+        for mem in &module.memories {
+            let _ = writeln!(
+                out,
+                "memory: {} pages{}{}{}{}",
+                mem.initial_pages,
+                mem.maximum_pages.map(|m| format!(", max {m}")).unwrap_or_default(),
+                if mem.shared { ", shared" } else { "" },
+                if mem.memory64 { ", 64-bit" } else { "" },
+                if mem.imported { ", imported" } else { "" },
+            );
+        }
+        for t in &module.tables {
+            let _ = writeln!(
+                out,
+                "table: {} x {}{}{}",
+                t.initial,
+                t.element_type,
+                t.maximum.map(|m| format!(", max {m}")).unwrap_or_default(),
+                if t.imported { ", imported" } else { "" },
+            );
+        }
+        out.push('\n');
+    }
+    if !r.producers.is_empty() {
+        let _ = writeln!(out, "producers:");
+        for field in &r.producers {
+            let values: Vec<String> = field
+                .values
+                .iter()
+                .map(|v| format!("{} {}", v.name, v.version).trim().to_string())
+                .collect();
+            let _ = writeln!(out, "  {}: {}", field.field, values.join(", "));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "sections:");
+    for s in &r.sections {
+        let label = match &s.name {
+            Some(n) => format!("custom \"{n}\""),
+            None => s.kind.clone(),
+        };
+        let _ = writeln!(out, "  {label:<32} {:>10} bytes  @ {:#x}", s.size, s.offset);
+    }
+    out
+}

@@ -1,0 +1,22 @@
+//! One module per subcommand, each with its clap `Args` and a `run` function.
+
+pub mod build;
+pub mod inspect;
+pub mod validate;
+
+use anyhow::{Context, Result};
+use std::io::Read;
+use std::path::Path;
+
+/// Reads a wasm input from a path, or from stdin when the path is `-`.
+pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("failed to read stdin")?;
+        return Ok(bytes);
+    }
+    std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))
+}

@@ -1,0 +1,63 @@
+//! The `kiln` command: parses arguments, chains kiln's library stages and renders their results.
+
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand};
+use output::Printer;
+use std::process::ExitCode;
+
+/// Build, validate, inspect and publish WebAssembly components.
+#[derive(Parser)]
+#[command(name = "kiln", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(clap::Args, Debug, Clone)]
+pub struct GlobalOpts {
+    /// Print only errors and data, no status lines.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// When to use colors on stderr: auto, always or never (`NO_COLOR` is honoured).
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
+    pub color: output::ColorChoice,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Build(commands::build::Args),
+    Validate(commands::validate::Args),
+    Inspect(commands::inspect::Args),
+}
+
+/// What a command's run ended in, mapped to kiln's exit codes.
+pub enum Outcome {
+    /// Exit 0: all good.
+    Ok,
+    /// Exit 1: a check ran and found problems.
+    Problems,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let printer = Printer::new(&cli.global);
+    let result = match cli.command {
+        Command::Build(args) => commands::build::run(args, &printer),
+        Command::Validate(args) => commands::validate::run(args, &printer),
+        Command::Inspect(args) => commands::inspect::run(args, &printer),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(err) if output::is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            printer.error(&err);
+            ExitCode::from(2)
+        }
+    }
+}

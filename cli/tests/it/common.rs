@@ -1,0 +1,196 @@
+//! Shared test helpers: running kiln, locating fixtures, requiring tools, and running components in Wasmtime.
+
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use wasmtime::component::{Component, Linker, ResourceTable, Val};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("cli/ has a parent")
+        .to_path_buf()
+}
+
+/// A fixture's path.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("fixtures").join(name)
+}
+
+/// The target directory fixture builds share, so repeated runs reuse cargo's
+/// cache and only one copy of each dependency is built.
+pub fn fixtures_target_dir() -> PathBuf {
+    root().join("target").join("fixtures")
+}
+
+/// A `kiln` command with a clean, deterministic environment.
+pub fn kiln() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
+    cmd.env("CARGO_TARGET_DIR", fixtures_target_dir())
+        .env("NO_COLOR", "1")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    cmd
+}
+
+/// Runs kiln and returns its output, whatever its exit status.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("the kiln binary runs")
+}
+
+/// Runs kiln and fails the test unless it exits 0.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "kiln failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Stderr as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Stdout as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Builds a project with kiln into `out_dir` and returns the JSON summary.
+pub fn build(project: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let output = run_ok(
+        kiln()
+            .arg("build")
+            .arg(project)
+            .arg("-o")
+            .arg(out)
+            .arg("--json")
+            .args(extra),
+    );
+    serde_json::from_slice(&output.stdout).expect("build --json prints JSON")
+}
+
+/// Compares `actual` with the expected file, or rewrites the file when
+/// `BLESS=1` is set.
+pub fn assert_expected(expected: &Path, actual: &str) {
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(expected, actual).expect("write expected output");
+        return;
+    }
+    let want = std::fs::read_to_string(expected).unwrap_or_else(|_| {
+        panic!(
+            "missing expected output `{}`; run the tests with BLESS=1 to create it",
+            expected.display()
+        )
+    });
+    assert!(
+        want == actual,
+        "output differs from `{}` (rerun with BLESS=1 if the change is intended)\n--- expected\n{want}\n--- actual\n{actual}",
+        expected.display()
+    );
+}
+
+struct Host {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn engine() -> Engine {
+    Engine::new(&Config::new()).expect("a default engine")
+}
+
+/// Runs a command component's `wasi:cli/run` with arguments and environment
+/// and returns what it printed to stdout.
+pub fn run_command(wasm: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+    let engine = engine();
+    let component = Component::from_file(&engine, wasm).context("load component")?;
+    let mut linker = Linker::<Host>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let stdout = MemoryOutputPipe::new(1 << 20);
+    let mut argv = vec!["main"];
+    argv.extend_from_slice(args);
+    let ctx = WasiCtx::builder()
+        .args(&argv)
+        .envs(env)
+        .stdout(stdout.clone())
+        .build();
+    let mut store = Store::new(
+        &engine,
+        Host {
+            ctx,
+            table: ResourceTable::new(),
+        },
+    );
+    let command =
+        wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, &linker)?;
+    command
+        .wasi_cli_run()
+        .call_run(&mut store)?
+        .map_err(|()| anyhow::anyhow!("the command exited with an error"))?;
+    Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
+}
+
+/// An instantiated library component whose exported functions tests call.
+pub struct Library {
+    store: Store<Host>,
+    instance: wasmtime::component::Instance,
+}
+
+impl Library {
+    /// Instantiates a component with WASI available to it.
+    pub fn new(wasm: &Path) -> Result<Library> {
+        let engine = engine();
+        let component = Component::from_file(&engine, wasm).context("load component")?;
+        let mut linker = Linker::<Host>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let mut store = Store::new(
+            &engine,
+            Host {
+                ctx: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            },
+        );
+        let instance = linker.instantiate(&mut store, &component)?;
+        Ok(Library { store, instance })
+    }
+
+    /// Calls `interface#func` with `args` and returns its one result.
+    pub fn call(&mut self, interface: &str, func: &str, args: &[Val]) -> Result<Val> {
+        let iface = self
+            .instance
+            .get_export_index(&mut self.store, None, interface)
+            .with_context(|| format!("no export `{interface}`"))?;
+        let idx = self
+            .instance
+            .get_export_index(&mut self.store, Some(&iface), func)
+            .with_context(|| format!("no function `{func}` in `{interface}`"))?;
+        let f = self
+            .instance
+            .get_func(&mut self.store, idx)
+            .with_context(|| format!("`{func}` is not a function"))?;
+        let mut results = [Val::Bool(false)];
+        f.call(&mut self.store, args, &mut results)?;
+        f.post_return(&mut self.store)?;
+        let [result] = results;
+        Ok(result)
+    }
+}

@@ -1,0 +1,154 @@
+//! User mistakes end in one clear error, exit 2, no panic and no partial output.
+
+use crate::common::*;
+use std::path::Path;
+
+fn assert_clean_error(out: &std::process::Output, needle: &str) -> String {
+    let err = stderr(out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "expected `{needle}` in:\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+    err
+}
+
+#[test]
+fn directory_without_a_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(kiln().arg("build").arg(dir.path()));
+    let err = assert_clean_error(&out, "no project found");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn missing_path() {
+    let out = run(kiln().args(["build", "/nonexistent/kiln-project"]));
+    assert_clean_error(&out, "failed to read `/nonexistent/kiln-project`");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn compile_error_shows_cargo_errors_and_names_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("broken");
+    copy_dir(&fixture("rust-command"), &project);
+    std::fs::write(project.join("src/main.rs"), "fn main() { let x: u32 = \"no\"; }\n").unwrap();
+    let out_file = dir.path().join("out.wasm");
+    let out = run(kiln().arg("build").arg(&project).arg("-o").arg(&out_file));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("mismatched types"), "cargo's error is shown:\n{err}");
+    assert!(err.contains("error: cargo could not build `hello-command`"), "{err}");
+    assert!(!out_file.exists());
+}
+
+#[test]
+fn unwritable_output_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "not a directory").unwrap();
+    let out = run(
+        kiln()
+            .arg("build")
+            .arg(fixture("rust-command"))
+            .arg("-o")
+            .arg(blocker.join("out.wasm")),
+    );
+    assert_clean_error(&out, "a-file");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn missing_wasm_target_names_the_install_command() {
+    // A rustc whose sysroot has no wasm standard library, as on a machine
+    // where `rustup target add` was never run.
+    let dir = tempfile::tempdir().unwrap();
+    let sysroot = dir.path().join("sysroot");
+    std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu")).unwrap();
+    let fake = dir.path().join("rustc");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = --print ] && [ \"$2\" = sysroot ]; then echo {}; exit 0; fi\nexec rustc \"$@\"\n",
+            sysroot.display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(kiln().arg("build").arg(fixture("rust-command")).env("RUSTC", &fake));
+    let err = assert_clean_error(&out, "`wasm32-wasip2` is not installed");
+    assert!(err.contains("rustup target add wasm32-wasip2"), "{err}");
+}
+
+#[test]
+fn missing_cargo_is_explained() {
+    let out = run(
+        kiln()
+            .arg("build")
+            .arg(fixture("rust-command"))
+            .env("CARGO", "/nonexistent/bin/cargo"),
+    );
+    let err = assert_clean_error(&out, "`cargo` was not found");
+    assert!(err.contains("hint:"), "{err}");
+}
+
+#[test]
+fn unknown_target_lists_the_valid_ones() {
+    let out = run(
+        kiln()
+            .arg("build")
+            .arg(fixture("rust-command"))
+            .args(["--target", "wasm64-unknown"]),
+    );
+    let err = assert_clean_error(&out, "`wasm64-unknown` is not a wasm target");
+    assert!(err.contains("wasm32-wasip2, wasm32-wasip1"), "{err}");
+}
+
+#[test]
+fn inspect_of_a_text_file_is_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "hello\n").unwrap();
+    let out = run(kiln().arg("inspect").arg(&file));
+    let err = assert_clean_error(&out, "not a wasm binary");
+    assert!(out.stdout.is_empty());
+    assert!(err.contains("notes.txt"), "{err}");
+}
+
+#[test]
+fn inspect_and_validate_of_a_missing_file() {
+    let out = run(kiln().args(["inspect", "/nonexistent/x.wasm"]));
+    assert_clean_error(&out, "failed to read `/nonexistent/x.wasm`");
+    let out = run(kiln().args(["validate", "/nonexistent/x.wasm"]));
+    assert_clean_error(&out, "failed to read `/nonexistent/x.wasm`");
+}
+
+#[test]
+fn validate_reports_offset_and_reason_with_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "hello\n").unwrap();
+    let out = run(kiln().arg("validate").arg(&file).arg("--json"));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["files"][0]["error"]["offset"], 0);
+    assert!(stderr(&out).contains("is invalid at offset 0x0"));
+}

@@ -1,0 +1,334 @@
+//! The Rust driver: picks the package and target with cargo_metadata, runs `cargo build` for a wasm target and reads the artifact from cargo's JSON messages.
+
+use crate::Built;
+use crate::toolchain::{cargo, git_revision, rustc};
+use anyhow::{Context, Result, bail};
+use cargo_metadata::{Message, MetadataCommand, Package, Target, TargetKind};
+use kiln_core::{PackageMetadata, Reporter, WasmKind, hinted};
+use std::io::BufReader;
+use std::path::Path;
+use std::process::Command;
+
+/// The wasm targets kiln builds Rust for: wasm32-wasip2 gives a component
+/// directly, wasm32-wasip1 a core module that kiln componentizes.
+pub const TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-wasip1"];
+
+/// Which cargo profile to build with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// `dev`, cargo's default.
+    #[default]
+    Dev,
+    /// `--release`.
+    Release,
+    /// `--profile NAME`.
+    Named(String),
+}
+
+/// Which target of the package to build.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TargetChoice {
+    /// The only buildable target, or an error listing them.
+    #[default]
+    Auto,
+    /// `--bin NAME`.
+    Bin(String),
+    /// `--lib`.
+    Lib,
+}
+
+/// Options of a Rust build, mirroring cargo's flags.
+#[derive(Debug, Clone, Default)]
+pub struct RustOptions {
+    /// `-p/--package`.
+    pub package: Option<String>,
+    /// `--bin` / `--lib`.
+    pub target: TargetChoice,
+    /// The cargo profile.
+    pub profile: Profile,
+    /// `--features`.
+    pub features: Vec<String>,
+    /// `--all-features`.
+    pub all_features: bool,
+    /// `--no-default-features`.
+    pub no_default_features: bool,
+    /// `--locked`.
+    pub locked: bool,
+    /// `--offline`.
+    pub offline: bool,
+    /// The wasm target triple; `wasm32-wasip2` when unset.
+    pub triple: Option<String>,
+    /// Extra arguments passed to `cargo build` as they are.
+    pub cargo_args: Vec<String>,
+}
+
+/// Builds the Rust project whose manifest is `manifest`.
+pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Result<Built> {
+    let triple = opts.triple.as_deref().unwrap_or("wasm32-wasip2");
+    if !TARGETS.contains(&triple) {
+        return Err(hinted(
+            format!("`{triple}` is not a wasm target kiln builds Rust for"),
+            format!("use one of: {}", TARGETS.join(", ")),
+        ));
+    }
+    let dir = manifest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let metadata = MetadataCommand::new()
+        .cargo_path(cargo())
+        .manifest_path(manifest)
+        .no_deps()
+        .exec()
+        .map_err(|e| match e {
+            cargo_metadata::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => hinted(
+                "`cargo` was not found on PATH",
+                "install Rust with rustup (https://rustup.rs) or set `CARGO` to cargo's path",
+            ),
+            other => anyhow::Error::new(other),
+        })
+        .with_context(|| format!("failed to read the Cargo project `{}`", manifest.display()))?;
+    let package = select_package(&metadata, opts.package.as_deref())?;
+    let target = select_target(package, &opts.target)?;
+    let is_program = target.is_kind(TargetKind::Bin);
+    ensure_target_installed(dir, triple)?;
+
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(dir)
+        .arg("build")
+        .arg("--manifest-path")
+        .arg(manifest)
+        .args(["--package", &format!("{}@{}", package.name, package.version)])
+        .args(["--target", triple])
+        .arg("--message-format=json-render-diagnostics");
+    if is_program {
+        cmd.args(["--bin", &target.name]);
+    } else {
+        cmd.arg("--lib");
+    }
+    match &opts.profile {
+        Profile::Dev => {}
+        Profile::Release => {
+            cmd.arg("--release");
+        }
+        Profile::Named(p) => {
+            cmd.args(["--profile", p]);
+        }
+    }
+    if !opts.features.is_empty() {
+        cmd.args(["--features", &opts.features.join(",")]);
+    }
+    if opts.all_features {
+        cmd.arg("--all-features");
+    }
+    if opts.no_default_features {
+        cmd.arg("--no-default-features");
+    }
+    if opts.locked {
+        cmd.arg("--locked");
+    }
+    if opts.offline {
+        cmd.arg("--offline");
+    }
+    cmd.args(&opts.cargo_args);
+
+    reporter.status(
+        "Building",
+        &format!("{} v{} ({triple})", package.name, package.version),
+    );
+    let mut child = kiln_process::spawn_streaming(&mut cmd).context("failed to run cargo")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("cargo's output pipe was not available")?;
+    let mut wasm_path = None;
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message = message.context("failed to read cargo's build messages")?;
+        if let Message::CompilerArtifact(artifact) = message
+            && artifact.package_id == package.id
+            && artifact.target.name == target.name
+            && let Some(file) = artifact
+                .filenames
+                .iter()
+                .find(|f| f.extension() == Some("wasm"))
+        {
+            wasm_path = Some(file.clone().into_std_path_buf());
+        }
+    }
+    let status = child.wait().context("failed to wait for cargo")?;
+    kiln_process::check_status(&cmd, status).with_context(|| {
+        format!(
+            "cargo could not build `{}` for {triple}; its errors are shown above",
+            package.name
+        )
+    })?;
+    let Some(wasm_path) = wasm_path else {
+        bail!(
+            "cargo built `{}` but reported no .wasm file for target `{}`",
+            package.name,
+            target.name
+        );
+    };
+    let wasm = std::fs::read(&wasm_path)
+        .with_context(|| format!("failed to read `{}`", wasm_path.display()))?;
+    let kind = WasmKind::sniff(&wasm).with_context(|| {
+        format!("cargo's output `{}` is not a wasm binary", wasm_path.display())
+    })?;
+    let name = if is_program {
+        target.name.clone()
+    } else {
+        package.name.to_string()
+    };
+    Ok(Built {
+        wasm,
+        toolchain_output: wasm_path,
+        kind,
+        is_program,
+        name,
+        target_dir: metadata.target_directory.clone().into_std_path_buf(),
+        metadata: package_metadata(package, dir),
+    })
+}
+
+fn select_package<'a>(
+    metadata: &'a cargo_metadata::Metadata,
+    wanted: Option<&str>,
+) -> Result<&'a Package> {
+    let members = metadata.workspace_packages();
+    let names = || {
+        members
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(wanted) = wanted {
+        return members
+            .iter()
+            .copied()
+            .find(|p| p.name.as_str() == wanted)
+            .ok_or_else(|| {
+                hinted(
+                    format!("package `{wanted}` is not a member of the workspace"),
+                    format!("the members are: {}", names()),
+                )
+            });
+    }
+    if let Some(root) = metadata.root_package() {
+        return Ok(root);
+    }
+    match members.as_slice() {
+        [only] => Ok(only),
+        [] => bail!("the workspace has no member packages"),
+        _ => Err(hinted(
+            "the workspace has several packages and kiln builds one at a time",
+            format!(
+                "choose one with `-p NAME` or run kiln in its directory; the members are: {}",
+                names()
+            ),
+        )),
+    }
+}
+
+fn is_wasm_lib(t: &Target) -> bool {
+    t.is_kind(TargetKind::CDyLib)
+}
+
+fn select_target<'a>(package: &'a Package, choice: &TargetChoice) -> Result<&'a Target> {
+    let bins: Vec<&Target> = package.targets.iter().filter(|t| t.is_kind(TargetKind::Bin)).collect();
+    let lib = package.targets.iter().find(|t| t.is_kind(TargetKind::Lib) || t.is_kind(TargetKind::RLib) || is_wasm_lib(t));
+    let cdylib_hint =
+        "a library becomes a component only as a `cdylib`: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml";
+    match choice {
+        TargetChoice::Bin(name) => bins.into_iter().find(|t| &t.name == name).ok_or_else(|| {
+            hinted(
+                format!("package `{}` has no binary named `{name}`", package.name),
+                format!(
+                    "its binaries are: {}",
+                    package
+                        .targets
+                        .iter()
+                        .filter(|t| t.is_kind(TargetKind::Bin))
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        }),
+        TargetChoice::Lib => match lib {
+            Some(l) if is_wasm_lib(l) => Ok(l),
+            Some(_) => Err(hinted(
+                format!("the library of `{}` is not a `cdylib`", package.name),
+                cdylib_hint,
+            )),
+            None => bail!("package `{}` has no library target", package.name),
+        },
+        TargetChoice::Auto => {
+            let wasm_lib = lib.filter(|l| is_wasm_lib(l));
+            match (bins.as_slice(), wasm_lib) {
+                ([bin], None) => Ok(bin),
+                ([], Some(lib)) => Ok(lib),
+                ([], None) if lib.is_some() => Err(hinted(
+                    format!("the library of `{}` is not a `cdylib`", package.name),
+                    cdylib_hint,
+                )),
+                ([], None) => bail!("package `{}` has no binary or library target", package.name),
+                _ => Err(hinted(
+                    format!(
+                        "package `{}` has several targets kiln could build",
+                        package.name
+                    ),
+                    format!(
+                        "choose one with {}",
+                        bins.iter()
+                            .map(|b| format!("`--bin {}`", b.name))
+                            .chain(wasm_lib.map(|_| "`--lib`".to_string()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+/// Fails with the command that installs `triple` when the toolchain used in
+/// `dir` lacks its standard library.
+fn ensure_target_installed(dir: &Path, triple: &str) -> Result<()> {
+    let sysroot = match kiln_process::read_stdout(
+        Command::new(rustc())
+            .args(["--print", "sysroot"])
+            .current_dir(dir),
+    ) {
+        Ok(s) => s,
+        Err(e) if e.is_not_found() => {
+            return Err(hinted(
+                "`rustc` was not found on PATH",
+                "install Rust with rustup (https://rustup.rs)",
+            ));
+        }
+        Err(e) => return Err(e).context("failed to ask rustc for its sysroot"),
+    };
+    let lib = Path::new(&sysroot).join("lib/rustlib").join(triple);
+    if lib.is_dir() {
+        return Ok(());
+    }
+    Err(hinted(
+        format!("the Rust target `{triple}` is not installed in the toolchain at `{sysroot}`"),
+        format!("install it with `rustup target add {triple}` (or `cargo xtask setup`)"),
+    ))
+}
+
+fn package_metadata(package: &Package, dir: &Path) -> PackageMetadata {
+    PackageMetadata {
+        name: package.name.to_string(),
+        version: Some(package.version.to_string()),
+        authors: (!package.authors.is_empty()).then(|| package.authors.join(", ")),
+        description: package.description.clone(),
+        license: package.license.clone(),
+        source: package.repository.clone(),
+        homepage: package.homepage.clone(),
+        revision: git_revision(dir),
+        language: None,
+    }
+}

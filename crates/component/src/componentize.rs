@@ -1,0 +1,80 @@
+//! Core module + WASI preview1 adapter -> component, with wit-component.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use wasi_preview1_component_adapter_provider as adapters;
+
+/// Which WASI preview1 adapter bridges a core module's `wasi_snapshot_preview1`
+/// imports to WASI 0.2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Adapter {
+    /// For programs with `_start`: the component exports `wasi:cli/run`.
+    Command,
+    /// For libraries: the component exports only what the module's world declares.
+    Reactor,
+}
+
+impl Adapter {
+    /// The adapter's bytes, as shipped by Wasmtime's release that kiln pins.
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Adapter::Command => adapters::WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+            Adapter::Reactor => adapters::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+        }
+    }
+
+    /// The adapter's name in kiln's output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Adapter::Command => "wasi_snapshot_preview1.command",
+            Adapter::Reactor => "wasi_snapshot_preview1.reactor",
+        }
+    }
+
+    /// Picks the command adapter for a module that exports `_start` and the
+    /// reactor adapter otherwise.
+    pub fn for_module(module: &[u8]) -> Result<Adapter> {
+        for payload in wasmparser::Parser::new(0).parse_all(module) {
+            if let wasmparser::Payload::ExportSection(exports) =
+                payload.context("failed to parse the core module")?
+            {
+                for export in exports {
+                    if export.context("failed to parse the core module")?.name == "_start" {
+                        return Ok(Adapter::Command);
+                    }
+                }
+                return Ok(Adapter::Reactor);
+            }
+        }
+        Ok(Adapter::Reactor)
+    }
+}
+
+/// The adapters built into kiln, as `(name, wasmtime version, bytes)`, for
+/// `kiln doctor` and build receipts.
+pub fn embedded_adapters() -> [(Adapter, &'static [u8]); 2] {
+    [
+        (Adapter::Command, Adapter::Command.bytes()),
+        (Adapter::Reactor, Adapter::Reactor.bytes()),
+    ]
+}
+
+/// Wraps a core module into a component. The module's `component-type`
+/// custom sections (embedded by wit-bindgen) give the world it exports; its
+/// `wasi_snapshot_preview1` imports are satisfied by `adapter`.
+pub fn componentize(module: &[u8], adapter: Adapter) -> Result<Vec<u8>> {
+    let encoder = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(module)
+        .context("failed to read the core module's component type information")?
+        .adapter(
+            adapters::WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            adapter.bytes(),
+        )
+        .with_context(|| format!("failed to load the `{}` adapter", adapter.name()))?;
+    let mut encoder = encoder;
+    encoder
+        .encode()
+        .with_context(|| format!("failed to turn the core module into a component with the {} adapter", adapter.name()))
+}

@@ -1,0 +1,111 @@
+//! Shared vocabulary of kiln's stages: artifacts, digests, languages, errors with hints and progress reporting.
+//!
+//! This crate does no network or process work. Its one piece of I/O is
+//! [`fs::write_atomic`], the single place every stage writes an output file,
+//! so that no stage can leave a half-written artifact behind.
+
+pub mod digest;
+pub mod error;
+pub mod fs;
+pub mod report;
+
+pub use digest::Digest;
+pub use error::{Hinted, hinted};
+pub use report::{Reporter, SilentReporter};
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The source language of a project kiln builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    /// A Cargo project.
+    Rust,
+    /// A C project described by `kiln.toml`, a Makefile or CMake.
+    C,
+    /// A Go module.
+    Go,
+}
+
+impl std::fmt::Display for Lang {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lang::Rust => "rust",
+            Lang::C => "c",
+            Lang::Go => "go",
+        })
+    }
+}
+
+/// What a wasm binary is: a core module or a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WasmKind {
+    /// A core WebAssembly module.
+    CoreModule,
+    /// A component-model component.
+    Component,
+}
+
+impl WasmKind {
+    /// Reads the kind from the preamble of a wasm binary, or `None` when the
+    /// bytes do not start with a wasm header.
+    pub fn sniff(bytes: &[u8]) -> Option<WasmKind> {
+        if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+            return None;
+        }
+        // Bytes 6..8 are the layer field: 0 for core modules, 1 for components.
+        match (bytes[6], bytes[7]) {
+            (0, 0) => Some(WasmKind::CoreModule),
+            (1, 0) => Some(WasmKind::Component),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for WasmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WasmKind::CoreModule => "core module",
+            WasmKind::Component => "component",
+        })
+    }
+}
+
+/// A file kiln produced, with what it is and its content digest.
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    /// Where the artifact was written.
+    pub path: PathBuf,
+    /// The sha256 digest of its bytes.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Whether it is a core module or a component.
+    pub kind: WasmKind,
+}
+
+/// What kiln records about the package a binary was built from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PackageMetadata {
+    /// Package name.
+    pub name: String,
+    /// Package version.
+    pub version: Option<String>,
+    /// Authors, joined as one free-form string.
+    pub authors: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// SPDX license expression.
+    pub license: Option<String>,
+    /// Repository URL.
+    pub source: Option<String>,
+    /// Homepage URL.
+    pub homepage: Option<String>,
+    /// Source control revision (a git commit).
+    pub revision: Option<String>,
+    /// Source language and its toolchain version, for the producers section.
+    pub language: Option<(String, String)>,
+}
+

