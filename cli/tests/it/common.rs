@@ -114,6 +114,11 @@ impl WasiView for Host {
     }
 }
 
+/// Wasmtime's errors as anyhow errors, keeping the whole chain in the text.
+fn w<T>(r: wasmtime::Result<T>) -> Result<T> {
+    r.map_err(|e| anyhow::anyhow!("{e:?}"))
+}
+
 fn engine() -> Engine {
     Engine::new(&Config::new()).expect("a default engine")
 }
@@ -122,9 +127,9 @@ fn engine() -> Engine {
 /// and returns what it printed to stdout.
 pub fn run_command(wasm: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
     let engine = engine();
-    let component = Component::from_file(&engine, wasm).context("load component")?;
+    let component = w(Component::from_file(&engine, wasm)).context("load component")?;
     let mut linker = Linker::<Host>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    w(wasmtime_wasi::p2::add_to_linker_sync(&mut linker))?;
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut argv = vec!["main"];
     argv.extend_from_slice(args);
@@ -140,11 +145,10 @@ pub fn run_command(wasm: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<S
             table: ResourceTable::new(),
         },
     );
-    let command =
-        wasmtime_wasi::p2::bindings::sync::Command::instantiate(&mut store, &component, &linker)?;
-    command
-        .wasi_cli_run()
-        .call_run(&mut store)?
+    let command = w(wasmtime_wasi::p2::bindings::sync::Command::instantiate(
+        &mut store, &component, &linker,
+    ))?;
+    w(command.wasi_cli_run().call_run(&mut store))?
         .map_err(|()| anyhow::anyhow!("the command exited with an error"))?;
     Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
 }
@@ -159,9 +163,9 @@ impl Library {
     /// Instantiates a component with WASI available to it.
     pub fn new(wasm: &Path) -> Result<Library> {
         let engine = engine();
-        let component = Component::from_file(&engine, wasm).context("load component")?;
+        let component = w(Component::from_file(&engine, wasm)).context("load component")?;
         let mut linker = Linker::<Host>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        w(wasmtime_wasi::p2::add_to_linker_sync(&mut linker))?;
         let mut store = Store::new(
             &engine,
             Host {
@@ -169,7 +173,7 @@ impl Library {
                 table: ResourceTable::new(),
             },
         );
-        let instance = linker.instantiate(&mut store, &component)?;
+        let instance = w(linker.instantiate(&mut store, &component))?;
         Ok(Library { store, instance })
     }
 
@@ -188,8 +192,7 @@ impl Library {
             .get_func(&mut self.store, idx)
             .with_context(|| format!("`{func}` is not a function"))?;
         let mut results = [Val::Bool(false)];
-        f.call(&mut self.store, args, &mut results)?;
-        f.post_return(&mut self.store)?;
+        w(f.call(&mut self.store, args, &mut results))?;
         let [result] = results;
         Ok(result)
     }

@@ -9,8 +9,12 @@ fn section_boundaries(bytes: &[u8]) -> Vec<usize> {
     for payload in Parser::new(0).parse_all(bytes) {
         let Ok(payload) = payload else { break };
         match &payload {
-            Payload::ModuleSection { unchecked_range, .. }
-            | Payload::ComponentSection { unchecked_range, .. } => {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
                 cuts.push(unchecked_range.start);
                 cuts.push(unchecked_range.end);
             }

@@ -26,7 +26,9 @@ fn wat_fixtures_match_expected_output() {
         std::fs::write(dir.path().join(&name), &bytes).unwrap();
         let expected = |suffix: &str| fixture("wat").join(format!("{stem}.{suffix}"));
 
-        let out = run(kiln().args(["validate", "--json", &name]).current_dir(dir.path()));
+        let out = run(kiln()
+            .args(["validate", "--json", &name])
+            .current_dir(dir.path()));
         let valid = out.status.code() == Some(0);
         assert!(
             matches!(out.status.code(), Some(0 | 1)),
@@ -40,14 +42,22 @@ fn wat_fixtures_match_expected_output() {
         // Invalid bodies are a validation matter; inspect reads structure only.
         let out = run_ok(kiln().args(["inspect", &name]).current_dir(dir.path()));
         assert_expected(&expected("inspect.txt"), &stdout(&out));
-        let out = run_ok(kiln().args(["inspect", "--json", &name]).current_dir(dir.path()));
+        let out = run_ok(
+            kiln()
+                .args(["inspect", "--json", &name])
+                .current_dir(dir.path()),
+        );
         assert_expected(&expected("inspect.json"), &stdout(&out));
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["size"], bytes.len());
         assert_eq!(report["digest"], kiln_core::Digest::of(&bytes).to_string());
 
         if stem.starts_with("component") {
-            let out = run_ok(kiln().args(["inspect", "--wit", &name]).current_dir(dir.path()));
+            let out = run_ok(
+                kiln()
+                    .args(["inspect", "--wit", &name])
+                    .current_dir(dir.path()),
+            );
             assert_expected(&expected("wit"), &stdout(&out));
         }
     }
@@ -102,7 +112,10 @@ fn core_module_report_lists_imports_memories_and_sections() {
     assert_eq!(module.defined_functions, 2);
     assert!(report.custom_sections.iter().any(|c| c.name == "kiln-note"));
     let kinds: Vec<_> = report.sections.iter().map(|s| s.kind.as_str()).collect();
-    assert!(kinds.contains(&"code") && kinds.contains(&"data"), "{kinds:?}");
+    assert!(
+        kinds.contains(&"code") && kinds.contains(&"data"),
+        "{kinds:?}"
+    );
     assert_eq!(report.producers[0].field, "language");
 }
 
@@ -128,8 +141,16 @@ fn validate_checks_several_files_and_fails_on_any_invalid() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.wasm");
     let bad = dir.path().join("bad.wasm");
-    std::fs::write(&good, wat::parse_file(fixture("wat/component.wat")).unwrap()).unwrap();
-    std::fs::write(&bad, wat::parse_file(fixture("wat/invalid-body.wat")).unwrap()).unwrap();
+    std::fs::write(
+        &good,
+        wat::parse_file(fixture("wat/component.wat")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        &bad,
+        wat::parse_file(fixture("wat/invalid-body.wat")).unwrap(),
+    )
+    .unwrap();
     run_ok(kiln().arg("validate").arg(&good));
     let out = run(kiln().arg("validate").arg(&good).arg(&bad));
     assert_eq!(out.status.code(), Some(1));

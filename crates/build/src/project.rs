@@ -21,8 +21,8 @@ const MARKERS: &[(&str, Lang)] = &[("Cargo.toml", Lang::Rust)];
 /// else the nearest directory at or above `path` holding a manifest, as
 /// cargo does.
 pub fn discover(path: &Path) -> Result<Project> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
     if meta.is_file() {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
         if let Some((_, lang)) = MARKERS.iter().find(|(m, _)| *m == name) {
@@ -56,7 +56,10 @@ pub fn discover(path: &Path) -> Result<Project> {
         }
     }
     Err(hinted(
-        format!("no project found in `{}` or any parent directory", path.display()),
+        format!(
+            "no project found in `{}` or any parent directory",
+            path.display()
+        ),
         "kiln builds Rust projects (a directory with `Cargo.toml`); run it in one or pass its path",
     ))
 }

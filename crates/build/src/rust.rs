@@ -1,7 +1,7 @@
 //! The Rust driver: picks the package and target with cargo_metadata, runs `cargo build` for a wasm target and reads the artifact from cargo's JSON messages.
 
 use crate::Built;
-use crate::toolchain::{cargo, git_revision, rustc};
+use crate::toolchain::{cargo, git_revision, rustc, rustc_version};
 use anyhow::{Context, Result, bail};
 use cargo_metadata::{Message, MetadataCommand, Package, Target, TargetKind};
 use kiln_core::{PackageMetadata, Reporter, WasmKind, hinted};
@@ -88,7 +88,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
             other => anyhow::Error::new(other),
         })
         .with_context(|| format!("failed to read the Cargo project `{}`", manifest.display()))?;
-    let package = select_package(&metadata, opts.package.as_deref())?;
+    let package = select_package(&metadata, manifest, opts.package.as_deref())?;
     let target = select_target(package, &opts.target)?;
     let is_program = target.is_kind(TargetKind::Bin);
     ensure_target_installed(dir, triple)?;
@@ -98,7 +98,10 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         .arg("build")
         .arg("--manifest-path")
         .arg(manifest)
-        .args(["--package", &format!("{}@{}", package.name, package.version)])
+        .args([
+            "--package",
+            &format!("{}@{}", package.name, package.version),
+        ])
         .args(["--target", triple])
         .arg("--message-format=json-render-diagnostics");
     if is_program {
@@ -172,7 +175,10 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
     let wasm = std::fs::read(&wasm_path)
         .with_context(|| format!("failed to read `{}`", wasm_path.display()))?;
     let kind = WasmKind::sniff(&wasm).with_context(|| {
-        format!("cargo's output `{}` is not a wasm binary", wasm_path.display())
+        format!(
+            "cargo's output `{}` is not a wasm binary",
+            wasm_path.display()
+        )
     })?;
     let name = if is_program {
         target.name.clone()
@@ -188,10 +194,17 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         target_dir: metadata.target_directory.clone().into_std_path_buf(),
         metadata: package_metadata(package, dir),
     })
+    .map(|mut built| {
+        built.metadata.language = rustc_version(dir)
+            .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+            .map(|v| ("Rust".to_string(), v));
+        built
+    })
 }
 
 fn select_package<'a>(
     metadata: &'a cargo_metadata::Metadata,
+    manifest: &Path,
     wanted: Option<&str>,
 ) -> Result<&'a Package> {
     let members = metadata.workspace_packages();
@@ -214,8 +227,15 @@ fn select_package<'a>(
                 )
             });
     }
-    if let Some(root) = metadata.root_package() {
-        return Ok(root);
+    // The package whose manifest kiln was pointed at, even when it is a
+    // member of a larger workspace.
+    let manifest = std::fs::canonicalize(manifest).unwrap_or_else(|_| manifest.to_path_buf());
+    if let Some(package) = members
+        .iter()
+        .copied()
+        .find(|p| std::fs::canonicalize(&p.manifest_path).is_ok_and(|m| m == manifest))
+    {
+        return Ok(package);
     }
     match members.as_slice() {
         [only] => Ok(only),
@@ -235,10 +255,16 @@ fn is_wasm_lib(t: &Target) -> bool {
 }
 
 fn select_target<'a>(package: &'a Package, choice: &TargetChoice) -> Result<&'a Target> {
-    let bins: Vec<&Target> = package.targets.iter().filter(|t| t.is_kind(TargetKind::Bin)).collect();
-    let lib = package.targets.iter().find(|t| t.is_kind(TargetKind::Lib) || t.is_kind(TargetKind::RLib) || is_wasm_lib(t));
-    let cdylib_hint =
-        "a library becomes a component only as a `cdylib`: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml";
+    let bins: Vec<&Target> = package
+        .targets
+        .iter()
+        .filter(|t| t.is_kind(TargetKind::Bin))
+        .collect();
+    let lib = package
+        .targets
+        .iter()
+        .find(|t| t.is_kind(TargetKind::Lib) || t.is_kind(TargetKind::RLib) || is_wasm_lib(t));
+    let cdylib_hint = "a library becomes a component only as a `cdylib`: add `[lib] crate-type = [\"cdylib\"]` to Cargo.toml";
     match choice {
         TargetChoice::Bin(name) => bins.into_iter().find(|t| &t.name == name).ok_or_else(|| {
             hinted(

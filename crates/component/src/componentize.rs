@@ -74,7 +74,10 @@ pub fn componentize(module: &[u8], adapter: Adapter) -> Result<Vec<u8>> {
         )
         .with_context(|| format!("failed to load the `{}` adapter", adapter.name()))?;
     let mut encoder = encoder;
-    encoder
-        .encode()
-        .with_context(|| format!("failed to turn the core module into a component with the {} adapter", adapter.name()))
+    encoder.encode().with_context(|| {
+        format!(
+            "failed to turn the core module into a component with the {} adapter",
+            adapter.name()
+        )
+    })
 }

@@ -43,5 +43,6 @@ pub fn embed_metadata(wasm: &[u8], meta: &PackageMetadata) -> Result<Vec<u8>> {
     if let Some(r) = &meta.revision {
         add.revision = AddMetadataField::Set(wasm_metadata::Revision::new(r.clone()));
     }
-    add.to_wasm(wasm).context("failed to embed package metadata")
+    add.to_wasm(wasm)
+        .context("failed to embed package metadata")
 }

@@ -108,4 +108,3 @@ pub struct PackageMetadata {
     /// Source language and its toolchain version, for the producers section.
     pub language: Option<(String, String)>,
 }
-

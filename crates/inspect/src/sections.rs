@@ -124,7 +124,13 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Layout> {
     let mut parser = Parser::new(0);
     let mut offset = 0usize;
     loop {
-        let (payload, consumed) = match parser.parse(&bytes[offset..], true)? {
+        let Some(rest) = bytes.get(offset..) else {
+            bail!(
+                "a section extends past the end of the binary ({} bytes)",
+                bytes.len()
+            );
+        };
+        let (payload, consumed) = match parser.parse(rest, true)? {
             Chunk::NeedMoreData(_) => bail!("unexpected end of the binary at offset {offset:#x}"),
             Chunk::Parsed { consumed, payload } => (payload, consumed),
         };
@@ -145,7 +151,8 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Layout> {
                     offset: unchecked_range.start,
                     size: unchecked_range.len(),
                 });
-                parser.skip_section();
+                // The outer parser already moved past the nested binary;
+                // only the input position needs to follow it.
                 offset += unchecked_range.len();
             }
             Payload::CodeSectionStart { range, size, .. } => {

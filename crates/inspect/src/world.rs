@@ -91,9 +91,7 @@ pub(crate) fn wit_text(bytes: &[u8]) -> Result<String> {
 
 fn describe(resolve: &Resolve, id: WorldId) -> World {
     let world = &resolve.worlds[id];
-    let package = world
-        .package
-        .map(|p| resolve.packages[p].name.to_string());
+    let package = world.package.map(|p| resolve.packages[p].name.to_string());
     let items = |map: &wit_parser::IndexMap<WorldKey, wit_parser::WorldItem>| {
         map.iter()
             .map(|(key, item)| world_item(resolve, key, item))
@@ -160,7 +158,9 @@ fn type_name(resolve: &Resolve, ty: &Type) -> String {
 fn function(resolve: &Resolve, f: &WitFunction) -> Function {
     let is_async = matches!(
         f.kind,
-        FunctionKind::AsyncFreestanding | FunctionKind::AsyncMethod(_) | FunctionKind::AsyncStatic(_)
+        FunctionKind::AsyncFreestanding
+            | FunctionKind::AsyncMethod(_)
+            | FunctionKind::AsyncStatic(_)
     );
     // Methods take `self` implicitly in WIT text.
     let skip = usize::from(matches!(
