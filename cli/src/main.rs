@@ -30,9 +30,10 @@ pub struct GlobalOpts {
 
 #[derive(Subcommand)]
 enum Command {
-    Build(commands::build::Args),
+    Build(Box<commands::build::Args>),
     Validate(commands::validate::Args),
     Inspect(commands::inspect::Args),
+    Doctor(commands::doctor::Args),
 }
 
 /// What a command's run ended in, mapped to kiln's exit codes.
@@ -47,9 +48,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let printer = Printer::new(&cli.global);
     let result = match cli.command {
-        Command::Build(args) => commands::build::run(args, &printer),
+        Command::Build(args) => commands::build::run(*args, &printer),
         Command::Validate(args) => commands::validate::run(args, &printer),
         Command::Inspect(args) => commands::inspect::run(args, &printer),
+        Command::Doctor(args) => commands::doctor::run(args, &printer),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

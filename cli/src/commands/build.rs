@@ -3,13 +3,15 @@
 use crate::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result};
+use kiln_build::c::COptions;
+use kiln_build::go::GoOptions;
 use kiln_build::rust::{Profile, RustOptions, TargetChoice};
 use kiln_component::Adapter;
 use kiln_core::{Digest, Lang, Reporter, WasmKind};
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// Build a project into a wasm32-wasip2 component.
+/// Build a Rust, C or Go project into a wasm32-wasip2 component.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Exit status: 0 when the component was built, 2 on any error.")]
 pub struct Args {
@@ -50,9 +52,23 @@ pub struct Args {
     #[arg(long)]
     offline: bool,
     /// The wasm target: wasm32-wasip2 (a component directly) or wasm32-wasip1
-    /// (a core module that kiln componentizes with the WASI adapter).
+    /// (a core module that kiln componentizes with the WASI adapter). Rust only.
     #[arg(long, value_name = "TRIPLE")]
     target: Option<String>,
+    /// The clang to compile C with (default: `CC` when it is a clang, then
+    /// `WASI_SDK_PATH`, then the newest system clang with a WASI libc).
+    #[arg(long, value_name = "CC")]
+    cc: Option<String>,
+    /// Go build tags (repeatable).
+    #[arg(long = "tags", value_name = "TAGS")]
+    go_tags: Vec<String>,
+    /// Go `-ldflags` (repeatable).
+    #[arg(long = "ldflags", value_name = "FLAGS")]
+    go_ldflags: Vec<String>,
+    /// Keep absolute paths in Go binaries (`-trimpath` is on by default so
+    /// builds are reproducible).
+    #[arg(long)]
+    no_trimpath: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
@@ -78,7 +94,7 @@ struct Summary {
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let project = kiln_build::discover(&args.path)?;
-    let opts = RustOptions {
+    let rust = RustOptions {
         package: args.package,
         target: match (args.bin, args.lib) {
             (Some(bin), _) => TargetChoice::Bin(bin),
@@ -96,16 +112,46 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         locked: args.locked,
         offline: args.offline,
         triple: args.target,
-        cargo_args: args.tool_args,
+        cargo_args: args.tool_args.clone(),
     };
     let built = match project.lang {
-        Lang::Rust => kiln_build::rust::build(&project.manifest, &opts, printer)?,
-        Lang::C | Lang::Go => unreachable_lang(project.lang)?,
+        Lang::Rust => kiln_build::rust::build(&project.manifest, &rust, printer)?,
+        Lang::C => {
+            let opts = COptions {
+                cc: args.cc,
+                release: args.release,
+                tool_args: args.tool_args,
+            };
+            kiln_build::c::build(&project, &opts, printer)?
+        }
+        Lang::Go => {
+            let opts = GoOptions {
+                tags: args.go_tags,
+                ldflags: args.go_ldflags,
+                no_trimpath: args.no_trimpath,
+                go_args: args.tool_args,
+            };
+            kiln_build::go::build(&project, &opts, printer)?
+        }
     };
 
     let (component, adapter) = match built.kind {
         WasmKind::Component => (built.wasm.clone(), None),
         WasmKind::CoreModule => {
+            let module = match &built.embed_world {
+                Some(world) => {
+                    let (resolve, id) = world.resolve()?;
+                    kiln_component::check_scalar_world(&resolve, id).with_context(|| {
+                        format!(
+                            "`{}` cannot be built from {} through a core module",
+                            world.path.display(),
+                            project.lang
+                        )
+                    })?;
+                    kiln_component::embed_world(&built.wasm, &resolve, id)?
+                }
+                None => built.wasm.clone(),
+            };
             let adapter = if built.is_program {
                 Adapter::Command
             } else {
@@ -115,13 +161,12 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                 "Componentizing",
                 &format!("{} with the {} adapter", built.name, adapter.name()),
             );
-            let component =
-                kiln_component::componentize(&built.wasm, adapter).with_context(|| {
-                    format!(
-                        "failed to componentize `{}`",
-                        built.toolchain_output.display()
-                    )
-                })?;
+            let component = kiln_component::componentize(&module, adapter).with_context(|| {
+                format!(
+                    "failed to componentize `{}`",
+                    built.toolchain_output.display()
+                )
+            })?;
             (component, Some(adapter))
         }
     };
@@ -168,8 +213,4 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         ))?;
     }
     Ok(Outcome::Ok)
-}
-
-fn unreachable_lang(lang: Lang) -> Result<kiln_build::Built> {
-    anyhow::bail!("building {lang} projects is not supported yet")
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand, each with its clap `Args` and a `run` function.
 
 pub mod build;
+pub mod doctor;
 pub mod inspect;
 pub mod validate;
 

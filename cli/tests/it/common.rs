@@ -126,6 +126,16 @@ fn engine() -> Engine {
 /// Runs a command component's `wasi:cli/run` with arguments and environment
 /// and returns what it printed to stdout.
 pub fn run_command(wasm: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<String> {
+    run_command_with_dir(wasm, args, env, None)
+}
+
+/// Like [`run_command`], with a host directory preopened at a guest path.
+pub fn run_command_with_dir(
+    wasm: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    preopen: Option<(&Path, &str)>,
+) -> Result<String> {
     let engine = engine();
     let component = w(Component::from_file(&engine, wasm)).context("load component")?;
     let mut linker = Linker::<Host>::new(&engine);
@@ -133,11 +143,12 @@ pub fn run_command(wasm: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<S
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut argv = vec!["main"];
     argv.extend_from_slice(args);
-    let ctx = WasiCtx::builder()
-        .args(&argv)
-        .envs(env)
-        .stdout(stdout.clone())
-        .build();
+    let mut builder = WasiCtx::builder();
+    builder.args(&argv).envs(env).stdout(stdout.clone());
+    if let Some((host, guest)) = preopen {
+        w(builder.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly))?;
+    }
+    let ctx = builder.build();
     let mut store = Store::new(
         &engine,
         Host {
@@ -148,8 +159,15 @@ pub fn run_command(wasm: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<S
     let command = w(wasmtime_wasi::p2::bindings::sync::Command::instantiate(
         &mut store, &component, &linker,
     ))?;
-    w(command.wasi_cli_run().call_run(&mut store))?
-        .map_err(|()| anyhow::anyhow!("the command exited with an error"))?;
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => {}
+        Ok(Err(())) => anyhow::bail!("the command exited with an error"),
+        // `proc_exit(0)`, as Go programs end, is a successful exit.
+        Err(e)
+            if e.downcast_ref::<wasmtime_wasi::I32Exit>()
+                .is_some_and(|c| c.0 == 0) => {}
+        Err(e) => return Err(anyhow::anyhow!("{e:?}")),
+    }
     Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
 }
 

@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used)]
 
 mod build;
+mod build_c_go;
 mod common;
 mod corrupt;
+mod doctor;
 mod errors;
 mod inspect;

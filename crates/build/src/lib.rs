@@ -3,15 +3,20 @@
 //! Drivers return a core module or a component; turning a core module into a
 //! component is the component stage's job, which the CLI chains after this one.
 
+pub mod c;
+pub mod doctor;
+pub mod go;
+pub mod manifest;
 mod project;
 pub mod rust;
-mod toolchain;
+pub mod toolchain;
 
-pub use project::{Project, discover};
+pub use project::{CBuild, Project, discover};
 pub use toolchain::{git_revision, rustc_version};
 
+use anyhow::{Context, Result};
 use kiln_core::{PackageMetadata, WasmKind};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What a driver built.
 #[derive(Debug, Clone)]
@@ -30,6 +35,9 @@ pub struct Built {
     pub target_dir: PathBuf,
     /// Package metadata to embed.
     pub metadata: PackageMetadata,
+    /// A WIT world the component stage must embed into the core module
+    /// before componentizing, for toolchains that cannot embed it themselves.
+    pub embed_world: Option<WitWorld>,
 }
 
 impl Built {
@@ -39,4 +47,55 @@ impl Built {
             .join("kiln")
             .join(format!("{}.wasm", self.name))
     }
+}
+
+/// A WIT package on disk and the world in it a project implements.
+#[derive(Debug, Clone)]
+pub struct WitWorld {
+    /// A WIT file or directory (with an optional `deps/`).
+    pub path: PathBuf,
+    /// The world's name; `None` when the package has exactly one.
+    pub world: Option<String>,
+}
+
+impl WitWorld {
+    /// Parses the package and selects the world.
+    pub fn resolve(&self) -> Result<(wit_parser::Resolve, wit_parser::WorldId)> {
+        let mut resolve = wit_parser::Resolve::default();
+        let (pkg, _) = resolve
+            .push_path(&self.path)
+            .with_context(|| format!("failed to parse the WIT at `{}`", self.path.display()))?;
+        let world = resolve
+            .select_world(&[pkg], self.world.as_deref())
+            .with_context(|| format!("failed to select a world in `{}`", self.path.display()))?;
+        Ok((resolve, world))
+    }
+}
+
+/// The WIT world of a C or Go project: `[build] wit`/`world` from kiln.toml,
+/// else a `wit/` directory beside the manifest.
+pub fn wit_world(root: &Path, manifest: &manifest::KilnToml) -> Result<Option<WitWorld>> {
+    let path = match &manifest.build.wit {
+        Some(p) => {
+            let p = root.join(p);
+            if !p.exists() {
+                anyhow::bail!(
+                    "`[build] wit = \"{}\"` in kiln.toml does not exist",
+                    p.display()
+                );
+            }
+            p
+        }
+        None => {
+            let p = root.join("wit");
+            if !p.is_dir() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    Ok(Some(WitWorld {
+        path,
+        world: manifest.build.world.clone(),
+    }))
 }

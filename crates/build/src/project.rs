@@ -1,8 +1,20 @@
 //! Finding which kind of project lives at a path.
 
+use crate::manifest::{self, KilnToml, Language};
 use anyhow::{Context, Result};
 use kiln_core::{Lang, hinted};
 use std::path::{Path, PathBuf};
+
+/// How a C project is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CBuild {
+    /// kiln compiles the sources listed in kiln.toml itself.
+    Sources,
+    /// kiln runs `make` with the wasm toolchain in CC/CFLAGS/LDFLAGS.
+    Make,
+    /// kiln configures and builds with CMake for WASI.
+    CMake,
+}
 
 /// A project kiln knows how to build.
 #[derive(Debug, Clone)]
@@ -11,48 +23,108 @@ pub struct Project {
     pub lang: Lang,
     /// The directory holding its manifest.
     pub root: PathBuf,
-    /// The manifest file (`Cargo.toml`, `kiln.toml`, `go.mod`, ...).
+    /// The language's manifest (`Cargo.toml`, `go.mod`, `kiln.toml`,
+    /// `Makefile`, `CMakeLists.txt`).
     pub manifest: PathBuf,
+    /// The parsed `kiln.toml`, when there is one.
+    pub kiln_toml: Option<KilnToml>,
+    /// For C projects, how they are built.
+    pub c_build: Option<CBuild>,
 }
 
-const MARKERS: &[(&str, Lang)] = &[("Cargo.toml", Lang::Rust)];
+const MAKEFILES: &[&str] = &["GNUmakefile", "makefile", "Makefile"];
 
-/// Finds the project at `path`: `path` itself when it is a manifest file,
-/// else the nearest directory at or above `path` holding a manifest, as
-/// cargo does.
+/// What kind of project `dir` holds, if any.
+fn detect(dir: &Path) -> Result<Option<Project>> {
+    let kiln_toml_path = dir.join("kiln.toml");
+    let kiln_toml = if kiln_toml_path.is_file() {
+        Some(manifest::read(&kiln_toml_path)?)
+    } else {
+        None
+    };
+    let declared = kiln_toml.as_ref().and_then(|m| m.build.language);
+    let cargo = dir.join("Cargo.toml");
+    let go_mod = dir.join("go.mod");
+    let cmake = dir.join("CMakeLists.txt");
+    let makefile = MAKEFILES.iter().map(|m| dir.join(m)).find(|p| p.is_file());
+    let project = |lang, manifest: PathBuf, c_build| Project {
+        lang,
+        root: dir.to_path_buf(),
+        manifest,
+        kiln_toml: kiln_toml.clone(),
+        c_build,
+    };
+    let found = match declared {
+        Some(Language::Rust) => Some(project(Lang::Rust, cargo, None)),
+        Some(Language::Go) => Some(project(Lang::Go, go_mod, None)),
+        Some(Language::C) => Some(c_project(
+            dir,
+            &kiln_toml_path,
+            kiln_toml.as_ref(),
+            makefile,
+            &cmake,
+            project,
+        )),
+        None if cargo.is_file() => Some(project(Lang::Rust, cargo, None)),
+        None if go_mod.is_file() => Some(project(Lang::Go, go_mod, None)),
+        None if kiln_toml.is_some() || cmake.is_file() || makefile.is_some() => Some(c_project(
+            dir,
+            &kiln_toml_path,
+            kiln_toml.as_ref(),
+            makefile,
+            &cmake,
+            project,
+        )),
+        None => None,
+    };
+    Ok(found)
+}
+
+fn c_project(
+    _dir: &Path,
+    kiln_toml_path: &Path,
+    kiln_toml: Option<&KilnToml>,
+    makefile: Option<PathBuf>,
+    cmake: &Path,
+    project: impl Fn(Lang, PathBuf, Option<CBuild>) -> Project,
+) -> Project {
+    let lists_sources = kiln_toml.is_some_and(|m| !m.build.sources.is_empty());
+    if !lists_sources && cmake.is_file() {
+        project(Lang::C, cmake.to_path_buf(), Some(CBuild::CMake))
+    } else if let (false, Some(makefile)) = (lists_sources, makefile) {
+        project(Lang::C, makefile, Some(CBuild::Make))
+    } else {
+        project(Lang::C, kiln_toml_path.to_path_buf(), Some(CBuild::Sources))
+    }
+}
+
+/// Finds the project at `path`: the directory itself or, as cargo does, the
+/// nearest parent directory holding a project manifest. A path to a
+/// manifest file means the project in its directory.
 pub fn discover(path: &Path) -> Result<Project> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-    if meta.is_file() {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some((_, lang)) = MARKERS.iter().find(|(m, _)| *m == name) {
-            let root = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            return Ok(Project {
-                lang: *lang,
-                root: root.to_path_buf(),
-                manifest: path.to_path_buf(),
-            });
-        }
-        return Err(hinted(
-            format!("`{}` is not a project manifest", path.display()),
-            "pass a project directory or its `Cargo.toml`",
-        ));
-    }
     let abs = std::path::absolute(path)
         .with_context(|| format!("failed to resolve `{}`", path.display()))?;
-    for dir in abs.ancestors() {
-        for (marker, lang) in MARKERS {
-            let manifest = dir.join(marker);
-            if manifest.is_file() {
-                return Ok(Project {
-                    lang: *lang,
-                    root: dir.to_path_buf(),
-                    manifest,
-                });
+    if meta.is_file() {
+        let dir = abs.parent().unwrap_or(Path::new("/"));
+        return match detect(dir)? {
+            Some(mut p) => {
+                if abs.file_name().is_some_and(|n| n == "Cargo.toml") {
+                    p.lang = Lang::Rust;
+                    p.manifest = abs.clone();
+                }
+                Ok(p)
             }
+            None => Err(hinted(
+                format!("`{}` is not a project manifest", path.display()),
+                "pass a project directory or its manifest",
+            )),
+        };
+    }
+    for dir in abs.ancestors() {
+        if let Some(project) = detect(dir)? {
+            return Ok(project);
         }
     }
     Err(hinted(
@@ -60,6 +132,6 @@ pub fn discover(path: &Path) -> Result<Project> {
             "no project found in `{}` or any parent directory",
             path.display()
         ),
-        "kiln builds Rust projects (a directory with `Cargo.toml`); run it in one or pass its path",
+        "kiln builds Rust (Cargo.toml), Go (go.mod) and C (kiln.toml, Makefile or CMakeLists.txt) projects; run it in one or pass its path",
     ))
 }

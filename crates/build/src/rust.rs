@@ -193,6 +193,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         name,
         target_dir: metadata.target_directory.clone().into_std_path_buf(),
         metadata: package_metadata(package, dir),
+        embed_world: None,
     })
     .map(|mut built| {
         built.metadata.language = rustc_version(dir)

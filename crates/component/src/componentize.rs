@@ -51,8 +51,11 @@ impl Adapter {
     }
 }
 
-/// The adapters built into kiln, as `(name, wasmtime version, bytes)`, for
-/// `kiln doctor` and build receipts.
+/// The Wasmtime release the embedded WASI preview1 adapters come from.
+pub const ADAPTER_WASMTIME_VERSION: &str = "48.0.8";
+
+/// The adapters built into kiln with their bytes, for `kiln doctor` and
+/// build receipts.
 pub fn embedded_adapters() -> [(Adapter, &'static [u8]); 2] {
     [
         (Adapter::Command, Adapter::Command.bytes()),

@@ -1,10 +1,12 @@
 //! Turns core modules into components with the WASI preview1 adapter, embeds package metadata, and validates wasm binaries.
 
 mod componentize;
+mod embed;
 mod metadata;
 mod validate;
 
-pub use componentize::{Adapter, componentize, embedded_adapters};
+pub use componentize::{ADAPTER_WASMTIME_VERSION, Adapter, componentize, embedded_adapters};
+pub use embed::{check_scalar_world, embed_world};
 pub use metadata::embed_metadata;
 pub use validate::{Invalid, validate, validate_with};
 pub use wasmparser::WasmFeatures;

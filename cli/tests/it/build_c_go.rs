@@ -1,0 +1,318 @@
+//! `kiln build` on the C and Go fixtures with the real clang and Go toolchains, checked in Wasmtime.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+use wasmtime::component::Val;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A private copy of a fixture, so tests that build in place (make, the
+/// object cache) never race each other.
+fn fixture_copy(name: &str, dir: &Path) -> PathBuf {
+    let to = dir.join(name);
+    copy_dir(&fixture(name), &to);
+    to
+}
+
+#[test]
+fn c_command_greets_and_reads_a_preopened_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("c-command", dir.path());
+    let out = dir.path().join("c-greeter.wasm");
+    let summary = build(&project, &out, &[]);
+    assert_eq!(summary["language"], "c");
+    assert_eq!(summary["package"], "c-greeter");
+    assert_eq!(summary["version"], "0.2.0");
+    assert_eq!(summary["adapter"], "command");
+
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("note.txt"), "from a preopened dir\n").unwrap();
+    assert_eq!(
+        run_command_with_dir(
+            &out,
+            &["Ada", "/data/note.txt"],
+            &[],
+            Some((&data, "/data"))
+        )
+        .unwrap(),
+        "hello, Ada!\nfrom a preopened dir\n"
+    );
+    assert_eq!(
+        run_command(&out, &[], &[("GREETING_NAME", "C")]).unwrap(),
+        "hello, C!\n"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&run_ok(kiln().arg("inspect").arg(&out).arg("--json")).stdout)
+            .unwrap();
+    assert_eq!(report["metadata"]["name"], "c-greeter");
+    assert_eq!(report["metadata"]["licenses"], "MIT");
+    assert!(
+        report["producers"].to_string().contains("C11"),
+        "{}",
+        report["producers"]
+    );
+}
+
+#[test]
+fn c_sources_are_compiled_incrementally() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("c-command", dir.path());
+    let out = dir.path().join("a.wasm");
+    let first = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    assert!(
+        stderr(&first).contains("Compiling src/main.c"),
+        "{}",
+        stderr(&first)
+    );
+
+    let second = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    let err = stderr(&second);
+    assert!(!err.contains("Compiling"), "{err}");
+    assert!(err.contains("Fresh 2 unchanged"), "{err}");
+
+    // A header both sources include is newer: both recompile.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let header = project.join("src/greet.h");
+    let text = std::fs::read_to_string(&header).unwrap();
+    std::fs::write(&header, text + "\n").unwrap();
+    let third = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    let err = stderr(&third);
+    assert!(
+        err.contains("Compiling src/greet.c") && err.contains("Compiling src/main.c"),
+        "{err}"
+    );
+    assert_eq!(
+        run_command(&out, &["again"], &[]).unwrap(),
+        "hello, again!\n"
+    );
+}
+
+#[test]
+fn c_library_exports_strings_and_lists_through_wit() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("c-library", dir.path());
+    let out = dir.path().join("strings.wasm");
+    let summary = build(&project, &out, &[]);
+    assert_eq!(summary["adapter"], "reactor");
+    let mut lib = Library::new(&out).unwrap();
+    let iface = "kiln-fixtures:strings/text@0.1.0";
+    let s = |v: &str| Val::String(v.into());
+    assert_eq!(lib.call(iface, "reverse", &[s("kiln")]).unwrap(), s("nlik"));
+    assert_eq!(lib.call(iface, "reverse", &[s("")]).unwrap(), s(""));
+    assert_eq!(
+        lib.call(
+            iface,
+            "total-length",
+            &[Val::List(vec![s("ab"), s("cde"), s("")])]
+        )
+        .unwrap(),
+        Val::U32(5)
+    );
+    assert_eq!(
+        lib.call(iface, "repeat", &[s("hi"), Val::U32(3)]).unwrap(),
+        Val::List(vec![s("hi"), s("hi"), s("hi")])
+    );
+    assert_eq!(
+        lib.call(iface, "repeat", &[s("x"), Val::U32(0)]).unwrap(),
+        Val::List(vec![])
+    );
+}
+
+#[test]
+fn makefile_project_builds_with_the_wasi_toolchain() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("c-make", dir.path());
+    let out = dir.path().join("counter.wasm");
+    let summary = build(&project, &out, &[]);
+    assert_eq!(summary["language"], "c");
+    assert!(
+        summary["toolchain_output"]
+            .as_str()
+            .unwrap()
+            .ends_with("counter.wasm")
+    );
+    assert_eq!(
+        run_command(&out, &["1", "2", "39"], &[]).unwrap(),
+        "args=3 sum=42\n"
+    );
+    // A no-op rebuild (make does nothing) still finds the output.
+    let again = build(&project, &out, &[]);
+    assert_eq!(again["digest"], summary["digest"]);
+}
+
+#[test]
+fn a_header_missing_from_the_wasi_libc_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("needs-execinfo");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"needs-execinfo\"\n[build]\nlanguage = \"c\"\n",
+    )
+    .unwrap();
+    // glibc has this header in the host's /usr/include; the WASI libc does not.
+    std::fs::write(
+        project.join("src/main.c"),
+        "#include <execinfo.h>\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    let out = run(kiln().arg("build").arg(&project));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`execinfo.h` is missing from the WASI libc"),
+        "{err}"
+    );
+    assert!(err.contains("hint:"), "{err}");
+    assert!(!err.contains("bits/"), "host headers leaked in:\n{err}");
+}
+
+#[test]
+fn malformed_kiln_toml_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("bad");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\nlanguage = \"c\"\nsource = [\"a.c\"]\n",
+    )
+    .unwrap();
+    let out = run(kiln().arg("build").arg(&project));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("kiln.toml"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("unknown field `source`"), "{err}");
+}
+
+#[test]
+fn c_and_go_builds_are_reproducible_across_directories() {
+    for name in ["c-command", "c-library", "go-command", "go-reactor"] {
+        let dir = tempfile::tempdir().unwrap();
+        let a = fixture_copy(name, &dir.path().join("one"));
+        let b = fixture_copy(name, &dir.path().join("elsewhere/two"));
+        let first = build(&a, &dir.path().join("a.wasm"), &[]);
+        let second = build(&b, &dir.path().join("b.wasm"), &[]);
+        assert_eq!(first["digest"], second["digest"], "{name}");
+        assert_eq!(
+            std::fs::read(dir.path().join("a.wasm")).unwrap(),
+            std::fs::read(dir.path().join("b.wasm")).unwrap(),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn go_command_reads_args_and_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gogreeter.wasm");
+    let summary = build(&fixture("go-command"), &out, &[]);
+    assert_eq!(summary["language"], "go");
+    assert_eq!(summary["package"], "gogreeter");
+    assert_eq!(summary["adapter"], "command");
+    assert_eq!(
+        run_command(&out, &["Grace", "Hopper"], &[]).unwrap(),
+        "hello from go, Grace Hopper! (2 args)\n"
+    );
+    assert_eq!(
+        run_command(&out, &[], &[("GREETING_NAME", "gopher")]).unwrap(),
+        "hello from go, gopher! (0 args)\n"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&run_ok(kiln().arg("inspect").arg(&out).arg("--json")).stdout)
+            .unwrap();
+    assert_eq!(
+        report["metadata"]["source"],
+        "https://example.com/kiln/gogreeter"
+    );
+    assert!(report["producers"].to_string().contains("\"Go\""));
+}
+
+#[test]
+fn go_reactor_exports_its_scalar_world() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("calc.wasm");
+    let summary = build(&fixture("go-reactor"), &out, &[]);
+    assert_eq!(summary["adapter"], "reactor");
+    assert_eq!(summary["package"], "go-calc");
+    let mut lib = Library::new(&out).unwrap();
+    let iface = "kiln-fixtures:calc/math@0.1.0";
+    assert_eq!(
+        lib.call(iface, "add", &[Val::S32(40), Val::S32(2)])
+            .unwrap(),
+        Val::S32(42)
+    );
+    assert_eq!(
+        lib.call(iface, "scale", &[Val::Float64(1.5), Val::Float64(4.0)])
+            .unwrap(),
+        Val::Float64(6.0)
+    );
+    assert_eq!(
+        lib.call(iface, "is-even", &[Val::U64(10)]).unwrap(),
+        Val::Bool(true)
+    );
+    assert_eq!(
+        lib.call(iface, "is-even", &[Val::U64(7)]).unwrap(),
+        Val::Bool(false)
+    );
+}
+
+#[test]
+fn go_world_with_strings_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("go-reactor", dir.path());
+    std::fs::write(
+        project.join("wit/world.wit"),
+        "package kiln-fixtures:calc@0.1.0;\ninterface math {\n  add: func(a: s32, b: s32) -> s32;\n  name: func() -> string;\n}\nworld calc { export math; }\n",
+    )
+    .unwrap();
+    let out = run(kiln()
+        .arg("build")
+        .arg(&project)
+        .arg("-o")
+        .arg(dir.path().join("x.wasm")));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`name`") && err.contains("non-scalar"),
+        "{err}"
+    );
+    assert!(!dir.path().join("x.wasm").exists());
+}
+
+#[test]
+fn cmake_project_builds_for_wasi() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("c-cmake", dir.path());
+    let out = dir.path().join("wordcount.wasm");
+    let summary = build(&project, &out, &[]);
+    assert_eq!(summary["adapter"], "command");
+    assert!(
+        summary["toolchain_output"]
+            .as_str()
+            .unwrap()
+            .ends_with("wordcount"),
+        "{summary}"
+    );
+    assert_eq!(
+        run_command(&out, &["one two", "three"], &[]).unwrap(),
+        "words=3\n"
+    );
+}

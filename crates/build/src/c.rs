@@ -1,0 +1,644 @@
+//! The C driver: compiles sources listed in kiln.toml (or runs make / CMake) with clang for WASI, generating WIT bindings with wit-bindgen-c for libraries.
+
+use crate::manifest::{KilnToml, ProjectKind};
+use crate::project::{CBuild, Project};
+use crate::toolchain::{CToolchain, check_c_link_support, find_c_toolchain, git_revision};
+use crate::{Built, WitWorld};
+use anyhow::{Context, Result, bail};
+use kiln_core::{PackageMetadata, Reporter, WasmKind, hinted};
+use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::SystemTime;
+
+/// Options of a C build.
+#[derive(Debug, Clone, Default)]
+pub struct COptions {
+    /// `--cc`: the clang to use.
+    pub cc: Option<String>,
+    /// Build with optimizations regardless of kiln.toml's `opt-level` (`--release`).
+    pub release: bool,
+    /// Extra arguments for make or CMake's build step.
+    pub tool_args: Vec<String>,
+}
+
+/// Builds a C project into a core module.
+pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Result<Built> {
+    let tc = find_c_toolchain(opts.cc.as_deref())?;
+    check_c_link_support(&tc)?;
+    let manifest = project.kiln_toml.clone().unwrap_or_default();
+    let name = package_name(project, &manifest);
+    let target_dir = project.root.join("target");
+    let work = target_dir.join("kiln").join("c").join(&name);
+    let world = crate::wit_world(&project.root, &manifest)?;
+    let kind = manifest.build.kind.unwrap_or(if world.is_some() {
+        ProjectKind::Library
+    } else {
+        ProjectKind::Command
+    });
+    reporter.status(
+        "Building",
+        &format!("{name} ({}, {})", tc.target, tc.version),
+    );
+    let build = project.c_build.unwrap_or(CBuild::Sources);
+    let wasm_path = match build {
+        CBuild::Sources => compile_and_link(
+            project,
+            &manifest,
+            &tc,
+            &work,
+            &name,
+            kind,
+            world.as_ref(),
+            opts,
+            reporter,
+        )?,
+        CBuild::Make => run_make(project, &manifest, &tc, kind, opts, reporter)?,
+        CBuild::CMake => run_cmake(project, &manifest, &tc, &work, kind, opts, reporter)?,
+    };
+    let wasm = std::fs::read(&wasm_path)
+        .with_context(|| format!("failed to read `{}`", wasm_path.display()))?;
+    let wasm_kind = WasmKind::sniff(&wasm)
+        .with_context(|| format!("`{}` is not a wasm binary", wasm_path.display()))?;
+    Ok(Built {
+        wasm,
+        toolchain_output: wasm_path,
+        kind: wasm_kind,
+        is_program: kind == ProjectKind::Command,
+        name: name.clone(),
+        target_dir,
+        metadata: metadata(project, &manifest, &name, &tc),
+        // Sources kiln compiles carry their world in wit-bindgen-c's type
+        // object; a Makefile or CMake build that exports a world links its
+        // own bindings the same way.
+        embed_world: None,
+    })
+}
+
+fn package_name(project: &Project, manifest: &KilnToml) -> String {
+    manifest
+        .package
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| {
+            project
+                .root
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "component".to_string())
+        })
+}
+
+fn metadata(
+    project: &Project,
+    manifest: &KilnToml,
+    name: &str,
+    tc: &CToolchain,
+) -> PackageMetadata {
+    let p = manifest.package.clone().unwrap_or_default();
+    PackageMetadata {
+        name: name.to_string(),
+        version: p.version,
+        authors: (!p.authors.is_empty()).then(|| p.authors.join(", ")),
+        description: p.description,
+        license: p.license,
+        source: p.repository,
+        homepage: p.homepage,
+        revision: git_revision(&project.root),
+        language: Some((
+            "C11".to_string(),
+            tc.version
+                .split("version ")
+                .nth(1)
+                .and_then(|v| v.split_whitespace().next())
+                .unwrap_or("")
+                .to_string(),
+        )),
+    }
+}
+
+/// Flags every compile gets: the target, the WASI libc as the only system
+/// include directory, and paths made relative for reproducible output.
+fn base_cflags(tc: &CToolchain, root: &Path) -> Vec<String> {
+    vec![
+        format!("--target={}", tc.target),
+        // Keep the host's /usr/include out: only clang's own headers and
+        // the WASI libc are searched.
+        "-nostdlibinc".to_string(),
+        "-isystem".to_string(),
+        tc.include_dir.display().to_string(),
+        format!("-ffile-prefix-map={}=.", root.display()),
+    ]
+}
+
+fn link_flags(tc: &CToolchain, kind: ProjectKind) -> Vec<String> {
+    let mut flags = vec![
+        format!("--target={}", tc.target),
+        format!("--sysroot={}", tc.sysroot.display()),
+        format!("-L{}", tc.lib_dir.display()),
+    ];
+    if kind == ProjectKind::Library {
+        flags.push("-mexec-model=reactor".to_string());
+    }
+    flags
+}
+
+fn opt_flag(manifest: &KilnToml, opts: &COptions) -> Result<String> {
+    match (&manifest.build.opt_level, opts.release) {
+        (_, true) => Ok("-O2".to_string()),
+        (Some(level), false) => level.flag(),
+        (None, false) => Ok("-O2".to_string()),
+    }
+}
+
+/// Expands the `sources` globs (default `src/**/*.c`), sorted, so the link
+/// order and the output are stable.
+fn sources(root: &Path, manifest: &KilnToml) -> Result<Vec<PathBuf>> {
+    let patterns = if manifest.build.sources.is_empty() {
+        vec!["src/**/*.c".to_string()]
+    } else {
+        manifest.build.sources.clone()
+    };
+    let mut out = Vec::new();
+    for pattern in &patterns {
+        let full = root.join(pattern);
+        let text = full.to_string_lossy();
+        let mut matched = false;
+        for entry in
+            glob::glob(&text).with_context(|| format!("invalid source pattern `{pattern}`"))?
+        {
+            let path = entry.with_context(|| format!("failed to read a match of `{pattern}`"))?;
+            if path.is_file() {
+                out.push(path);
+                matched = true;
+            }
+        }
+        if !matched {
+            bail!("source pattern `{pattern}` in kiln.toml matches no file");
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn compile_and_link(
+    project: &Project,
+    manifest: &KilnToml,
+    tc: &CToolchain,
+    work: &Path,
+    name: &str,
+    kind: ProjectKind,
+    world: Option<&WitWorld>,
+    opts: &COptions,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf> {
+    let root = &project.root;
+    let mut cflags = base_cflags(tc, root);
+    cflags.push(opt_flag(manifest, opts)?);
+    for dir in &manifest.build.include_dirs {
+        cflags.push(format!("-I{}", root.join(dir).display()));
+    }
+    for define in &manifest.build.defines {
+        cflags.push(format!("-D{define}"));
+    }
+    cflags.extend(manifest.build.cflags.iter().cloned());
+
+    let mut units: Vec<PathBuf> = sources(root, manifest)?;
+    let mut extra_objects = Vec::new();
+    if let Some(world) = world {
+        let bindings = work.join("bindings");
+        let generated = generate_bindings(world, &bindings)?;
+        cflags.push(format!("-I{}", bindings.display()));
+        units.extend(generated.sources);
+        extra_objects.extend(generated.objects);
+    }
+
+    let obj_dir = work.join("obj");
+    std::fs::create_dir_all(&obj_dir)
+        .with_context(|| format!("failed to create `{}`", obj_dir.display()))?;
+    let mut objects = Vec::new();
+    let mut fresh = 0usize;
+    for src in &units {
+        let obj = object_path(&obj_dir, root, src, &tc.cc, &cflags);
+        if up_to_date(&obj, src) {
+            fresh += 1;
+        } else {
+            let shown = src.strip_prefix(root).unwrap_or(src);
+            reporter.status("Compiling", &shown.display().to_string());
+            compile_one(tc, &cflags, src, &obj)?;
+        }
+        objects.push(obj);
+    }
+    if fresh > 0 {
+        reporter.status(
+            "Fresh",
+            &format!("{fresh} unchanged source file(s) not recompiled"),
+        );
+    }
+    objects.extend(extra_objects);
+
+    let out = work.join(format!("{name}.core.wasm"));
+    let tmp = work.join(format!(".{name}.core.wasm.tmp"));
+    let mut cmd = Command::new(&tc.cc);
+    cmd.current_dir(root)
+        .args(link_flags(tc, kind))
+        .arg(opt_flag(manifest, opts)?)
+        .args(&objects)
+        .args(&manifest.build.ldflags)
+        .arg("-o")
+        .arg(&tmp);
+    reporter.status(
+        "Linking",
+        &format!(
+            "{name} ({})",
+            match kind {
+                ProjectKind::Command => "command",
+                ProjectKind::Library => "library",
+            }
+        ),
+    );
+    kiln_process::output(&mut cmd)
+        .map_err(|e| explain_clang_error(e, tc))
+        .context("linking failed")?;
+    std::fs::rename(&tmp, &out).with_context(|| format!("failed to write `{}`", out.display()))?;
+    Ok(out)
+}
+
+/// Object file path: named after the source and a hash of everything that
+/// changes its contents except the source text (which the timestamps cover).
+fn object_path(obj_dir: &Path, root: &Path, src: &Path, cc: &Path, cflags: &[String]) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(src.to_string_lossy().as_bytes());
+    h.update([0]);
+    h.update(cc.to_string_lossy().as_bytes());
+    for f in cflags {
+        h.update([0]);
+        h.update(f.as_bytes());
+    }
+    let hash = hex::encode(&h.finalize()[..8]);
+    let stem = src
+        .strip_prefix(root)
+        .unwrap_or(src)
+        .to_string_lossy()
+        .replace(['/', '\\'], "_");
+    obj_dir.join(format!("{stem}-{hash}.o"))
+}
+
+fn mtime(p: &Path) -> Option<SystemTime> {
+    std::fs::metadata(p).and_then(|m| m.modified()).ok()
+}
+
+/// An object is up to date when it and its dependency file exist and no
+/// file it was built from (the source and every header clang listed) is
+/// newer than it.
+fn up_to_date(obj: &Path, src: &Path) -> bool {
+    let Some(built) = mtime(obj) else {
+        return false;
+    };
+    let Ok(depfile) = std::fs::read_to_string(obj.with_extension("d")) else {
+        return false;
+    };
+    let mut inputs = parse_depfile(&depfile);
+    inputs.push(src.to_path_buf());
+    inputs
+        .iter()
+        .all(|dep| mtime(dep).is_some_and(|t| t <= built))
+}
+
+/// The prerequisites of a make-style dependency file written by `-MD`.
+fn parse_depfile(text: &str) -> Vec<PathBuf> {
+    let joined = text.replace("\\\n", " ");
+    let Some((_, deps)) = joined.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                current.push(' ');
+                chars.next();
+            }
+            c if c.is_whitespace() => {
+                if !current.is_empty() {
+                    out.push(PathBuf::from(std::mem::take(&mut current)));
+                }
+            }
+            c => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        out.push(PathBuf::from(current));
+    }
+    out
+}
+
+fn compile_one(tc: &CToolchain, cflags: &[String], src: &Path, obj: &Path) -> Result<()> {
+    let tmp = obj.with_extension("o.tmp");
+    let mut cmd = Command::new(&tc.cc);
+    cmd.args(cflags)
+        .arg("-MD")
+        .arg("-MF")
+        .arg(obj.with_extension("d"))
+        .arg("-MT")
+        .arg(obj)
+        .arg("-c")
+        .arg(src)
+        .arg("-o")
+        .arg(&tmp);
+    kiln_process::output(&mut cmd)
+        .map_err(|e| explain_clang_error(e, tc))
+        .with_context(|| format!("failed to compile `{}`", src.display()))?;
+    std::fs::rename(&tmp, obj).with_context(|| format!("failed to write `{}`", obj.display()))?;
+    Ok(())
+}
+
+/// Adds a hint to clang failures kiln recognizes: a header the WASI libc
+/// does not provide.
+fn explain_clang_error(e: kiln_process::ProcessError, tc: &CToolchain) -> anyhow::Error {
+    if let kiln_process::ProcessError::Failed { stderr, .. } = &e
+        && let Some(header) = missing_header(stderr)
+    {
+        let hint = format!(
+            "`{header}` is not part of the WASI libc at `{}` (WASI has no setjmp/longjmp, signals or processes); \
+             guard its use with `#ifndef __wasi__`, or use a newer wasi-libc/wasi-sdk that provides it",
+            tc.include_dir.display()
+        );
+        return anyhow::Error::new(e).context(kiln_core::Hinted {
+            message: format!("`{header}` is missing from the WASI libc"),
+            hint,
+        });
+    }
+    anyhow::Error::new(e)
+}
+
+fn missing_header(stderr: &str) -> Option<String> {
+    let line = stderr.lines().find(|l| l.contains("file not found"))?;
+    let start = line.find('\'')? + 1;
+    let end = start + line[start..].find('\'')?;
+    Some(line[start..end].to_string())
+}
+
+struct Generated {
+    sources: Vec<PathBuf>,
+    objects: Vec<PathBuf>,
+}
+
+/// Writes the C bindings of `world` (header, glue source and the object
+/// carrying the component type) with wit-bindgen-c, so the user writes only
+/// the functions the world declares.
+fn generate_bindings(world: &WitWorld, dir: &Path) -> Result<Generated> {
+    let (mut resolve, world_id) = world.resolve()?;
+    let mut generator = wit_bindgen_c::Opts::default().build();
+    let mut files = wit_bindgen_core::Files::default();
+    generator
+        .generate(&mut resolve, world_id, &mut files)
+        .with_context(|| {
+            format!(
+                "failed to generate C bindings for `{}`",
+                world.path.display()
+            )
+        })?;
+    let mut generated = Generated {
+        sources: Vec::new(),
+        objects: Vec::new(),
+    };
+    for (name, contents) in files.iter() {
+        let path = dir.join(name);
+        // Rewriting identical bindings would bump their timestamps and force
+        // every source including them to recompile.
+        if std::fs::read(&path).ok().as_deref() != Some(contents) {
+            kiln_core::fs::write_atomic(&path, contents)?;
+        }
+        if name.ends_with(".c") {
+            generated.sources.push(path);
+        } else if name.ends_with(".o") {
+            generated.objects.push(path);
+        }
+    }
+    Ok(generated)
+}
+
+/// The variables kiln hands make and CMake so that they build for WASI.
+fn make_vars(
+    tc: &CToolchain,
+    manifest: &KilnToml,
+    kind: ProjectKind,
+    root: &Path,
+    opts: &COptions,
+) -> Result<(String, String)> {
+    let mut cflags = base_cflags(tc, root);
+    cflags.push(opt_flag(manifest, opts)?);
+    cflags.extend(manifest.build.cflags.iter().cloned());
+    let mut ldflags = link_flags(tc, kind);
+    ldflags.extend(manifest.build.ldflags.iter().cloned());
+    Ok((cflags.join(" "), ldflags.join(" ")))
+}
+
+fn run_make(
+    project: &Project,
+    manifest: &KilnToml,
+    tc: &CToolchain,
+    kind: ProjectKind,
+    opts: &COptions,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf> {
+    let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
+    let started = SystemTime::now();
+    let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut cmd = Command::new("make");
+    cmd.current_dir(&project.root)
+        .arg(format!("-j{jobs}"))
+        .arg(format!("CC={}", tc.cc.display()))
+        .arg(format!("CFLAGS={cflags}"))
+        .arg(format!("LDFLAGS={ldflags}"));
+    if let Some(ar) = &tc.ar {
+        cmd.arg(format!("AR={}", ar.display()));
+    }
+    cmd.args(&opts.tool_args);
+    reporter.status("Running", &kiln_process::command_line(&cmd));
+    kiln_process::output(&mut cmd)
+        .map_err(|e| match e {
+            kiln_process::ProcessError::NotFound { .. } => hinted(
+                "`make` was not found on PATH",
+                "install it with `apt-get install -y make`",
+            ),
+            e => explain_clang_error(e, tc),
+        })
+        .context("the Makefile build failed")?;
+    find_output(&project.root, manifest, started, &project.root)
+}
+
+fn run_cmake(
+    project: &Project,
+    manifest: &KilnToml,
+    tc: &CToolchain,
+    work: &Path,
+    kind: ProjectKind,
+    opts: &COptions,
+    reporter: &dyn Reporter,
+) -> Result<PathBuf> {
+    let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
+    let build_dir = work.join("cmake");
+    let started = SystemTime::now();
+    let mut configure = Command::new("cmake");
+    configure
+        .current_dir(&project.root)
+        .arg("-S")
+        .arg(&project.root)
+        .arg("-B")
+        .arg(&build_dir)
+        .arg("-DCMAKE_SYSTEM_NAME=WASI")
+        .arg("-DCMAKE_SYSTEM_PROCESSOR=wasm32")
+        .arg(format!("-DCMAKE_C_COMPILER={}", tc.cc.display()))
+        .arg(format!("-DCMAKE_C_COMPILER_TARGET={}", tc.target))
+        .arg(format!("-DCMAKE_C_FLAGS={cflags}"))
+        .arg(format!("-DCMAKE_EXE_LINKER_FLAGS={ldflags}"))
+        .arg("-DCMAKE_EXECUTABLE_SUFFIX=.wasm")
+        .arg("-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY")
+        .arg("-DCMAKE_BUILD_TYPE=Release");
+    if let Some(ar) = &tc.ar {
+        configure.arg(format!("-DCMAKE_AR={}", ar.display()));
+    }
+    reporter.status("Configuring", "CMake for WASI");
+    kiln_process::output(&mut configure)
+        .map_err(|e| match e {
+            kiln_process::ProcessError::NotFound { .. } => hinted(
+                "`cmake` was not found on PATH",
+                "install it with `apt-get install -y cmake`",
+            ),
+            e => anyhow::Error::new(e),
+        })
+        .context("configuring with CMake failed")?;
+    let mut build = Command::new("cmake");
+    build
+        .arg("--build")
+        .arg(&build_dir)
+        .arg("--parallel")
+        .args(&opts.tool_args);
+    reporter.status("Running", &kiln_process::command_line(&build));
+    kiln_process::output(&mut build)
+        .map_err(|e| explain_clang_error(e, tc))
+        .context("the CMake build failed")?;
+    find_output(&build_dir, manifest, started, &project.root)
+}
+
+/// The .wasm a make or CMake build produced: `[build] output` when set, else
+/// the one .wasm file under `dir` written during the build.
+fn find_output(
+    dir: &Path,
+    manifest: &KilnToml,
+    started: SystemTime,
+    root: &Path,
+) -> Result<PathBuf> {
+    if let Some(output) = &manifest.build.output {
+        let path = root.join(output);
+        if !path.is_file() {
+            bail!(
+                "the build finished but `{}` (`[build] output` in kiln.toml) does not exist",
+                path.display()
+            );
+        }
+        return Ok(path);
+    }
+    let mut all = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                // kiln's own outputs are not the build's.
+                // kiln's own outputs and CMake's compiler probes are not
+                // the build's.
+                if path.ends_with("target/kiln")
+                    || path
+                        .file_name()
+                        .is_some_and(|n| n == ".git" || n == "CMakeFiles")
+                {
+                    continue;
+                }
+                stack.push(path);
+            } else if is_linked_wasm(&path) {
+                all.push(path);
+            }
+        }
+    }
+    all.sort();
+    // Prefer what this build wrote; a no-op rebuild wrote nothing, and then
+    // the one .wasm already there is the output.
+    let written: Vec<PathBuf> = all
+        .iter()
+        .filter(|p| mtime(p).is_some_and(|t| t >= started))
+        .cloned()
+        .collect();
+    let mut found = if written.is_empty() { all } else { written };
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(hinted(
+            format!("the build wrote no .wasm file under `{}`", dir.display()),
+            "set `[build] output = \"path/to/app.wasm\"` in kiln.toml",
+        )),
+        _ => Err(hinted(
+            format!(
+                "the build wrote several .wasm files: {}",
+                found
+                    .iter()
+                    .map(|p| format!("`{}`", p.display()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "name the one to componentize with `[build] output` in kiln.toml",
+        )),
+    }
+}
+
+/// A linked wasm binary: named `.wasm`, or an extensionless executable (as
+/// CMake names them) that starts with the wasm magic. Object files and
+/// archives are wasm too, but never the output.
+fn is_linked_wasm(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("wasm") => true,
+        Some(_) => false,
+        None => {
+            let mut magic = [0u8; 4];
+            std::fs::File::open(path)
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+                .is_ok_and(|()| &magic == b"\0asm")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depfiles_parse_with_continuations_and_escaped_spaces() {
+        let deps = parse_depfile(
+            "obj.o: src/a.c include/a.h \\\n  /usr/include/wasm32-wasi/stdio.h my\\ dir/b.h\n",
+        );
+        assert_eq!(
+            deps,
+            [
+                "src/a.c",
+                "include/a.h",
+                "/usr/include/wasm32-wasi/stdio.h",
+                "my dir/b.h"
+            ]
+            .map(PathBuf::from)
+        );
+    }
+
+    #[test]
+    fn missing_header_is_found_in_clang_output() {
+        let err = "src/main.c:2:10: fatal error: 'setjmp.h' file not found\n    2 | #include <setjmp.h>\n";
+        assert_eq!(missing_header(err).as_deref(), Some("setjmp.h"));
+        assert_eq!(missing_header("error: something else"), None);
+    }
+}

@@ -1,0 +1,178 @@
+//! The Go driver: `go build` with `GOOS=wasip1 GOARCH=wasm` (a command, or a `-buildmode=c-shared` reactor exporting a WIT world).
+
+use crate::manifest::{KilnToml, ProjectKind};
+use crate::project::Project;
+use crate::toolchain::{GoToolchain, find_go, git_revision};
+use crate::{Built, wit_world};
+
+mod arena;
+use anyhow::{Context, Result};
+use kiln_core::{PackageMetadata, Reporter, WasmKind};
+use std::path::Path;
+use std::process::Command;
+
+/// Options of a Go build.
+#[derive(Debug, Clone, Default)]
+pub struct GoOptions {
+    /// Build tags, added to kiln.toml's.
+    pub tags: Vec<String>,
+    /// `-ldflags`, added to kiln.toml's.
+    pub ldflags: Vec<String>,
+    /// Keep absolute paths in the binary (`-trimpath` is on by default for
+    /// reproducible output).
+    pub no_trimpath: bool,
+    /// Extra arguments for `go build`.
+    pub go_args: Vec<String>,
+}
+
+/// Builds a Go module into a core module.
+pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Result<Built> {
+    let go = find_go()?;
+    let manifest = project.kiln_toml.clone().unwrap_or_default();
+    let module_path = read_module_path(&project.root.join("go.mod"))?;
+    let name = manifest
+        .package
+        .as_ref()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| {
+            module_path
+                .rsplit('/')
+                .next()
+                .unwrap_or(&module_path)
+                .to_string()
+        });
+    let world = wit_world(&project.root, &manifest)?;
+    let kind = manifest.build.kind.unwrap_or(if world.is_some() {
+        ProjectKind::Library
+    } else {
+        ProjectKind::Command
+    });
+    let target_dir = project.root.join("target");
+    let work = target_dir.join("kiln").join("go");
+    std::fs::create_dir_all(&work)
+        .with_context(|| format!("failed to create `{}`", work.display()))?;
+    let out = work.join(format!("{name}.core.wasm"));
+
+    let mut cmd = Command::new(&go.go);
+    cmd.current_dir(&project.root)
+        .env("GOOS", "wasip1")
+        .env("GOARCH", "wasm")
+        .env("CGO_ENABLED", "0")
+        .arg("build")
+        .arg("-o")
+        .arg(&out);
+    if !opts.no_trimpath {
+        cmd.arg("-trimpath");
+    }
+    if kind == ProjectKind::Library {
+        cmd.arg("-buildmode=c-shared");
+    }
+    let tags: Vec<&str> = manifest
+        .build
+        .tags
+        .iter()
+        .chain(&opts.tags)
+        .map(String::as_str)
+        .collect();
+    if !tags.is_empty() {
+        cmd.arg(format!("-tags={}", tags.join(",")));
+    }
+    let ldflags: Vec<&str> = manifest
+        .build
+        .ldflags
+        .iter()
+        .chain(&opts.ldflags)
+        .map(String::as_str)
+        .collect();
+    if !ldflags.is_empty() {
+        cmd.arg(format!("-ldflags={}", ldflags.join(" ")));
+    }
+    if let Some(overlay) = arena_overlay(project, &work)? {
+        cmd.arg(format!("-overlay={}", overlay.display()));
+    }
+    cmd.args(&opts.go_args).arg(".");
+    reporter.status("Building", &format!("{name} (wasip1, {})", go.version));
+    kiln_process::output(&mut cmd)
+        .with_context(|| format!("go could not build `{name}` for wasip1"))?;
+    let wasm =
+        std::fs::read(&out).with_context(|| format!("failed to read `{}`", out.display()))?;
+    let wasm = arena::add_cabi_realloc(&wasm)
+        .with_context(|| format!("failed to prepare `{}` for the WASI adapter", out.display()))?;
+    let wasm_kind = WasmKind::sniff(&wasm)
+        .with_context(|| format!("`{}` is not a wasm binary", out.display()))?;
+    Ok(Built {
+        wasm,
+        toolchain_output: out,
+        kind: wasm_kind,
+        is_program: kind == ProjectKind::Command,
+        name: name.clone(),
+        target_dir,
+        metadata: metadata(project, &manifest, &name, &module_path, &go),
+        embed_world: world,
+    })
+}
+
+fn read_module_path(go_mod: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(go_mod)
+        .with_context(|| format!("failed to read `{}`", go_mod.display()))?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("module "))
+        .map(|m| m.trim().trim_matches('"').to_string())
+        .with_context(|| format!("`{}` has no `module` line", go_mod.display()))
+}
+
+fn metadata(
+    project: &Project,
+    manifest: &KilnToml,
+    name: &str,
+    module_path: &str,
+    go: &GoToolchain,
+) -> PackageMetadata {
+    let p = manifest.package.clone().unwrap_or_default();
+    // A module path that names a repository host doubles as its source URL.
+    let source = p.repository.or_else(|| {
+        let host = module_path.split('/').next().unwrap_or("");
+        host.contains('.').then(|| format!("https://{module_path}"))
+    });
+    PackageMetadata {
+        name: name.to_string(),
+        version: p.version,
+        authors: (!p.authors.is_empty()).then(|| p.authors.join(", ")),
+        description: p.description,
+        license: p.license,
+        source,
+        homepage: p.homepage,
+        revision: git_revision(&project.root),
+        language: Some((
+            "Go".to_string(),
+            go.version.trim_start_matches("go").to_string(),
+        )),
+    }
+}
+
+/// The Go source kiln adds to the main package; see the file's comment.
+const ADAPTER_ARENA_GO: &str = include_str!("adapter_arena.go");
+
+/// Writes a `go build -overlay` file adding the adapter arena to the main
+/// package, unless the package brings its own `cabi_realloc` (as
+/// wit-bindgen-go output does), which the adapter then uses.
+fn arena_overlay(project: &Project, work: &Path) -> Result<Option<std::path::PathBuf>> {
+    let entries = std::fs::read_dir(&project.root)
+        .with_context(|| format!("failed to read `{}`", project.root.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "go")
+            && std::fs::read_to_string(&path).is_ok_and(|text| text.contains("cabi_realloc"))
+        {
+            return Ok(None);
+        }
+    }
+    let source = work.join("zz_kiln_adapter_arena.go");
+    kiln_core::fs::write_atomic(&source, ADAPTER_ARENA_GO.as_bytes())?;
+    let target = project.root.join("zz_kiln_adapter_arena.go");
+    let overlay =
+        serde_json::json!({ "Replace": { target.to_string_lossy(): source.to_string_lossy() } });
+    let path = work.join("overlay.json");
+    kiln_core::fs::write_atomic(&path, overlay.to_string().as_bytes())?;
+    Ok(Some(path))
+}

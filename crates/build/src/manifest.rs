@@ -1,0 +1,176 @@
+//! `kiln.toml`: the manifest of C projects, and of Go projects that need more than `go.mod` says. Its schema is documented in docs/kiln-toml.md.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The whole `kiln.toml`. Unknown keys are errors.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KilnToml {
+    /// `[package]`.
+    #[serde(default)]
+    pub package: Option<PackageSection>,
+    /// `[build]`.
+    #[serde(default)]
+    pub build: BuildSection,
+}
+
+/// `[package]`: what is embedded as the component's metadata.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PackageSection {
+    /// Package name; the output file is `<name>.wasm`.
+    pub name: String,
+    /// Package version.
+    pub version: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Authors.
+    #[serde(default)]
+    pub authors: Vec<String>,
+    /// SPDX license expression.
+    pub license: Option<String>,
+    /// Repository URL.
+    pub repository: Option<String>,
+    /// Homepage URL.
+    pub homepage: Option<String>,
+}
+
+/// `language` in `[build]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    /// C, compiled with clang.
+    C,
+    /// Go, compiled with `go build`.
+    Go,
+    /// Rust, compiled with cargo (for a kiln.toml beside Cargo.toml).
+    Rust,
+}
+
+/// Whether the project is a program or a library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProjectKind {
+    /// A program with `main`: componentized with the command adapter.
+    Command,
+    /// A library exporting a WIT world: componentized with the reactor adapter.
+    Library,
+}
+
+/// An optimization level: 0-3, "s" or "z".
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OptLevel {
+    /// `0`..`3`.
+    Number(u8),
+    /// `"s"`, `"z"`, or a number as a string.
+    Text(String),
+}
+
+impl OptLevel {
+    /// The clang flag, e.g. `-O2`, or an error for an unknown level.
+    pub fn flag(&self) -> Result<String> {
+        let level = match self {
+            OptLevel::Number(n) => n.to_string(),
+            OptLevel::Text(t) => t.clone(),
+        };
+        match level.as_str() {
+            "0" | "1" | "2" | "3" | "s" | "z" => Ok(format!("-O{level}")),
+            other => anyhow::bail!(
+                "`opt-level = {other}` is not an optimization level; use 0, 1, 2, 3, \"s\" or \"z\""
+            ),
+        }
+    }
+}
+
+/// `[build]`: how to build the project.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BuildSection {
+    /// `c`, `go` or `rust`; inferred from the files beside kiln.toml when unset.
+    pub language: Option<Language>,
+    /// `command` or `library`; by default a project with a `wit/` world is a
+    /// library and anything else a command.
+    pub kind: Option<ProjectKind>,
+    /// C sources: paths or globs relative to the project (default `src/**/*.c`).
+    #[serde(default)]
+    pub sources: Vec<String>,
+    /// C include directories.
+    #[serde(default)]
+    pub include_dirs: Vec<String>,
+    /// C preprocessor defines, `NAME` or `NAME=VALUE`.
+    #[serde(default)]
+    pub defines: Vec<String>,
+    /// Extra compiler flags.
+    #[serde(default)]
+    pub cflags: Vec<String>,
+    /// Extra linker flags (C), or `-ldflags` (Go).
+    #[serde(default)]
+    pub ldflags: Vec<String>,
+    /// Optimization level for C (default 2).
+    pub opt_level: Option<OptLevel>,
+    /// The WIT directory or file (default `wit` when it exists).
+    pub wit: Option<PathBuf>,
+    /// The world in it to build (default: its only world).
+    pub world: Option<String>,
+    /// For Makefile and CMake projects: the .wasm the build writes.
+    pub output: Option<PathBuf>,
+    /// Go build tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Reads and checks `kiln.toml`; errors name the file, line and key.
+pub fn read(path: &Path) -> Result<KilnToml> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    parse(&text).with_context(|| format!("invalid manifest `{}`", path.display()))
+}
+
+/// Parses the text of a `kiln.toml`.
+pub fn parse(text: &str) -> Result<KilnToml> {
+    Ok(toml::from_str(text)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_manifest_parses() {
+        let m = parse(
+            r#"
+            [package]
+            name = "hello"
+            version = "1.0.0"
+            authors = ["A <a@example.com>"]
+            [build]
+            language = "c"
+            sources = ["src/*.c"]
+            defines = ["NDEBUG", "LEVEL=2"]
+            opt-level = "s"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(m.package.unwrap().name, "hello");
+        assert_eq!(m.build.language, Some(Language::C));
+        assert_eq!(m.build.opt_level.unwrap().flag().unwrap(), "-Os");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_line_and_key() {
+        let err = parse("[build]\nlanguage = \"c\"\nsourcez = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("sourcez"), "{err}");
+    }
+
+    #[test]
+    fn bad_opt_level_is_an_error() {
+        let m = parse("[build]\nopt-level = 7\n").unwrap();
+        assert!(m.build.opt_level.unwrap().flag().is_err());
+    }
+}
