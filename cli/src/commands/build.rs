@@ -10,6 +10,7 @@ use kiln_component::Adapter;
 use kiln_core::{Digest, Lang, Reporter, WasmKind};
 use serde::Serialize;
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// Build a Rust, C or Go project into a wasm32-wasip2 component.
 #[derive(clap::Args, Debug)]
@@ -90,9 +91,27 @@ struct Summary {
     version: Option<String>,
     adapter: Option<Adapter>,
     toolchain_output: PathBuf,
+    timings: Timings,
+}
+
+/// Milliseconds spent in each step; `toolchain` is the compiler's own run,
+/// the rest is kiln's overhead on top of it.
+#[derive(Serialize)]
+struct Timings {
+    toolchain_ms: f64,
+    componentize_ms: f64,
+    metadata_ms: f64,
+    validate_ms: f64,
+    write_ms: f64,
+    total_ms: f64,
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    let started = Instant::now();
     let project = kiln_build::discover(&args.path)?;
     let rust = RustOptions {
         package: args.package,
@@ -114,7 +133,8 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         triple: args.target,
         cargo_args: args.tool_args.clone(),
     };
-    let built = match project.lang {
+    let toolchain_started = Instant::now();
+    let mut built = match project.lang {
         Lang::Rust => kiln_build::rust::build(&project.manifest, &rust, printer)?,
         Lang::C => {
             let opts = COptions {
@@ -135,8 +155,10 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         }
     };
 
+    let toolchain_ms = ms(toolchain_started);
+    let step = Instant::now();
     let (component, adapter) = match built.kind {
-        WasmKind::Component => (built.wasm.clone(), None),
+        WasmKind::Component => (std::mem::take(&mut built.wasm), None),
         WasmKind::CoreModule => {
             let module = match &built.embed_world {
                 Some(world) => {
@@ -150,7 +172,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                     })?;
                     kiln_component::embed_world(&built.wasm, &resolve, id)?
                 }
-                None => built.wasm.clone(),
+                None => std::mem::take(&mut built.wasm),
             };
             let adapter = if built.is_program {
                 Adapter::Command
@@ -170,21 +192,36 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             (component, Some(adapter))
         }
     };
+    let componentize_ms = ms(step);
+    let step = Instant::now();
     let component = kiln_component::embed_metadata(&component, &built.metadata)?;
-    kiln_component::validate(&component).with_context(|| {
-        format!(
-            "the component built from `{}` is not valid; this is a bug in kiln or the toolchain",
-            built.toolchain_output.display()
-        )
-    })?;
-    let report = kiln_inspect::inspect(&component)?;
+    let metadata_ms = ms(step);
+    let step = Instant::now();
+    // Validation and reading the world are independent: run them side by side.
+    let (valid, report) = std::thread::scope(|s| {
+        let validation = s.spawn(|| kiln_component::validate(&component));
+        let report = kiln_inspect::inspect(&component);
+        (validation.join(), report)
+    });
+    valid
+        .map_err(|_| anyhow::anyhow!("internal error: validation panicked"))?
+        .with_context(|| {
+            format!(
+                "the component built from `{}` is not valid; this is a bug in kiln or the toolchain",
+                built.toolchain_output.display()
+            )
+        })?;
+    let report = report?;
     let world = report.world.as_ref().map(|w| match &w.package {
         Some(p) => format!("{p}/{}", w.name),
         None => w.name.clone(),
     });
 
+    let validate_ms = ms(step);
+    let step = Instant::now();
     let path = args.output.unwrap_or_else(|| built.default_output());
     kiln_core::fs::write_atomic(&path, &component)?;
+    let write_ms = ms(step);
     printer.status("Created", &format!("`{}`", path.display()));
 
     let summary = Summary {
@@ -198,6 +235,14 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         version: built.metadata.version.clone(),
         adapter,
         toolchain_output: built.toolchain_output,
+        timings: Timings {
+            toolchain_ms,
+            componentize_ms,
+            metadata_ms,
+            validate_ms,
+            write_ms,
+            total_ms: ms(started),
+        },
     };
     if args.json {
         printer.json(&summary)?;

@@ -19,8 +19,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".kiln-tmp-")
         .tempfile_in(dir)
         .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
+    // No fsync: the rename already gives readers all or nothing, and like
+    // cargo, kiln leaves durability across power loss to the filesystem.
     tmp.write_all(bytes)
-        .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| format!("failed to write `{}`", tmp.path().display()))?;
     // Leave the file readable the way a normally created file would be.
     #[cfg(unix)]
