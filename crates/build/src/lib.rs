@@ -38,6 +38,9 @@ pub struct Built {
     /// A WIT world the component stage must embed into the core module
     /// before componentizing, for toolchains that cannot embed it themselves.
     pub embed_world: Option<WitWorld>,
+    /// Time spent in the compiler and linker runs themselves, as opposed to
+    /// kiln's own discovery and checks around them.
+    pub compile_time: std::time::Duration,
 }
 
 impl Built {

@@ -122,6 +122,47 @@ pub struct BuildSection {
     pub tags: Vec<String>,
 }
 
+/// The package name: `[package] name`, checked, or `fallback()` (a
+/// directory or module name) made safe. The name becomes file names under
+/// `target/kiln/`, so it may hold only letters, digits, `.`, `_` and `-`
+/// and may not start with `.`.
+pub fn package_name(
+    package: Option<&PackageSection>,
+    fallback: impl FnOnce() -> String,
+) -> Result<String> {
+    let ok = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with('.')
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    };
+    match package {
+        Some(p) if ok(&p.name) => Ok(p.name.clone()),
+        Some(p) => anyhow::bail!(
+            "`[package] name = {:?}` in kiln.toml is not a valid name: use letters, digits, `.`, `_` and `-`, not starting with `.`",
+            p.name
+        ),
+        None => {
+            let cleaned: String = fallback()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect();
+            let cleaned = cleaned.trim_start_matches('.').to_string();
+            Ok(if cleaned.is_empty() {
+                "component".to_string()
+            } else {
+                cleaned
+            })
+        }
+    }
+}
+
 /// Reads and checks `kiln.toml`; errors name the file, line and key.
 pub fn read(path: &Path) -> Result<KilnToml> {
     let text = std::fs::read_to_string(path)
@@ -166,6 +207,25 @@ mod tests {
             .to_string();
         assert!(err.contains("line 3"), "{err}");
         assert!(err.contains("sourcez"), "{err}");
+    }
+
+    #[test]
+    fn package_names_are_checked_or_cleaned() {
+        let named = |n: &str| PackageSection {
+            name: n.to_string(),
+            ..Default::default()
+        };
+        assert_eq!(
+            package_name(Some(&named("ok-name_1.2")), String::new).unwrap(),
+            "ok-name_1.2"
+        );
+        assert!(package_name(Some(&named("../../x")), String::new).is_err());
+        assert!(package_name(Some(&named("")), String::new).is_err());
+        assert_eq!(
+            package_name(None, || "my project".into()).unwrap(),
+            "my-project"
+        );
+        assert_eq!(package_name(None, || "..".into()).unwrap(), "component");
     }
 
     #[test]

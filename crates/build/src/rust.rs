@@ -75,23 +75,25 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let metadata = MetadataCommand::new()
-        .cargo_path(cargo())
-        .manifest_path(manifest)
-        .no_deps()
-        .exec()
-        .map_err(|e| match e {
-            cargo_metadata::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => hinted(
-                "`cargo` was not found on PATH",
-                "install Rust with rustup (https://rustup.rs) or set `CARGO` to cargo's path",
-            ),
-            other => anyhow::Error::new(other),
-        })
-        .with_context(|| format!("failed to read the Cargo project `{}`", manifest.display()))?;
+    // The target check, rustc's version and the git revision are separate
+    // processes that need nothing from cargo metadata: run them alongside it.
+    let (metadata, target_check, rustc, revision) = std::thread::scope(|s| {
+        let target_check = s.spawn(|| ensure_target_installed(dir, triple));
+        let rustc = s.spawn(|| rustc_version(dir));
+        let revision = s.spawn(|| git_revision(dir));
+        let metadata = read_metadata(manifest);
+        (
+            metadata,
+            target_check.join(),
+            rustc.join().ok().flatten(),
+            revision.join().ok().flatten(),
+        )
+    });
+    let metadata = metadata?;
     let package = select_package(&metadata, manifest, opts.package.as_deref())?;
     let target = select_target(package, &opts.target)?;
     let is_program = target.is_kind(TargetKind::Bin);
-    ensure_target_installed(dir, triple)?;
+    target_check.map_err(|_| anyhow::anyhow!("internal error: the target check panicked"))??;
 
     let mut cmd = Command::new(cargo());
     cmd.current_dir(dir)
@@ -139,6 +141,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         "Building",
         &format!("{} v{} ({triple})", package.name, package.version),
     );
+    let compile_started = std::time::Instant::now();
     let mut child = kiln_process::spawn_streaming(&mut cmd).context("failed to run cargo")?;
     let stdout = child
         .stdout
@@ -159,6 +162,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         }
     }
     let status = child.wait().context("failed to wait for cargo")?;
+    let compile_time = compile_started.elapsed();
     kiln_process::check_status(&cmd, status).with_context(|| {
         format!(
             "cargo could not build `{}` for {triple}; its errors are shown above",
@@ -192,15 +196,32 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         is_program,
         name,
         target_dir: metadata.target_directory.clone().into_std_path_buf(),
-        metadata: package_metadata(package, dir),
+        metadata: PackageMetadata {
+            revision,
+            language: rustc
+                .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+                .map(|v| ("Rust".to_string(), v)),
+            ..package_metadata(package)
+        },
         embed_world: None,
+        compile_time,
     })
-    .map(|mut built| {
-        built.metadata.language = rustc_version(dir)
-            .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
-            .map(|v| ("Rust".to_string(), v));
-        built
-    })
+}
+
+fn read_metadata(manifest: &Path) -> Result<cargo_metadata::Metadata> {
+    MetadataCommand::new()
+        .cargo_path(cargo())
+        .manifest_path(manifest)
+        .no_deps()
+        .exec()
+        .map_err(|e| match e {
+            cargo_metadata::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound => hinted(
+                "`cargo` was not found on PATH",
+                "install Rust with rustup (https://rustup.rs) or set `CARGO` to cargo's path",
+            ),
+            other => anyhow::Error::new(other),
+        })
+        .with_context(|| format!("failed to read the Cargo project `{}`", manifest.display()))
 }
 
 fn select_package<'a>(
@@ -217,10 +238,15 @@ fn select_package<'a>(
             .join(", ")
     };
     if let Some(wanted) = wanted {
+        // `NAME` or `NAME@VERSION`, as cargo's package specs allow.
+        let (name, version) = match wanted.split_once('@') {
+            Some((n, v)) => (n, Some(v)),
+            None => (wanted, None),
+        };
         return members
             .iter()
             .copied()
-            .find(|p| p.name.as_str() == wanted)
+            .find(|p| p.name.as_str() == name && version.is_none_or(|v| p.version.to_string() == v))
             .ok_or_else(|| {
                 hinted(
                     format!("package `{wanted}` is not a member of the workspace"),
@@ -346,7 +372,7 @@ fn ensure_target_installed(dir: &Path, triple: &str) -> Result<()> {
     ))
 }
 
-fn package_metadata(package: &Package, dir: &Path) -> PackageMetadata {
+fn package_metadata(package: &Package) -> PackageMetadata {
     PackageMetadata {
         name: package.name.to_string(),
         version: Some(package.version.to_string()),
@@ -355,7 +381,7 @@ fn package_metadata(package: &Package, dir: &Path) -> PackageMetadata {
         license: package.license.clone(),
         source: package.repository.clone(),
         homepage: package.homepage.clone(),
-        revision: git_revision(dir),
+        revision: None,
         language: None,
     }
 }

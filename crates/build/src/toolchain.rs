@@ -299,6 +299,11 @@ pub fn find_go() -> Result<GoToolchain> {
     })
 }
 
+/// The minor version of a `go1.N...` version string (0 when unreadable).
+pub fn go_minor(version: &str) -> u32 {
+    parse_go_version(version).map_or(0, |(_, minor)| minor)
+}
+
 fn parse_go_version(v: &str) -> Option<(u32, u32)> {
     let rest = v.trim().strip_prefix("go")?;
     let mut parts = rest.split(|c: char| !c.is_ascii_digit());

@@ -39,12 +39,25 @@ type Func<'a> = (FuncToValidate<ValidatorResources>, FunctionBody<'a>);
 pub fn validate_with(bytes: &[u8], features: WasmFeatures) -> Result<(), Invalid> {
     let mut validator = Validator::new_with_features(features);
     let mut funcs: Vec<Func<'_>> = Vec::new();
+    let mut structure = Ok(());
     for payload in Parser::new(0).parse_all(bytes) {
-        if let ValidPayload::Func(func, body) = validator.payload(&payload?)? {
-            funcs.push((func, body));
+        let step = payload.and_then(|p| validator.payload(&p));
+        match step {
+            Ok(ValidPayload::Func(func, body)) => funcs.push((func, body)),
+            Ok(_) => {}
+            Err(e) => {
+                structure = Err(Invalid::from(e));
+                break;
+            }
         }
     }
-    validate_bodies(funcs)
+    // A structural error after the code section (a bad data segment, a
+    // truncated tail) must not hide a body error earlier in the file.
+    match (validate_bodies(funcs), structure) {
+        (Err(a), Err(b)) => Err(if a.offset <= b.offset { a } else { b }),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
 }
 
 fn validate_bodies(funcs: Vec<Func<'_>>) -> Result<(), Invalid> {

