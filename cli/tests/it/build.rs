@@ -256,3 +256,35 @@ fn builds_are_reproducible() {
     assert_eq!(first["digest"], second["digest"]);
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }
+
+#[test]
+fn cached_project_metadata_follows_new_binaries_and_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("evolving");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::copy(
+        fixture("rust-command").join("src/main.rs"),
+        project.join("src/main.rs"),
+    )
+    .unwrap();
+    let manifest = |version: &str| {
+        format!(
+            "[package]\nname = \"evolving\"\nversion = \"{version}\"\nedition = \"2024\"\n\n[workspace]\n"
+        )
+    };
+    std::fs::write(project.join("Cargo.toml"), manifest("1.0.0")).unwrap();
+    let out = dir.path().join("out.wasm");
+    assert_eq!(build(&project, &out, &[])["version"], "1.0.0");
+
+    // A binary cargo discovers by itself, and a new version.
+    std::fs::create_dir_all(project.join("src/bin")).unwrap();
+    std::fs::write(
+        project.join("src/bin/extra.rs"),
+        "fn main() { println!(\"extra\"); }\n",
+    )
+    .unwrap();
+    std::fs::write(project.join("Cargo.toml"), manifest("1.1.0")).unwrap();
+    let summary = build(&project, &out, &["--bin", "extra"]);
+    assert_eq!(summary["version"], "1.1.0");
+    assert_eq!(run_command(&out, &[], &[]).unwrap(), "extra\n");
+}

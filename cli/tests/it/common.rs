@@ -31,6 +31,7 @@ pub fn fixtures_target_dir() -> PathBuf {
 pub fn kiln() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
     cmd.env("CARGO_TARGET_DIR", fixtures_target_dir())
+        .env("KILN_CACHE_DIR", root().join("target").join("test-cache"))
         .env("NO_COLOR", "1")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

@@ -83,7 +83,7 @@ fn unwritable_output_leaves_nothing() {
 #[test]
 fn missing_wasm_target_names_the_install_command() {
     // A rustc whose sysroot has no wasm standard library, as on a machine
-    // where `rustup target add` was never run.
+    // where `rustup target add` was never run: it knows no wasm target.
     let dir = tempfile::tempdir().unwrap();
     let sysroot = dir.path().join("sysroot");
     std::fs::create_dir_all(sysroot.join("lib/rustlib/x86_64-unknown-linux-gnu")).unwrap();
@@ -91,7 +91,9 @@ fn missing_wasm_target_names_the_install_command() {
     std::fs::write(
         &fake,
         format!(
-            "#!/bin/sh\nif [ \"$1\" = --print ] && [ \"$2\" = sysroot ]; then echo {}; exit 0; fi\nexec rustc \"$@\"\n",
+            "#!/bin/sh\nif [ \"$1\" = --print ] && [ \"$2\" = sysroot ]; then echo {}; exit 0; fi\n\
+             case \"$*\" in *wasm32-wasip2*) echo \"error[E0463]: can't find crate for core\" >&2; exit 1;; esac\n\
+             exec rustc \"$@\"\n",
             sysroot.display()
         ),
     )

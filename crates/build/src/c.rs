@@ -2,7 +2,7 @@
 
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::{CBuild, Project};
-use crate::toolchain::{CToolchain, check_c_link_support, find_c_toolchain, git_revision};
+use crate::toolchain::{CToolchain, git_revision};
 use crate::{Built, WitWorld};
 use anyhow::{Context, Result, bail};
 use kiln_core::{PackageMetadata, Reporter, WasmKind, hinted};
@@ -24,8 +24,7 @@ pub struct COptions {
 
 /// Builds a C project into a core module.
 pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Result<Built> {
-    let tc = find_c_toolchain(opts.cc.as_deref())?;
-    check_c_link_support(&tc)?;
+    let tc = crate::toolchain::c_toolchain(opts.cc.as_deref())?;
     let manifest = project.kiln_toml.clone().unwrap_or_default();
     let name = package_name(project, &manifest)?;
     let target_dir = project.root.join("target");

@@ -4,6 +4,7 @@
 //! component is the component stage's job, which the CLI chains after this one.
 
 pub mod c;
+pub mod cache;
 pub mod doctor;
 pub mod go;
 pub mod manifest;

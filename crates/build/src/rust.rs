@@ -76,135 +76,197 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     // The target check, rustc's version and the git revision are separate
-    // processes that need nothing from cargo metadata: run them alongside it.
-    let (metadata, target_check, rustc, revision) = std::thread::scope(|s| {
+    // processes that need nothing else: they run while cargo works.
+    std::thread::scope(|s| {
         let target_check = s.spawn(|| ensure_target_installed(dir, triple));
         let rustc = s.spawn(|| rustc_version(dir));
         let revision = s.spawn(|| git_revision(dir));
-        let metadata = read_metadata(manifest);
-        (
-            metadata,
-            target_check.join(),
-            rustc.join().ok().flatten(),
-            revision.join().ok().flatten(),
-        )
-    });
-    let metadata = metadata?;
-    let package = select_package(&metadata, manifest, opts.package.as_deref())?;
-    let target = select_target(package, &opts.target)?;
-    let is_program = target.is_kind(TargetKind::Bin);
-    target_check.map_err(|_| anyhow::anyhow!("internal error: the target check panicked"))??;
+        let metadata = cached_metadata(manifest)?;
+        let package = select_package(&metadata, manifest, opts.package.as_deref())?;
+        let target = select_target(package, &opts.target)?;
+        let is_program = target.is_kind(TargetKind::Bin);
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(dir)
+            .arg("build")
+            .arg("--manifest-path")
+            .arg(manifest)
+            .args([
+                "--package",
+                &format!("{}@{}", package.name, package.version),
+            ])
+            .args(["--target", triple])
+            .arg("--message-format=json-render-diagnostics");
+        if is_program {
+            cmd.args(["--bin", &target.name]);
+        } else {
+            cmd.arg("--lib");
+        }
+        match &opts.profile {
+            Profile::Dev => {}
+            Profile::Release => {
+                cmd.arg("--release");
+            }
+            Profile::Named(p) => {
+                cmd.args(["--profile", p]);
+            }
+        }
+        if !opts.features.is_empty() {
+            cmd.args(["--features", &opts.features.join(",")]);
+        }
+        if opts.all_features {
+            cmd.arg("--all-features");
+        }
+        if opts.no_default_features {
+            cmd.arg("--no-default-features");
+        }
+        if opts.locked {
+            cmd.arg("--locked");
+        }
+        if opts.offline {
+            cmd.arg("--offline");
+        }
+        cmd.args(&opts.cargo_args);
 
-    let mut cmd = Command::new(cargo());
-    cmd.current_dir(dir)
-        .arg("build")
-        .arg("--manifest-path")
-        .arg(manifest)
-        .args([
-            "--package",
-            &format!("{}@{}", package.name, package.version),
-        ])
-        .args(["--target", triple])
-        .arg("--message-format=json-render-diagnostics");
-    if is_program {
-        cmd.args(["--bin", &target.name]);
-    } else {
-        cmd.arg("--lib");
-    }
-    match &opts.profile {
-        Profile::Dev => {}
-        Profile::Release => {
-            cmd.arg("--release");
-        }
-        Profile::Named(p) => {
-            cmd.args(["--profile", p]);
-        }
-    }
-    if !opts.features.is_empty() {
-        cmd.args(["--features", &opts.features.join(",")]);
-    }
-    if opts.all_features {
-        cmd.arg("--all-features");
-    }
-    if opts.no_default_features {
-        cmd.arg("--no-default-features");
-    }
-    if opts.locked {
-        cmd.arg("--locked");
-    }
-    if opts.offline {
-        cmd.arg("--offline");
-    }
-    cmd.args(&opts.cargo_args);
-
-    reporter.status(
-        "Building",
-        &format!("{} v{} ({triple})", package.name, package.version),
-    );
-    let compile_started = std::time::Instant::now();
-    let mut child = kiln_process::spawn_streaming(&mut cmd).context("failed to run cargo")?;
-    let stdout = child
-        .stdout
-        .take()
-        .context("cargo's output pipe was not available")?;
-    let mut wasm_path = None;
-    for message in Message::parse_stream(BufReader::new(stdout)) {
-        let message = message.context("failed to read cargo's build messages")?;
-        if let Message::CompilerArtifact(artifact) = message
-            && artifact.package_id == package.id
-            && artifact.target.name == target.name
-            && let Some(file) = artifact
-                .filenames
-                .iter()
-                .find(|f| f.extension() == Some("wasm"))
-        {
-            wasm_path = Some(file.clone().into_std_path_buf());
-        }
-    }
-    let status = child.wait().context("failed to wait for cargo")?;
-    let compile_time = compile_started.elapsed();
-    kiln_process::check_status(&cmd, status).with_context(|| {
-        format!(
-            "cargo could not build `{}` for {triple}; its errors are shown above",
-            package.name
-        )
-    })?;
-    let Some(wasm_path) = wasm_path else {
-        bail!(
-            "cargo built `{}` but reported no .wasm file for target `{}`",
-            package.name,
-            target.name
+        reporter.status(
+            "Building",
+            &format!("{} v{} ({triple})", package.name, package.version),
         );
-    };
-    let wasm = std::fs::read(&wasm_path)
-        .with_context(|| format!("failed to read `{}`", wasm_path.display()))?;
-    let kind = WasmKind::sniff(&wasm).with_context(|| {
-        format!(
-            "cargo's output `{}` is not a wasm binary",
-            wasm_path.display()
-        )
-    })?;
-    let name = if is_program {
-        target.name.clone()
-    } else {
-        package.name.to_string()
-    };
-    Ok(Built {
-        wasm,
-        toolchain_output: wasm_path,
-        kind,
-        is_program,
-        name,
-        target_dir: metadata.target_directory.clone().into_std_path_buf(),
-        metadata: PackageMetadata {
-            revision,
-            language: rustc
-                .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
-                .map(|v| ("Rust".to_string(), v)),
-            ..package_metadata(package)
-        },
-        embed_world: None,
-        compile_time,
+        let compile_started = std::time::Instant::now();
+        let mut child = kiln_process::spawn_streaming(&mut cmd).context("failed to run cargo")?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("cargo's output pipe was not available")?;
+        let mut wasm_path = None;
+        for message in Message::parse_stream(BufReader::new(stdout)) {
+            let message = message.context("failed to read cargo's build messages")?;
+            if let Message::CompilerArtifact(artifact) = message
+                && artifact.package_id == package.id
+                && artifact.target.name == target.name
+                && let Some(file) = artifact
+                    .filenames
+                    .iter()
+                    .find(|f| f.extension() == Some("wasm"))
+            {
+                wasm_path = Some(file.clone().into_std_path_buf());
+            }
+        }
+        let status = child.wait().context("failed to wait for cargo")?;
+        let compile_time = compile_started.elapsed();
+        if !status.success()
+            && let Ok(Err(missing)) = target_check.join()
+        {
+            return Err(missing);
+        }
+        kiln_process::check_status(&cmd, status).with_context(|| {
+            format!(
+                "cargo could not build `{}` for {triple}; its errors are shown above",
+                package.name
+            )
+        })?;
+        let Some(wasm_path) = wasm_path else {
+            bail!(
+                "cargo built `{}` but reported no .wasm file for target `{}`",
+                package.name,
+                target.name
+            );
+        };
+        let wasm = std::fs::read(&wasm_path)
+            .with_context(|| format!("failed to read `{}`", wasm_path.display()))?;
+        let kind = WasmKind::sniff(&wasm).with_context(|| {
+            format!(
+                "cargo's output `{}` is not a wasm binary",
+                wasm_path.display()
+            )
+        })?;
+        let name = if is_program {
+            target.name.clone()
+        } else {
+            package.name.to_string()
+        };
+        Ok(Built {
+            wasm,
+            toolchain_output: wasm_path,
+            kind,
+            is_program,
+            name,
+            target_dir: metadata.target_directory.clone().into_std_path_buf(),
+            metadata: PackageMetadata {
+                revision: revision.join().ok().flatten(),
+                language: rustc
+                    .join()
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+                    .map(|v| ("Rust".to_string(), v)),
+                ..package_metadata(package)
+            },
+            embed_world: None,
+            compile_time,
+        })
+    })
+}
+
+/// `cargo metadata --no-deps`, remembered between runs while every input of
+/// it stays the same: the workspace's manifests, the member directories
+/// whose files cargo auto-discovers (`src/`, `src/bin/`), cargo
+/// configuration and toolchain files up the tree, cargo itself, and the
+/// environment variables that move the target directory.
+fn cached_metadata(manifest: &Path) -> Result<cargo_metadata::Metadata> {
+    use crate::cache::{Fingerprint, cached, env_key};
+    let abs = std::path::absolute(manifest)
+        .with_context(|| format!("failed to resolve `{}`", manifest.display()))?;
+    let key = format!(
+        "{}\n{}",
+        abs.display(),
+        env_key(&[
+            "CARGO",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET_DIR",
+            "CARGO_HOME",
+            "RUSTUP_TOOLCHAIN"
+        ])
+    );
+    cached("cargo-metadata", &key, || {
+        let metadata = read_metadata(manifest)?;
+        let mut files = vec![
+            metadata
+                .workspace_root
+                .join("Cargo.toml")
+                .into_std_path_buf(),
+        ];
+        for package in metadata.workspace_packages() {
+            let manifest = package.manifest_path.clone().into_std_path_buf();
+            if let Some(dir) = manifest.parent() {
+                files.push(dir.join("src"));
+                files.push(dir.join("src/bin"));
+            }
+            files.push(manifest);
+        }
+        for dir in abs.ancestors().skip(1) {
+            for name in [
+                ".cargo/config.toml",
+                ".cargo/config",
+                "rust-toolchain.toml",
+                "rust-toolchain",
+            ] {
+                files.push(dir.join(name));
+            }
+        }
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
+            });
+        if let Some(home) = cargo_home {
+            files.push(home.join("config.toml"));
+            files.push(home.join("config"));
+        }
+        if let Some(cargo) = crate::toolchain::which(&cargo()) {
+            files.push(cargo);
+        }
+        let fingerprints = files.iter().map(|f| Fingerprint::of(f)).collect();
+        Ok((metadata, fingerprints))
     })
 }
 

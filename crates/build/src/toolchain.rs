@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use kiln_core::hinted;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,7 +44,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 }
 
 /// Where clang was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum CSource {
     /// `--cc` or `CC`.
@@ -56,7 +56,7 @@ pub enum CSource {
 }
 
 /// A clang able to build for WASI, with the sysroot it uses.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CToolchain {
     /// The clang binary.
     pub cc: PathBuf,
@@ -261,7 +261,7 @@ pub fn check_c_link_support(tc: &CToolchain) -> Result<()> {
 }
 
 /// A Go toolchain.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GoToolchain {
     /// The `go` binary.
     pub go: PathBuf,
@@ -308,6 +308,62 @@ fn parse_go_version(v: &str) -> Option<(u32, u32)> {
     let rest = v.trim().strip_prefix("go")?;
     let mut parts = rest.split(|c: char| !c.is_ascii_digit());
     Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// Fingerprints of the `PATH` directories: installing a new compiler adds a
+/// file to one of them, which changes its modification time.
+fn path_fingerprints() -> Vec<crate::cache::Fingerprint> {
+    std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .map(|d| crate::cache::Fingerprint::of(&d))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// [`find_c_toolchain`] and [`check_c_link_support`], remembered between
+/// runs while the compiler, its WASI libc and `PATH` stay the same.
+pub fn c_toolchain(cc: Option<&str>) -> Result<CToolchain> {
+    let key = format!(
+        "cc={}\n{}",
+        cc.unwrap_or(""),
+        crate::cache::env_key(&["CC", "WASI_SDK_PATH", "WASI_SYSROOT", "PATH"])
+    );
+    crate::cache::cached("c", &key, || {
+        let tc = find_c_toolchain(cc)?;
+        check_c_link_support(&tc)?;
+        let mut fingerprints = path_fingerprints();
+        fingerprints.extend(
+            [
+                tc.cc.clone(),
+                tc.include_dir.join("stdio.h"),
+                tc.lib_dir.join("libc.a"),
+            ]
+            .iter()
+            .map(|p| crate::cache::Fingerprint::of(p)),
+        );
+        Ok((tc, fingerprints))
+    })
+}
+
+/// [`find_go`], remembered between runs while `go` and `PATH` stay the
+/// same. The `go` it returns is the toolchain's own binary under GOROOT,
+/// not a wrapper on `PATH` (pyenv and asdf shims cost ~100 ms a call).
+pub fn go_toolchain() -> Result<GoToolchain> {
+    let key = crate::cache::env_key(&["GO", "GOROOT", "PATH"]);
+    crate::cache::cached("go", &key, || {
+        let mut go = find_go()?;
+        if let Ok(root) = kiln_process::read_stdout(Command::new(&go.go).args(["env", "GOROOT"])) {
+            let real = Path::new(&root).join("bin").join("go");
+            if real.is_file() {
+                go.go = real;
+            }
+        }
+        let mut fingerprints = path_fingerprints();
+        fingerprints.push(crate::cache::Fingerprint::of(&go.go));
+        Ok((go, fingerprints))
+    })
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::Project;
-use crate::toolchain::{GoToolchain, find_go, git_revision};
+use crate::toolchain::{GoToolchain, git_revision};
 use crate::{Built, wit_world};
 
 mod arena;
@@ -27,7 +27,7 @@ pub struct GoOptions {
 
 /// Builds a Go module into a core module.
 pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Result<Built> {
-    let go = find_go()?;
+    let go = crate::toolchain::go_toolchain()?;
     let manifest = project.kiln_toml.clone().unwrap_or_default();
     let module_path = read_module_path(&project.root.join("go.mod"))?;
     let name = crate::manifest::package_name(manifest.package.as_ref(), || {
