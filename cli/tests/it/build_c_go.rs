@@ -4,23 +4,6 @@ use crate::common::*;
 use std::path::{Path, PathBuf};
 use wasmtime::component::Val;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" {
-            continue;
-        }
-        let target = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// A private copy of a fixture, so tests that build in place (make, the
 /// object cache) never race each other.
 fn fixture_copy(name: &str, dir: &Path) -> PathBuf {

@@ -27,6 +27,24 @@ pub fn fixtures_target_dir() -> PathBuf {
     root().join("target").join("fixtures")
 }
 
+/// Copies a directory tree, leaving out build outputs (`target/`).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create directory");
+    for entry in std::fs::read_dir(from).expect("read directory") {
+        let entry = entry.expect("directory entry");
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let target = to.join(&name);
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy file");
+        }
+    }
+}
+
 /// A `kiln` command with a clean, deterministic environment.
 pub fn kiln() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));

@@ -1,7 +1,6 @@
 //! User mistakes end in one clear error, exit 2, no panic and no partial output.
 
 use crate::common::*;
-use std::path::Path;
 
 fn assert_clean_error(out: &std::process::Output, needle: &str) -> String {
     let err = stderr(out);
@@ -26,19 +25,6 @@ fn directory_without_a_project() {
 fn missing_path() {
     let out = run(kiln().args(["build", "/nonexistent/kiln-project"]));
     assert_clean_error(&out, "failed to read `/nonexistent/kiln-project`");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 #[test]

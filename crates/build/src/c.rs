@@ -2,7 +2,7 @@
 
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::{CBuild, Project};
-use crate::toolchain::{CToolchain, git_revision};
+use crate::toolchain::CToolchain;
 use crate::{Built, WitWorld};
 use anyhow::{Context, Result, bail};
 use kiln_core::{PackageMetadata, Reporter, WasmKind, hinted};
@@ -91,26 +91,17 @@ fn metadata(
     name: &str,
     tc: &CToolchain,
 ) -> PackageMetadata {
-    let p = manifest.package.clone().unwrap_or_default();
-    PackageMetadata {
-        name: name.to_string(),
-        version: p.version,
-        authors: (!p.authors.is_empty()).then(|| p.authors.join(", ")),
-        description: p.description,
-        license: p.license,
-        source: p.repository,
-        homepage: p.homepage,
-        revision: git_revision(&project.root),
-        language: Some((
-            "C11".to_string(),
-            tc.version
-                .split("version ")
-                .nth(1)
-                .and_then(|v| v.split_whitespace().next())
-                .unwrap_or("")
-                .to_string(),
-        )),
-    }
+    let clang_version = tc
+        .version
+        .split("version ")
+        .nth(1)
+        .and_then(|v| v.split_whitespace().next())
+        .unwrap_or("");
+    manifest.metadata(
+        name,
+        &project.root,
+        ("C11".to_string(), clang_version.to_string()),
+    )
 }
 
 /// Flags every compile gets: the target, the WASI libc as the only system

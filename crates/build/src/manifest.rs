@@ -37,6 +37,30 @@ pub struct PackageSection {
     pub homepage: Option<String>,
 }
 
+impl KilnToml {
+    /// The package metadata `[package]` declares, for a package called
+    /// `name` built from `root` by a `language` toolchain.
+    pub fn metadata(
+        &self,
+        name: &str,
+        root: &Path,
+        language: (String, String),
+    ) -> kiln_core::PackageMetadata {
+        let p = self.package.clone().unwrap_or_default();
+        kiln_core::PackageMetadata {
+            name: name.to_string(),
+            version: p.version,
+            authors: (!p.authors.is_empty()).then(|| p.authors.join(", ")),
+            description: p.description,
+            license: p.license,
+            source: p.repository,
+            homepage: p.homepage,
+            revision: crate::toolchain::git_revision(root),
+            language: Some(language),
+        }
+    }
+}
+
 /// `language` in `[build]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

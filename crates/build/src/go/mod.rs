@@ -2,7 +2,7 @@
 
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::Project;
-use crate::toolchain::{GoToolchain, git_revision};
+use crate::toolchain::GoToolchain;
 use crate::{Built, wit_world};
 
 mod arena;
@@ -139,26 +139,20 @@ fn metadata(
     module_path: &str,
     go: &GoToolchain,
 ) -> PackageMetadata {
-    let p = manifest.package.clone().unwrap_or_default();
-    // A module path that names a repository host doubles as its source URL.
-    let source = p.repository.or_else(|| {
-        let host = module_path.split('/').next().unwrap_or("");
-        host.contains('.').then(|| format!("https://{module_path}"))
-    });
-    PackageMetadata {
-        name: name.to_string(),
-        version: p.version,
-        authors: (!p.authors.is_empty()).then(|| p.authors.join(", ")),
-        description: p.description,
-        license: p.license,
-        source,
-        homepage: p.homepage,
-        revision: git_revision(&project.root),
-        language: Some((
+    let mut meta = manifest.metadata(
+        name,
+        &project.root,
+        (
             "Go".to_string(),
             go.version.trim_start_matches("go").to_string(),
-        )),
+        ),
+    );
+    // A module path that names a repository host doubles as its source URL.
+    if meta.source.is_none() {
+        let host = module_path.split('/').next().unwrap_or("");
+        meta.source = host.contains('.').then(|| format!("https://{module_path}"));
     }
+    meta
 }
 
 /// The Go source kiln adds to the main package; see the file's comment.
