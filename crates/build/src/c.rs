@@ -24,6 +24,11 @@ pub struct COptions {
 
 /// Builds a C project into a core module.
 pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Result<Built> {
+    // `git rev-parse` runs while clang works.
+    let revision = {
+        let root = project.root.clone();
+        std::thread::spawn(move || crate::toolchain::git_revision(&root))
+    };
     let tc = crate::toolchain::c_toolchain(opts.cc.as_deref())?;
     let manifest = project.kiln_toml.clone().unwrap_or_default();
     let name = package_name(project, &manifest)?;
@@ -66,7 +71,7 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
         is_program: kind == ProjectKind::Command,
         name: name.clone(),
         target_dir,
-        metadata: metadata(project, &manifest, &name, &tc),
+        metadata: metadata(revision.join().ok().flatten(), &manifest, &name, &tc),
         // Sources kiln compiles carry their world in wit-bindgen-c's type
         // object; a Makefile or CMake build that exports a world links its
         // own bindings the same way.
@@ -86,7 +91,7 @@ fn package_name(project: &Project, manifest: &KilnToml) -> Result<String> {
 }
 
 fn metadata(
-    project: &Project,
+    revision: Option<String>,
     manifest: &KilnToml,
     name: &str,
     tc: &CToolchain,
@@ -99,7 +104,7 @@ fn metadata(
         .unwrap_or("");
     manifest.metadata(
         name,
-        &project.root,
+        revision,
         ("C11".to_string(), clang_version.to_string()),
     )
 }

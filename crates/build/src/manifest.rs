@@ -39,11 +39,11 @@ pub struct PackageSection {
 
 impl KilnToml {
     /// The package metadata `[package]` declares, for a package called
-    /// `name` built from `root` by a `language` toolchain.
+    /// `name` at source `revision` built by a `language` toolchain.
     pub fn metadata(
         &self,
         name: &str,
-        root: &Path,
+        revision: Option<String>,
         language: (String, String),
     ) -> kiln_core::PackageMetadata {
         let p = self.package.clone().unwrap_or_default();
@@ -55,7 +55,7 @@ impl KilnToml {
             license: p.license,
             source: p.repository,
             homepage: p.homepage,
-            revision: crate::toolchain::git_revision(root),
+            revision,
             language: Some(language),
         }
     }

@@ -27,6 +27,11 @@ pub struct GoOptions {
 
 /// Builds a Go module into a core module.
 pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Result<Built> {
+    // `git rev-parse` runs while go works.
+    let revision = {
+        let root = project.root.clone();
+        std::thread::spawn(move || crate::toolchain::git_revision(&root))
+    };
     let go = crate::toolchain::go_toolchain()?;
     let manifest = project.kiln_toml.clone().unwrap_or_default();
     let module_path = read_module_path(&project.root.join("go.mod"))?;
@@ -117,7 +122,13 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         is_program: kind == ProjectKind::Command,
         name: name.clone(),
         target_dir,
-        metadata: metadata(project, &manifest, &name, &module_path, &go),
+        metadata: metadata(
+            revision.join().ok().flatten(),
+            &manifest,
+            &name,
+            &module_path,
+            &go,
+        ),
         embed_world: world,
         compile_time,
     })
@@ -133,7 +144,7 @@ fn read_module_path(go_mod: &Path) -> Result<String> {
 }
 
 fn metadata(
-    project: &Project,
+    revision: Option<String>,
     manifest: &KilnToml,
     name: &str,
     module_path: &str,
@@ -141,7 +152,7 @@ fn metadata(
 ) -> PackageMetadata {
     let mut meta = manifest.metadata(
         name,
-        &project.root,
+        revision,
         (
             "Go".to_string(),
             go.version.trim_start_matches("go").to_string(),
