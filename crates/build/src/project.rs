@@ -57,45 +57,26 @@ fn detect(dir: &Path) -> Result<Option<Project>> {
     let found = match declared {
         Some(Language::Rust) => Some(project(Lang::Rust, cargo, None)),
         Some(Language::Go) => Some(project(Lang::Go, go_mod, None)),
-        Some(Language::C) => Some(c_project(
-            dir,
-            &kiln_toml_path,
-            kiln_toml.as_ref(),
-            makefile,
-            &cmake,
-            project,
-        )),
         None if cargo.is_file() => Some(project(Lang::Rust, cargo, None)),
         None if go_mod.is_file() => Some(project(Lang::Go, go_mod, None)),
-        None if kiln_toml.is_some() || cmake.is_file() || makefile.is_some() => Some(c_project(
-            dir,
-            &kiln_toml_path,
-            kiln_toml.as_ref(),
-            makefile,
-            &cmake,
-            project,
-        )),
-        None => None,
+        // A declared C project always has its kiln.toml.
+        Some(Language::C) | None
+            if kiln_toml.is_some() || cmake.is_file() || makefile.is_some() =>
+        {
+            let lists_sources = kiln_toml
+                .as_ref()
+                .is_some_and(|m| !m.build.sources.is_empty());
+            Some(if !lists_sources && cmake.is_file() {
+                project(Lang::C, cmake, Some(CBuild::CMake))
+            } else if let (false, Some(makefile)) = (lists_sources, makefile) {
+                project(Lang::C, makefile, Some(CBuild::Make))
+            } else {
+                project(Lang::C, kiln_toml_path, Some(CBuild::Sources))
+            })
+        }
+        Some(Language::C) | None => None,
     };
     Ok(found)
-}
-
-fn c_project(
-    _dir: &Path,
-    kiln_toml_path: &Path,
-    kiln_toml: Option<&KilnToml>,
-    makefile: Option<PathBuf>,
-    cmake: &Path,
-    project: impl Fn(Lang, PathBuf, Option<CBuild>) -> Project,
-) -> Project {
-    let lists_sources = kiln_toml.is_some_and(|m| !m.build.sources.is_empty());
-    if !lists_sources && cmake.is_file() {
-        project(Lang::C, cmake.to_path_buf(), Some(CBuild::CMake))
-    } else if let (false, Some(makefile)) = (lists_sources, makefile) {
-        project(Lang::C, makefile, Some(CBuild::Make))
-    } else {
-        project(Lang::C, kiln_toml_path.to_path_buf(), Some(CBuild::Sources))
-    }
 }
 
 /// Finds the project at `path`: the directory itself or, as cargo does, the
