@@ -85,7 +85,7 @@ struct Summary {
     size: u64,
     digest: Digest,
     kind: WasmKind,
-    world: Option<String>,
+    world: kiln_inspect::Surface,
     language: Lang,
     package: String,
     version: Option<String>,
@@ -205,11 +205,13 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     }
     let metadata_ms = ms(step);
     let step = Instant::now();
-    // Validation and reading the world are independent: run them side by side.
-    let (valid, report) = std::thread::scope(|s| {
+    // Validation, hashing and reading the top-level names are independent:
+    // the validator uses every core for function bodies meanwhile.
+    let (valid, digest, surface) = std::thread::scope(|s| {
         let validation = s.spawn(|| kiln_component::validate(&component));
-        let report = kiln_inspect::inspect(&component);
-        (validation.join(), report)
+        let digest = Digest::of(&component);
+        let surface = kiln_inspect::surface(&component);
+        (validation.join(), digest, surface)
     });
     valid
         .map_err(|_| anyhow::anyhow!("internal error: validation panicked"))?
@@ -219,11 +221,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                 built.toolchain_output.display()
             )
         })?;
-    let report = report?;
-    let world = report.world.as_ref().map(|w| match &w.package {
-        Some(p) => format!("{p}/{}", w.name),
-        None => w.name.clone(),
-    });
+    let surface = surface?;
 
     let validate_ms = ms(step);
     let step = Instant::now();
@@ -235,9 +233,9 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let summary = Summary {
         path,
         size: component.len() as u64,
-        digest: report.digest,
-        kind: report.kind,
-        world,
+        digest,
+        kind: WasmKind::Component,
+        world: surface,
         language: project.lang,
         package: built.metadata.name.clone(),
         version: built.metadata.version.clone(),
@@ -256,14 +254,20 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     if args.json {
         printer.json(&summary)?;
     } else {
+        let names = |v: &[String]| match v.len() {
+            0 => "nothing".to_string(),
+            1..=3 => v.join(", "),
+            n => format!("{}, … ({n} in all)", v[..3].join(", ")),
+        };
         printer.data(&format!(
-            "path:   {}\nkind:   {}\nsize:   {} ({} bytes)\ndigest: {}\nworld:  {}\n",
+            "path:    {}\nkind:    {}\nsize:    {} ({} bytes)\ndigest:  {}\nexports: {}\nimports: {}\n",
             summary.path.display(),
             summary.kind,
             human_size(summary.size),
             summary.size,
             summary.digest,
-            summary.world.as_deref().unwrap_or("-"),
+            names(&summary.world.exports),
+            names(&summary.world.imports),
         ))?;
     }
     Ok(Outcome::Ok)

@@ -20,6 +20,16 @@ fn command_builds_to_a_component_that_runs() {
     assert_eq!(summary["adapter"], serde_json::Value::Null);
     assert_eq!(summary["digest"], digest_of(&out));
     assert_eq!(summary["size"], std::fs::metadata(&out).unwrap().len());
+    let exports = summary["world"]["exports"].as_array().unwrap();
+    assert_eq!(exports.len(), 1, "{summary}");
+    assert!(
+        exports[0]
+            .as_str()
+            .unwrap()
+            .starts_with("wasi:cli/run@0.2.")
+    );
+    let imports = summary["world"]["imports"].to_string();
+    assert!(imports.contains("wasi:cli/environment@0.2."), "{imports}");
 
     assert_eq!(run_command(&out, &["Ada"], &[]).unwrap(), "hello, Ada!\n");
     assert_eq!(
@@ -144,6 +154,10 @@ fn library_exports_its_wit_interface() {
     let summary = build(&fixture("rust-library"), &out, &[]);
     assert_eq!(summary["kind"], "component");
     assert_eq!(summary["package"], "text-tools");
+    assert_eq!(
+        summary["world"]["exports"],
+        serde_json::json!(["kiln-fixtures:text/tools@0.1.0"])
+    );
     check_text_tools(&out);
 
     let report: serde_json::Value =

@@ -110,6 +110,27 @@ pub fn inspect(bytes: &[u8]) -> Result<Report> {
     })
 }
 
+/// What a component imports and exports at its top level, by name (e.g.
+/// `wasi:cli/run@0.2.6`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Surface {
+    /// Imported names.
+    pub imports: Vec<String>,
+    /// Exported names.
+    pub exports: Vec<String>,
+}
+
+/// Reads a component's top-level import and export names from its section
+/// structure alone, without decoding types or nested modules: cheap enough
+/// for every `kiln build`.
+pub fn surface(bytes: &[u8]) -> Result<Surface> {
+    let layout = sections::read(bytes).context("failed to parse the binary")?;
+    Ok(Surface {
+        imports: layout.imports,
+        exports: layout.exports,
+    })
+}
+
 /// The WIT text of a component's world and every package it uses, as
 /// `wasm-tools component wit` prints it.
 pub fn wit_text(bytes: &[u8]) -> Result<String> {

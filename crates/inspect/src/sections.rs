@@ -69,6 +69,10 @@ pub struct Metadata {
 
 pub(crate) struct Layout {
     pub sections: Vec<Section>,
+    /// Top-level component import names.
+    pub imports: Vec<String>,
+    /// Top-level component export names.
+    pub exports: Vec<String>,
     pub custom_sections: Vec<CustomSection>,
     pub producers: Vec<ProducerField>,
     pub metadata: Metadata,
@@ -117,6 +121,8 @@ fn utf8(data: &[u8], section: &str) -> Result<String> {
 pub(crate) fn read(bytes: &[u8]) -> Result<Layout> {
     let mut layout = Layout {
         sections: Vec::new(),
+        imports: Vec::new(),
+        exports: Vec::new(),
         custom_sections: Vec::new(),
         producers: Vec::new(),
         metadata: Metadata::default(),
@@ -182,6 +188,19 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Layout> {
                 let _ = read_custom(&mut layout, c);
             }
             other => {
+                match other {
+                    Payload::ComponentImportSection(reader) => {
+                        for import in reader.clone() {
+                            layout.imports.push(import?.name.name.to_string());
+                        }
+                    }
+                    Payload::ComponentExportSection(reader) => {
+                        for export in reader.clone() {
+                            layout.exports.push(export?.name.name.to_string());
+                        }
+                    }
+                    _ => {}
+                }
                 if let Some((_, range)) = other.as_section() {
                     layout.sections.push(Section {
                         kind: kind.to_string(),
