@@ -205,13 +205,17 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     }
     let metadata_ms = ms(step);
     let step = Instant::now();
-    // Validation, hashing and reading the top-level names are independent:
-    // the validator uses every core for function bodies meanwhile.
-    let (valid, digest, surface) = std::thread::scope(|s| {
+    // Validation, hashing, reading the top-level names and writing the file
+    // (not yet in place) are independent: the validator uses every core for
+    // function bodies meanwhile, and the file is moved into place only once
+    // the component is known to be valid.
+    let path = args.output.unwrap_or_else(|| built.default_output());
+    let (valid, digest, surface, staged) = std::thread::scope(|s| {
         let validation = s.spawn(|| kiln_component::validate(&component));
+        let staged = s.spawn(|| kiln_core::fs::Staged::write(&path, &component));
         let digest = Digest::of(&component);
         let surface = kiln_inspect::surface(&component);
-        (validation.join(), digest, surface)
+        (validation.join(), digest, surface, staged.join())
     });
     valid
         .map_err(|_| anyhow::anyhow!("internal error: validation panicked"))?
@@ -222,11 +226,11 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             )
         })?;
     let surface = surface?;
+    let staged = staged.map_err(|_| anyhow::anyhow!("internal error: writing panicked"))??;
 
     let validate_ms = ms(step);
     let step = Instant::now();
-    let path = args.output.unwrap_or_else(|| built.default_output());
-    kiln_core::fs::write_atomic(&path, &component)?;
+    staged.commit()?;
     let write_ms = ms(step);
     printer.status("Created", &format!("`{}`", path.display()));
 

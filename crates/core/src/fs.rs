@@ -9,32 +9,57 @@ use std::path::Path;
 /// a failure never leaves a partial file behind. Missing parent directories
 /// are created.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("failed to create directory `{}`", dir.display()))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kiln-tmp-")
-        .tempfile_in(dir)
-        .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
-    // No fsync: the rename already gives readers all or nothing, and like
-    // cargo, kiln leaves durability across power loss to the filesystem.
-    tmp.write_all(bytes)
-        .with_context(|| format!("failed to write `{}`", tmp.path().display()))?;
-    // Leave the file readable the way a normally created file would be.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = tmp
-            .as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644));
+    Staged::write(path, bytes)?.commit()
+}
+
+/// A file written next to its destination but not yet in place: `commit`
+/// renames it there, dropping it deletes it. It lets a caller write while it
+/// still checks the bytes, and publish only if the check passes.
+pub struct Staged {
+    tmp: tempfile::NamedTempFile,
+    path: std::path::PathBuf,
+}
+
+impl Staged {
+    /// Writes `bytes` to a temporary file beside `path`.
+    pub fn write(path: &Path, bytes: &[u8]) -> Result<Staged> {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create directory `{}`", dir.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".kiln-tmp-")
+            .tempfile_in(dir)
+            .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
+        // No fsync: the rename already gives readers all or nothing, and like
+        // cargo, kiln leaves durability across power loss to the filesystem.
+        tmp.write_all(bytes)
+            .with_context(|| format!("failed to write `{}`", tmp.path().display()))?;
+        // Leave the file readable the way a normally created file would be.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = tmp
+                .as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644));
+        }
+        Ok(Staged {
+            tmp,
+            path: path.to_path_buf(),
+        })
     }
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    Ok(())
+
+    /// Moves the file into place.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -52,6 +77,15 @@ mod tests {
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;
         assert_eq!(names, vec![std::ffi::OsString::from("out.wasm")]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_dropped_stage_leaves_nothing() -> Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("out.wasm");
+        drop(Staged::write(&path, b"x")?);
+        assert_eq!(std::fs::read_dir(dir.path())?.count(), 0);
         Ok(())
     }
 
