@@ -12,7 +12,7 @@ usage: cargo xtask <command>
 
 commands:
   setup   install what kiln's builds and tests need (idempotent)
-  demo    set up, then build a fixture with kiln, validate and inspect it
+  demo    set up, then build the Rust, C and Go command fixtures with kiln, validate them and inspect one
   test    set up, then run fmt, clippy and every test
   bless   rerun the expected-output tests with BLESS=1 to rewrite their files
   bench   compare kiln with the standalone tools (writes target/bench/report.md)
@@ -78,14 +78,19 @@ fn kiln_bin() -> PathBuf {
 fn demo() -> Result<()> {
     setup::run()?;
     sh(cargo().args(["build", "-p", "kiln"]))?;
-    let out = root().join("target/kiln/demo/hello-command.wasm");
-    sh(Command::new(kiln_bin())
-        .arg("build")
-        .arg("fixtures/rust-command")
-        .arg("-o")
-        .arg(&out))?;
-    sh(Command::new(kiln_bin()).arg("validate").arg(&out))?;
-    sh(Command::new(kiln_bin()).arg("inspect").arg(&out))?;
+    let out_dir = root().join("target/kiln/demo");
+    let mut outputs = Vec::new();
+    for fixture in ["rust-command", "c-command", "go-command"] {
+        let out = out_dir.join(format!("{fixture}.wasm"));
+        sh(Command::new(kiln_bin())
+            .arg("build")
+            .arg(Path::new("fixtures").join(fixture))
+            .arg("-o")
+            .arg(&out))?;
+        outputs.push(out);
+    }
+    sh(Command::new(kiln_bin()).arg("validate").args(&outputs))?;
+    sh(Command::new(kiln_bin()).arg("inspect").arg(&outputs[0]))?;
     Ok(())
 }
 
