@@ -33,6 +33,7 @@ enum Command {
     Build(Box<commands::build::Args>),
     Validate(commands::validate::Args),
     Inspect(commands::inspect::Args),
+    Audit(commands::audit::Args),
     Doctor(commands::doctor::Args),
 }
 
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(*args, &printer),
         Command::Validate(args) => commands::validate::run(args, &printer),
         Command::Inspect(args) => commands::inspect::run(args, &printer),
+        Command::Audit(args) => commands::audit::run(args, &printer),
         Command::Doctor(args) => commands::doctor::run(args, &printer),
     };
     match result {

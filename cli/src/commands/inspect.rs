@@ -21,11 +21,30 @@ pub struct Args {
     /// Print the whole report as one JSON document (see docs/inspect-json.md).
     #[arg(long)]
     json: bool,
+    /// Print only what it imports, one name a line (interfaces with versions
+    /// for components, `module::name` for core modules), for quick diffs.
+    #[arg(long, conflicts_with_all = ["json", "wit"])]
+    imports: bool,
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let bytes = read_input(&args.file)?;
     let name = args.file.display();
+    if args.imports {
+        let facts = kiln_inspect::audit::read_facts(&name.to_string(), &bytes)
+            .with_context(|| format!("failed to inspect `{name}`"))?;
+        let list = if facts.kind == Some(kiln_core::WasmKind::Component) {
+            facts.imports
+        } else {
+            facts.core_imports
+        };
+        let mut text = list.join("\n");
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        printer.data(&text)?;
+        return Ok(Outcome::Ok);
+    }
     if args.wit {
         let text = kiln_inspect::wit_text(&bytes)
             .with_context(|| format!("failed to read the WIT of `{name}`"))?;

@@ -39,7 +39,7 @@ impl std::fmt::Display for Lang {
 }
 
 /// What a wasm binary is: a core module or a component.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum WasmKind {
     /// A core WebAssembly module.

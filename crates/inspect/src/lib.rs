@@ -4,6 +4,7 @@
 //! so the cost grows with the number of sections and imports, not with the
 //! size of the code.
 
+pub mod audit;
 mod core_module;
 mod sections;
 mod world;

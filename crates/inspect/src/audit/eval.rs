@@ -1,0 +1,353 @@
+//! Checking audit facts against a policy: every violation becomes a finding naming the item, the rule and where the rule was written.
+
+use super::facts::AuditFacts;
+use super::policy::{Default, Lists, Origin, Pattern, Policy, TargetWorld};
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+/// One violation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The rule kind, e.g. `imports.denied` (see docs/audit-policy.md).
+    pub rule: &'static str,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// The import, export or feature concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<String>,
+    /// The pattern or limit that matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Where the rule was written: `file:line` or `builtin:NAME:line`.
+    pub origin: Origin,
+}
+
+/// The audit of one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    /// What was audited.
+    pub name: String,
+    /// Whether it passed (no findings).
+    pub passed: bool,
+    /// Every violation.
+    pub findings: Vec<Finding>,
+    /// The facts the policy was checked against.
+    pub facts: AuditFacts,
+}
+
+/// The imports and exports of a target world, by name.
+#[derive(Debug, Clone)]
+pub struct WorldNames {
+    /// `package/world`, for messages.
+    pub name: String,
+    /// Names the world imports.
+    pub imports: Vec<String>,
+    /// Names the world exports.
+    pub exports: Vec<String>,
+    /// Where the world was named in the policy.
+    pub origin: Origin,
+}
+
+impl WorldNames {
+    /// Loads the world a policy names.
+    pub fn load(target: &TargetWorld) -> Result<WorldNames> {
+        let mut resolve = wit_parser::Resolve::default();
+        let (pkg, _) = resolve.push_path(&target.wit).with_context(|| {
+            format!("failed to read the policy's WIT `{}`", target.wit.display())
+        })?;
+        let id = resolve
+            .select_world(&[pkg], target.name.as_deref())
+            .with_context(|| format!("no such world in `{}`", target.wit.display()))?;
+        let world = &resolve.worlds[id];
+        let names = |items: &wit_parser::IndexMap<wit_parser::WorldKey, wit_parser::WorldItem>| {
+            items.keys().map(|k| resolve.name_world_key(k)).collect()
+        };
+        Ok(WorldNames {
+            name: match world.package {
+                Some(p) => format!("{}/{}", resolve.packages[p].name, world.name),
+                None => world.name.clone(),
+            },
+            imports: names(&world.imports),
+            exports: names(&world.exports),
+            origin: target.origin.clone(),
+        })
+    }
+}
+
+fn split(name: &str) -> (&str, Option<semver::Version>) {
+    match name.rsplit_once('@') {
+        Some((b, v)) => (b, semver::Version::parse(v).ok()),
+        None => (name, None),
+    }
+}
+
+/// Whether `have` satisfies the need for `want`: the same interface, and a
+/// version that is semver-compatible with `want` and not older. A world
+/// providing `wasi:cli/environment@0.2.6` satisfies a component importing
+/// `@0.2.3`; a component exporting `@0.2.6` satisfies a world asking for
+/// `@0.2.0`. Unversioned names match by name alone.
+fn satisfies(have: &str, want: &str) -> bool {
+    let (hb, hv) = split(have);
+    let (wb, wv) = split(want);
+    if hb != wb {
+        return false;
+    }
+    match (hv, wv) {
+        (Some(h), Some(w)) => {
+            semver::VersionReq::parse(&format!("^{w}")).is_ok_and(|r| r.matches(&h))
+        }
+        _ => true,
+    }
+}
+
+fn check_lists(
+    names: &[String],
+    lists: &Lists,
+    kind: &str,
+    rules: (&'static str, &'static str),
+    findings: &mut Vec<Finding>,
+) {
+    for name in names {
+        if let Some(p) = lists.deny.iter().find(|p| p.matches(name)) {
+            findings.push(Finding {
+                rule: rules.0,
+                message: format!("{kind} `{name}` is denied by `{}`", p.text),
+                item: Some(name.clone()),
+                pattern: Some(p.text.clone()),
+                origin: p.origin.clone(),
+            });
+        } else if let Some((Default::Deny, origin)) = &lists.default
+            && !lists.allow.iter().any(|p| p.matches(name))
+        {
+            findings.push(Finding {
+                rule: rules.1,
+                message: format!(
+                    "{kind} `{name}` is not on the allow list, and unlisted names are denied"
+                ),
+                item: Some(name.clone()),
+                pattern: None,
+                origin: origin.clone(),
+            });
+        }
+    }
+}
+
+/// Checks `facts` against `policy` (and the policy's world, loaded by the
+/// caller once for all inputs).
+pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) -> AuditReport {
+    let mut findings = Vec::new();
+    check_lists(
+        &facts.imports,
+        &policy.imports,
+        "import",
+        ("imports.denied", "imports.not-allowed"),
+        &mut findings,
+    );
+    check_lists(
+        &facts.core_imports,
+        &policy.core,
+        "core import",
+        ("core.denied", "core.not-allowed"),
+        &mut findings,
+    );
+
+    let present = |p: &Pattern| facts.exports.iter().any(|n| p.matches(n));
+    for p in &policy.require_exports {
+        if !present(p) {
+            findings.push(Finding {
+                rule: "exports.missing",
+                message: format!("no export matches the required `{}`", p.text),
+                item: None,
+                pattern: Some(p.text.clone()),
+                origin: p.origin.clone(),
+            });
+        }
+    }
+    if !policy.require_any_export.is_empty() && !policy.require_any_export.iter().any(&present) {
+        let wanted: Vec<&str> = policy
+            .require_any_export
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect();
+        findings.push(Finding {
+            rule: "exports.missing",
+            message: format!("no export matches any of `{}`", wanted.join("`, `")),
+            item: None,
+            pattern: Some(wanted.join(" | ")),
+            origin: policy.require_any_export[0].origin.clone(),
+        });
+    }
+    for name in &facts.exports {
+        if let Some(p) = policy.forbid_exports.iter().find(|p| p.matches(name)) {
+            findings.push(Finding {
+                rule: "exports.forbidden",
+                message: format!("export `{name}` is forbidden by `{}`", p.text),
+                item: Some(name.clone()),
+                pattern: Some(p.text.clone()),
+                origin: p.origin.clone(),
+            });
+        }
+    }
+
+    if let Some(world) = world {
+        for name in &facts.imports {
+            if !world
+                .imports
+                .iter()
+                .any(|provided| satisfies(provided, name))
+            {
+                findings.push(Finding {
+                    rule: "world.import-outside",
+                    message: format!(
+                        "import `{name}` is not provided by the world `{}`",
+                        world.name
+                    ),
+                    item: Some(name.clone()),
+                    pattern: Some(world.name.clone()),
+                    origin: world.origin.clone(),
+                });
+            }
+        }
+        for want in &world.exports {
+            if !facts.exports.iter().any(|have| satisfies(have, want)) {
+                findings.push(Finding {
+                    rule: "world.export-missing",
+                    message: format!("the world `{}` requires the export `{want}`", world.name),
+                    item: Some(want.clone()),
+                    pattern: Some(world.name.clone()),
+                    origin: world.origin.clone(),
+                });
+            }
+        }
+    }
+
+    if let (Some(limit), Some(size)) = (&policy.max_size, facts.size)
+        && size > limit.value
+    {
+        findings.push(Finding {
+            rule: "limits.size",
+            message: format!(
+                "the binary is {size} bytes, over the limit of {}",
+                limit.value
+            ),
+            item: None,
+            pattern: Some(format!("max-size = {}", limit.value)),
+            origin: limit.origin.clone(),
+        });
+    }
+    if let Some(limit) = &policy.max_imports
+        && facts.imports.len() > limit.value as usize
+    {
+        findings.push(Finding {
+            rule: "limits.imports",
+            message: format!(
+                "{} imports, over the limit of {}",
+                facts.imports.len(),
+                limit.value
+            ),
+            item: None,
+            pattern: Some(format!("max-imports = {}", limit.value)),
+            origin: limit.origin.clone(),
+        });
+    }
+    let used = facts.features();
+    for f in &policy.forbid_features {
+        if used.contains(&f.value.as_str()) {
+            findings.push(Finding {
+                rule: "limits.feature",
+                message: format!("the binary uses the forbidden feature `{}`", f.value),
+                item: Some(f.value.clone()),
+                pattern: Some(format!("forbid-features = [{:?}]", f.value)),
+                origin: f.origin.clone(),
+            });
+        }
+    }
+    if let Some(limit) = &policy.max_memory {
+        for m in &facts.memories {
+            let over = match m.max_bytes {
+                None => Some("a memory declares no maximum".to_string()),
+                Some(b) if b > limit.value => Some(format!("a memory may grow to {b} bytes")),
+                Some(_) => None,
+            };
+            if let Some(why) = over {
+                findings.push(Finding {
+                    rule: "limits.memory",
+                    message: format!("{why}, over the limit of {} bytes", limit.value),
+                    item: None,
+                    pattern: Some(format!("max-memory = {}", limit.value)),
+                    origin: limit.origin.clone(),
+                });
+            }
+        }
+    }
+    AuditReport {
+        name: facts.name.clone(),
+        passed: findings.is_empty(),
+        findings,
+        facts: facts.clone(),
+    }
+}
+
+/// What changed between two versions of a component.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Diff {
+    /// Imports only the new version has.
+    pub imports_added: Vec<String>,
+    /// Imports only the old version has.
+    pub imports_removed: Vec<String>,
+    /// Exports only the new version has.
+    pub exports_added: Vec<String>,
+    /// Exports only the old version has.
+    pub exports_removed: Vec<String>,
+}
+
+impl Diff {
+    /// Compares two sets of facts by name.
+    pub fn between(old: &AuditFacts, new: &AuditFacts) -> Diff {
+        let only = |a: &[String], b: &[String]| -> Vec<String> {
+            let mut v: Vec<String> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
+            v.sort();
+            v
+        };
+        Diff {
+            imports_added: only(&new.imports, &old.imports),
+            imports_removed: only(&old.imports, &new.imports),
+            exports_added: only(&new.exports, &old.exports),
+            exports_removed: only(&old.exports, &new.exports),
+        }
+    }
+
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.imports_added.is_empty()
+            && self.imports_removed.is_empty()
+            && self.exports_added.is_empty()
+            && self.exports_removed.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn world_versions_are_semver_compatible() {
+        assert!(satisfies(
+            "wasi:cli/environment@0.2.6",
+            "wasi:cli/environment@0.2.3"
+        ));
+        assert!(!satisfies(
+            "wasi:cli/environment@0.2.3",
+            "wasi:cli/environment@0.2.6"
+        ));
+        assert!(!satisfies(
+            "wasi:cli/environment@0.3.0",
+            "wasi:cli/environment@0.2.6"
+        ));
+        assert!(satisfies("run", "run"));
+        assert!(!satisfies(
+            "wasi:cli/exit@0.2.0",
+            "wasi:cli/environment@0.2.0"
+        ));
+    }
+}

@@ -1,0 +1,11 @@
+//! `kiln audit`: what a component imports and exports, checked against a policy before deploy.
+
+mod eval;
+mod facts;
+mod policy;
+mod sarif;
+
+pub use eval::{AuditReport, Diff, Finding, WorldNames, audit};
+pub use facts::{AuditFacts, FEATURES, MemoryFacts, read_facts};
+pub use policy::{BUILTINS, Pattern, Policy};
+pub use sarif::to_sarif;
