@@ -3,6 +3,7 @@
 // Tests fail loudly on unexpected errors; unwrapping is how they say so.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod build;
 mod build_c_go;
 mod common;

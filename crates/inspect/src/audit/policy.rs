@@ -324,20 +324,18 @@ impl Policy {
     pub fn from_kiln_toml(path: &Path) -> Result<Option<Policy>> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read `{}`", path.display()))?;
-        let doc: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("invalid manifest `{}`", path.display()))?;
-        let Some(audit) = doc.get("audit") else {
-            return Ok(None);
-        };
-        // Re-read the table from the text so that spans (lines) stay right:
-        // parse the whole file with everything but `[audit]` ignored.
+        // Only `[audit]` and its sub-tables are read; every other line is
+        // blanked so that line numbers in errors and origins stay the file's.
         #[derive(Deserialize)]
         struct WithAudit {
-            audit: PolicyFile,
+            audit: Option<PolicyFile>,
         }
-        let _ = audit;
-        let with: WithAudit = toml::from_str(&strip_other_tables(&text))
+        let stripped = strip_other_tables(&text);
+        let with: WithAudit = toml::from_str(&stripped)
             .with_context(|| format!("invalid `[audit]` in `{}`", path.display()))?;
+        let Some(audit) = with.audit else {
+            return Ok(None);
+        };
         let mut policy = Policy {
             source: format!("{} [audit]", path.display()),
             ..Policy::default()
@@ -345,8 +343,8 @@ impl Policy {
         let origin = path.display().to_string();
         policy
             .merge(
-                with.audit,
-                &text,
+                audit,
+                &stripped,
                 &origin,
                 path.parent().unwrap_or(Path::new(".")),
             )
