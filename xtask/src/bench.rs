@@ -70,6 +70,7 @@ pub fn run() -> Result<()> {
         rows.push(row("inspect --json / component wit", name, size, k, w));
     }
 
+    let audit = audit_rows(&kiln, &wasm_tools, &dir)?;
     let overhead = build_overhead(&kiln, &dir)?;
 
     let version = String::from_utf8(Command::new(&wasm_tools).arg("--version").output()?.stdout)?;
@@ -83,6 +84,7 @@ pub fn run() -> Result<()> {
         report.push_str(r);
         report.push('\n');
     }
+    report.push_str(&audit);
     report.push_str(&overhead);
     print!("{report}");
     crate::write_report(&dir.join("report.md"), &report)?;
@@ -299,4 +301,74 @@ fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
         );
     }
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The same component-level imports around core modules of different sizes.
+fn component_with_imports(module: &[u8]) -> Vec<u8> {
+    use wasm_encoder::{
+        Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection, InstanceType,
+        RawSection,
+    };
+    let mut component = Component::new();
+    let mut types = ComponentTypeSection::new();
+    types.instance(&InstanceType::new());
+    component.section(&types);
+    let mut imports = ComponentImportSection::new();
+    for name in [
+        "wasi:cli/environment@0.2.6",
+        "wasi:cli/stdout@0.2.6",
+        "wasi:clocks/wall-clock@0.2.6",
+        "wasi:filesystem/types@0.2.6",
+        "wasi:io/streams@0.2.6",
+        "wasi:random/random@0.2.6",
+    ] {
+        imports.import(name, ComponentTypeRef::Instance(0));
+    }
+    component.section(&imports);
+    // Section id 1 in a component is a nested core module.
+    component.section(&RawSection {
+        id: 1,
+        data: module,
+    });
+    component.finish()
+}
+
+/// `kiln audit` on a ~1 MiB and a ~25 MiB component with the same imports:
+/// its cost should not follow the size of the code.
+fn audit_rows(
+    kiln: &std::path::Path,
+    wasm_tools: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<String> {
+    let small = dir.join("audit-1mib.wasm");
+    let large = dir.join("audit-25mib.wasm");
+    std::fs::write(&small, component_with_imports(&large_module(1 << 20)))?;
+    std::fs::write(&large, component_with_imports(&large_module(25 << 20)))?;
+    let audit = |path: &std::path::Path| {
+        time(
+            Command::new(kiln)
+                .args(["audit", "--policy", "builtin:wasi-cli-pure"])
+                .arg(path),
+        )
+    };
+    let s = audit(&small)?;
+    let l = audit(&large)?;
+    let w = time(
+        Command::new(wasm_tools)
+            .args(["component", "wit"])
+            .arg(&large),
+    )?;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    Ok(format!(
+        "\n`kiln audit` cost against code size (same imports; targets: 25 MiB < 1.5x of 1 MiB, < 50 ms, no slower than `component wit`):\n\n\
+         | input | kiln audit | wasm-tools component wit |\n|---|---|---|\n\
+         | 1 MiB component | {:.1} ms | |\n\
+         | 25 MiB component | {:.1} ms | {:.1} ms |\n\n\
+         25 MiB / 1 MiB: {:.2}x; kiln audit / component wit on 25 MiB: {:.2}x\n",
+        ms(s),
+        ms(l),
+        ms(w),
+        ms(l) / ms(s),
+        ms(l) / ms(w)
+    ))
 }
