@@ -160,10 +160,18 @@ fn collect_wasm(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+/// Reads an input's facts; files are read only where their sections are,
+/// never whole.
 fn facts_of(input: &Path) -> Result<AuditFacts> {
-    let bytes = read_input(input)?;
-    audit::read_facts(&input.display().to_string(), &bytes)
-        .with_context(|| format!("failed to read `{}`", input.display()))
+    let name = input.display().to_string();
+    let facts = if input.as_os_str() == "-" {
+        audit::read_facts(&name, &read_input(input)?)
+    } else {
+        let file = audit::FileSource::open(input)
+            .with_context(|| format!("failed to read `{}`", input.display()))?;
+        audit::read_facts_from(&name, &file)
+    };
+    facts.with_context(|| format!("failed to read `{}`", input.display()))
 }
 
 fn diff(old: &Path, new: &Path, json: bool, printer: &Printer) -> Result<Outcome> {

@@ -33,21 +33,27 @@ fn section_boundaries(bytes: &[u8]) -> Vec<usize> {
 }
 
 fn samples() -> Vec<(String, Vec<u8>)> {
-    ["core-module", "component"]
-        .iter()
-        .map(|n| {
-            (
-                n.to_string(),
-                wat::parse_file(fixture(&format!("wat/{n}.wat"))).unwrap(),
-            )
-        })
-        .collect()
+    [
+        "wat/core-module",
+        "wat/component",
+        "audit/net-tool",
+        "audit/core-threads",
+    ]
+    .iter()
+    .map(|n| {
+        (
+            n.to_string(),
+            wat::parse_file(fixture(&format!("{n}.wat"))).unwrap(),
+        )
+    })
+    .collect()
 }
 
 fn exercise(bytes: &[u8]) -> (bool, bool) {
     let valid = kiln_component::validate(bytes).is_ok();
     let inspected = kiln_inspect::inspect(bytes).is_ok();
     let _ = kiln_inspect::wit_text(bytes);
+    let _ = kiln_inspect::audit::read_facts("corrupt", bytes);
     (valid, inspected)
 }
 

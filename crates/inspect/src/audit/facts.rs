@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use kiln_core::WasmKind;
 use serde::{Deserialize, Serialize};
-use wasmparser::{Chunk, Parser, Payload, TypeRef};
+use wasmparser::TypeRef;
 
 /// A linear memory as an audit sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,11 +66,88 @@ impl AuditFacts {
     }
 }
 
-/// Reads the facts of a binary. Nested modules are visited for their
-/// memories, but no code section and no type is ever decoded, so the cost
-/// follows the number of sections and imports, not the size of the code.
+/// Where an audit reads a binary from: memory, or a file read piece by
+/// piece so that skipped sections (code, data) are never read at all.
+pub trait Source {
+    /// Total length in bytes.
+    fn len(&self) -> u64;
+    /// Whether there are no bytes at all.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Reads exactly `buf.len()` bytes at `offset`.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
+}
+
+impl Source for [u8] {
+    fn len(&self) -> u64 {
+        <[u8]>::len(self) as u64
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        match start
+            .checked_add(buf.len())
+            .and_then(|end| self.get(start..end))
+        {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => Err(std::io::ErrorKind::UnexpectedEof.into()),
+        }
+    }
+}
+
+/// A file, read with positioned reads.
+pub struct FileSource {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl FileSource {
+    /// Opens a file.
+    pub fn open(path: &std::path::Path) -> std::io::Result<FileSource> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(FileSource { file, len })
+    }
+}
+
+impl Source for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+        }
+        #[cfg(not(unix))]
+        {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut f = &self.file;
+            f.seek(SeekFrom::Start(offset))?;
+            f.read_exact(buf)
+        }
+    }
+}
+
+/// Reads the facts of a binary held in memory.
 pub fn read_facts(name: &str, bytes: &[u8]) -> Result<AuditFacts> {
-    let Some(kind) = WasmKind::sniff(bytes) else {
+    read_facts_from(name, bytes)
+}
+
+/// Reads the facts of a binary from any source. Sections are located by
+/// their headers and only the ones an audit needs (imports, exports,
+/// memories, tags, nested modules' headers) are read; code, data and custom
+/// sections are stepped over unread, so the cost follows the number of
+/// sections, not the size of the binary.
+pub fn read_facts_from<S: Source + ?Sized>(name: &str, source: &S) -> Result<AuditFacts> {
+    let mut header = [0u8; 8];
+    if source.len() < 8 || source.read_at(0, &mut header).is_err() {
+        bail!("not a wasm binary: it is shorter than the 8-byte wasm header");
+    }
+    let Some(kind) = WasmKind::sniff(&header) else {
         bail!(
             "not a wasm binary: it does not start with the `\\0asm` magic bytes and a known version"
         );
@@ -78,102 +155,123 @@ pub fn read_facts(name: &str, bytes: &[u8]) -> Result<AuditFacts> {
     let mut facts = AuditFacts {
         name: name.to_string(),
         kind: Some(kind),
-        size: Some(bytes.len() as u64),
+        size: Some(source.len()),
         ..AuditFacts::default()
     };
-    walk(bytes, 0, true, 0, &mut facts)?;
+    walk(source, 0, source.len(), true, 0, &mut facts)?;
     Ok(facts)
 }
 
-/// Walks one module or component whose bytes are `bytes[start..]`.
-fn walk(
-    bytes: &[u8],
-    start: usize,
+/// Reads a LEB128 u32 at `offset`, returning it and its length.
+fn read_leb<S: Source + ?Sized>(source: &S, offset: u64, end: u64) -> Result<(u32, u64)> {
+    let mut result: u64 = 0;
+    for i in 0..5u64 {
+        if offset + i >= end {
+            bail!("unexpected end of the binary at offset {:#x}", offset + i);
+        }
+        let mut byte = [0u8; 1];
+        source.read_at(offset + i, &mut byte)?;
+        result |= u64::from(byte[0] & 0x7f) << (7 * i);
+        if byte[0] & 0x80 == 0 {
+            let value = u32::try_from(result)
+                .map_err(|_| anyhow::anyhow!("integer too large at offset {offset:#x}"))?;
+            return Ok((value, i + 1));
+        }
+    }
+    bail!("invalid integer encoding at offset {offset:#x}")
+}
+
+/// Walks the module or component in `[start, end)` of `source`.
+fn walk<S: Source + ?Sized>(
+    source: &S,
+    start: u64,
+    end: u64,
     top: bool,
     depth: u32,
     facts: &mut AuditFacts,
-) -> Result<usize> {
+) -> Result<()> {
     if depth > 64 {
         bail!("components are nested more than 64 levels deep");
     }
-    let mut parser = Parser::new(start as u64);
-    let mut offset = start;
-    let mut module_memories = 0usize;
-    loop {
-        let Some(rest) = bytes.get(offset..) else {
-            bail!(
-                "a section extends past the end of the binary ({} bytes)",
-                bytes.len()
-            );
-        };
-        let (payload, consumed) = match parser.parse(rest, true)? {
-            Chunk::NeedMoreData(_) => bail!("unexpected end of the binary at offset {offset:#x}"),
-            Chunk::Parsed { consumed, payload } => (payload, consumed),
-        };
-        offset += consumed;
-        match payload {
-            Payload::Version {
-                encoding: wasmparser::Encoding::Module,
-                ..
-            } => facts.core_modules += 1,
-            Payload::End(end) => {
-                if module_memories > 1 {
-                    facts.uses_multi_memory = true;
-                }
-                return Ok(end);
-            }
-            Payload::ModuleSection {
-                unchecked_range, ..
-            }
-            | Payload::ComponentSection {
-                unchecked_range, ..
-            } => {
-                // Nested binaries are parsed for their own sections, within
-                // their own bounds; the outer parser resumes after them.
-                let Some(nested) = bytes.get(..unchecked_range.end) else {
-                    bail!("a nested module extends past the end of the binary");
-                };
-                walk(nested, unchecked_range.start, false, depth + 1, facts)?;
-                offset = unchecked_range.end;
-            }
-            Payload::CodeSectionStart { size, .. } => {
-                parser.skip_section();
-                offset += size as usize;
-            }
-            Payload::ComponentImportSection(reader) if top => {
-                for import in reader {
-                    facts.imports.push(import?.name.name.to_string());
-                }
-            }
-            Payload::ComponentExportSection(reader) if top => {
-                for export in reader {
-                    facts.exports.push(export?.name.name.to_string());
-                }
-            }
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import?;
-                    if top {
-                        facts
-                            .core_imports
-                            .push(format!("{}::{}", import.module, import.name));
-                    }
-                    if let TypeRef::Memory(m) = import.ty {
-                        facts.memories.push(memory(&m));
-                        module_memories += 1;
-                    }
-                }
-            }
-            Payload::MemorySection(reader) => {
-                for m in reader {
-                    facts.memories.push(memory(&m?));
-                    module_memories += 1;
-                }
-            }
-            Payload::TagSection(reader) if reader.count() > 0 => facts.uses_exceptions = true,
-            _ => {}
-        }
+    if end < start + 8 {
+        bail!("a nested binary at offset {start:#x} is shorter than its header");
     }
+    let mut header = [0u8; 8];
+    source.read_at(start, &mut header)?;
+    let Some(kind) = WasmKind::sniff(&header) else {
+        bail!("invalid wasm header at offset {start:#x}");
+    };
+    if kind == WasmKind::CoreModule {
+        facts.core_modules += 1;
+    }
+    let mut offset = start + 8;
+    let mut memories = 0usize;
+    while offset < end {
+        let mut id = [0u8; 1];
+        source.read_at(offset, &mut id)?;
+        let (size, leb_len) = read_leb(source, offset + 1, end)?;
+        let body = offset + 1 + leb_len;
+        let body_end = body + u64::from(size);
+        if body_end > end {
+            bail!(
+                "section at offset {offset:#x} claims {size} bytes, past the end of its binary at {end:#x}"
+            );
+        }
+        let wanted = match (kind, id[0]) {
+            (WasmKind::CoreModule, 2 | 5 | 13) => true,
+            (WasmKind::Component, 10 | 11) => top,
+            _ => false,
+        };
+        if let (WasmKind::Component, 1 | 4) = (kind, id[0]) {
+            // A nested core module (1) or component (4).
+            walk(source, body, body_end, false, depth + 1, facts)?;
+        } else if wanted {
+            let mut data = vec![0u8; size as usize];
+            source.read_at(body, &mut data)?;
+            let reader = wasmparser::BinaryReader::new(&data, body as usize);
+            match (kind, id[0]) {
+                (WasmKind::CoreModule, 2) => {
+                    for import in wasmparser::ImportSectionReader::new(reader)?.into_imports() {
+                        let import = import?;
+                        if top {
+                            facts
+                                .core_imports
+                                .push(format!("{}::{}", import.module, import.name));
+                        }
+                        if let TypeRef::Memory(m) = import.ty {
+                            facts.memories.push(memory(&m));
+                            memories += 1;
+                        }
+                    }
+                }
+                (WasmKind::CoreModule, 5) => {
+                    for m in wasmparser::MemorySectionReader::new(reader)? {
+                        facts.memories.push(memory(&m?));
+                        memories += 1;
+                    }
+                }
+                (WasmKind::CoreModule, 13) => {
+                    facts.uses_exceptions |= wasmparser::TagSectionReader::new(reader)?.count() > 0;
+                }
+                (WasmKind::Component, 10) => {
+                    for import in wasmparser::ComponentImportSectionReader::new(reader)? {
+                        facts.imports.push(import?.name.name.to_string());
+                    }
+                }
+                (WasmKind::Component, 11) => {
+                    for export in wasmparser::ComponentExportSectionReader::new(reader)? {
+                        facts.exports.push(export?.name.name.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        offset = body_end;
+    }
+    if memories > 1 {
+        facts.uses_multi_memory = true;
+    }
+    Ok(())
 }
 
 fn memory(m: &wasmparser::MemoryType) -> MemoryFacts {
