@@ -16,6 +16,8 @@ commands:
   test    set up, then run fmt, clippy and every test
   bless   rerun the expected-output tests with BLESS=1 to rewrite their files
   bench   compare kiln with the standalone tools (writes target/bench/report.md)
+  fuzz [SECONDS]
+          fuzz the audit path (cargo fuzz, installed when missing) for SECONDS (default 120)
 ";
 
 fn main() -> Result<()> {
@@ -26,6 +28,7 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bless") => bless(),
         Some("bench") => bench::run(),
+        Some("fuzz") => fuzz(args.get(1)),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -121,4 +124,27 @@ pub fn write_report(path: &Path, text: &str) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
+}
+
+/// Runs the `audit` fuzz target for a bounded time. cargo-fuzz needs
+/// nightly-only compiler flags (sanitizers, coverage instrumentation);
+/// `RUSTC_BOOTSTRAP=1` lets this machine's stable toolchain accept them.
+fn fuzz(seconds: Option<&String>) -> Result<()> {
+    let seconds: u64 = match seconds {
+        Some(s) => s
+            .parse()
+            .with_context(|| format!("`{s}` is not a number of seconds"))?,
+        None => 120,
+    };
+    if cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        sh(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
+    }
+    sh(cargo()
+        .args(["fuzz", "run", "--fuzz-dir", "fuzz", "audit", "--"])
+        .arg(format!("-max_total_time={seconds}"))
+        .env("RUSTC_BOOTSTRAP", "1"))
 }
