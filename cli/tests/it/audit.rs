@@ -430,3 +430,30 @@ fn audit_of_a_built_component_matches_its_world() {
     assert_eq!(code, Some(0), "{r:?}");
     assert!(r.reports[0].facts.exports[0].starts_with("wasi:cli/run@0.2"));
 }
+
+#[test]
+fn core_deny_patterns_and_passing_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = compiled(dir.path());
+    let p = dir.path().join("core-deny.toml");
+    std::fs::write(
+        &p,
+        "[core]\ndefault = \"allow\"\ndeny = [\"env::*\"]\n[limits]\nmax-size = \"1 MiB\"\nmax-memory = \"8 GiB\"\nforbid-features = [\"exceptions\"]\n",
+    )
+    .unwrap();
+    let (code, r) = audit_json(&[wasm("core-threads")], p.to_str().unwrap());
+    assert_eq!(code, Some(1));
+    // The 4 GiB shared memory is within 8 GiB; the unbounded 64-bit one is not.
+    assert_eq!(
+        rules(&r.reports[0]),
+        [
+            ("core.denied", Some("env::host_log")),
+            ("limits.memory", None)
+        ]
+    );
+    assert!(
+        r.reports[0].findings[0]
+            .origin
+            .ends_with("core-deny.toml:3")
+    );
+}
