@@ -34,6 +34,7 @@ enum Command {
     Validate(commands::validate::Args),
     Inspect(commands::inspect::Args),
     Audit(commands::audit::Args),
+    Compile(commands::compile::Args),
     Doctor(commands::doctor::Args),
 }
 
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args, &printer),
         Command::Inspect(args) => commands::inspect::run(args, &printer),
         Command::Audit(args) => commands::audit::run(args, &printer),
+        Command::Compile(args) => commands::compile::run(args, &printer),
         Command::Doctor(args) => commands::doctor::run(args, &printer),
     };
     match result {

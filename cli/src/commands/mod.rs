@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod build;
+pub mod compile;
 pub mod doctor;
 pub mod inspect;
 pub mod validate;

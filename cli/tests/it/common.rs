@@ -148,6 +148,16 @@ pub fn run_command(wasm: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<S
     run_command_with_dir(wasm, args, env, None)
 }
 
+/// Runs an already loaded command component.
+pub fn run_component(
+    engine: &Engine,
+    component: &Component,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<String> {
+    run_loaded(engine, component, args, env, None)
+}
+
 /// Like [`run_command`], with a host directory preopened at a guest path.
 pub fn run_command_with_dir(
     wasm: &Path,
@@ -157,7 +167,17 @@ pub fn run_command_with_dir(
 ) -> Result<String> {
     let engine = engine();
     let component = w(Component::from_file(&engine, wasm)).context("load component")?;
-    let mut linker = Linker::<Host>::new(&engine);
+    run_loaded(&engine, &component, args, env, preopen)
+}
+
+fn run_loaded(
+    engine: &Engine,
+    component: &Component,
+    args: &[&str],
+    env: &[(&str, &str)],
+    preopen: Option<(&Path, &str)>,
+) -> Result<String> {
+    let mut linker = Linker::<Host>::new(engine);
     w(wasmtime_wasi::p2::add_to_linker_sync(&mut linker))?;
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut argv = vec!["main"];
@@ -169,14 +189,14 @@ pub fn run_command_with_dir(
     }
     let ctx = builder.build();
     let mut store = Store::new(
-        &engine,
+        engine,
         Host {
             ctx,
             table: ResourceTable::new(),
         },
     );
     let command = w(wasmtime_wasi::p2::bindings::sync::Command::instantiate(
-        &mut store, &component, &linker,
+        &mut store, component, &linker,
     ))?;
     match command.wasi_cli_run().call_run(&mut store) {
         Ok(Ok(())) => {}

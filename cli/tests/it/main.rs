@@ -7,6 +7,7 @@ mod audit;
 mod build;
 mod build_c_go;
 mod common;
+mod compile;
 mod corrupt;
 mod doctor;
 mod errors;

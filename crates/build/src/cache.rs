@@ -12,18 +12,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 
-/// kiln's cache directory.
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("KILN_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(d).join("kiln"));
-    }
-    std::env::var_os("HOME")
-        .filter(|d| !d.is_empty())
-        .map(|h| PathBuf::from(h).join(".cache").join("kiln"))
-}
+pub use kiln_core::cache_dir;
 
 /// The state of one file a cached result was derived from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,19 @@ pub use report::{Reporter, SilentReporter};
 use serde::Serialize;
 use std::path::PathBuf;
 
+/// kiln's cache directory: `KILN_CACHE_DIR`, else `$XDG_CACHE_HOME/kiln`,
+/// else `~/.cache/kiln`; `None` when none of them is set.
+pub fn cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("KILN_CACHE_DIR")
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("kiln")))
+        .or_else(|| var("HOME").map(|h| h.join(".cache").join("kiln")))
+}
+
 /// The source language of a project kiln builds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

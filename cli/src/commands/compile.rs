@@ -1,0 +1,232 @@
+//! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target, with descriptors, a cache, and `--check` for where an artifact loads.
+
+use super::read_input;
+use crate::Outcome;
+use crate::output::Printer;
+use anyhow::{Context, Result, bail};
+use kiln_aot::{Cpu, Descriptor, OptLevel, Settings, TARGETS};
+use kiln_core::Reporter;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Precompile a component or module for one or more targets.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Exit status: 0 on success (with --check: the artifact loads here), \
+1 with --check when it does not load here, 2 on error (with --check: not a Wasmtime artifact)."
+)]
+pub struct Args {
+    /// The .wasm to compile, or with --check the .cwasm to check.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Target triples (repeatable), or `all`; default: this host's.
+    #[arg(long = "target", value_name = "TRIPLE")]
+    targets: Vec<String>,
+    /// CPU features: `baseline` (portable, the default) or `native` (this
+    /// machine's CPU; host target only).
+    #[arg(long, value_name = "CPU", default_value = "baseline")]
+    cpu: String,
+    /// Output directory (default: the input's directory).
+    #[arg(short, long, value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// Cranelift optimization level: none, speed (default), speed-and-size.
+    #[arg(long, value_name = "LEVEL", default_value = "speed")]
+    opt_level: String,
+    /// Virtual memory reserved per linear memory, in bytes (default: Wasmtime's).
+    #[arg(long, value_name = "BYTES")]
+    memory_reservation: Option<u64>,
+    /// Guard region after each linear memory, in bytes (default: Wasmtime's).
+    #[arg(long, value_name = "BYTES")]
+    memory_guard_size: Option<u64>,
+    /// Compile in epoch-based interruption.
+    #[arg(long)]
+    epoch_interruption: bool,
+    /// Compile in fuel metering.
+    #[arg(long)]
+    fuel: bool,
+    /// Neither read nor fill the artifact cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Check where FILE (a .cwasm) loads instead of compiling.
+    #[arg(long)]
+    check: bool,
+    /// With --check: the Wasmtime version of the engine that will load it.
+    #[arg(long, value_name = "VERSION", requires = "check")]
+    engine_version: Option<String>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Output {
+    target: String,
+    path: PathBuf,
+    descriptor_path: PathBuf,
+    digest: String,
+    size: u64,
+    cached: bool,
+}
+
+pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    if args.check {
+        return check(&args, printer);
+    }
+    let wasm = read_input(&args.file)?;
+    kiln_core::WasmKind::sniff(&wasm).with_context(|| {
+        format!(
+            "`{}` is not a wasm module or component",
+            args.file.display()
+        )
+    })?;
+    let targets: Vec<String> = if args.targets.iter().any(|t| t == "all") {
+        TARGETS.iter().map(|t| t.to_string()).collect()
+    } else if args.targets.is_empty() {
+        vec![kiln_aot::host_triple().to_string()]
+    } else {
+        args.targets.clone()
+    };
+    let cpu = match args.cpu.as_str() {
+        "baseline" => Cpu::Baseline,
+        "native" => Cpu::Native,
+        other => bail!("`--cpu {other}` is not a CPU mode; use `baseline` or `native`"),
+    };
+    let settings = Settings {
+        opt_level: match args.opt_level.as_str() {
+            "none" => OptLevel::None,
+            "speed" => OptLevel::Speed,
+            "speed-and-size" => OptLevel::SpeedAndSize,
+            other => bail!("`--opt-level {other}` is not one of none, speed, speed-and-size"),
+        },
+        memory_reservation: args.memory_reservation,
+        memory_guard_size: args.memory_guard_size,
+        epoch_interruption: args.epoch_interruption,
+        fuel: args.fuel,
+    };
+    // Check every target before compiling any.
+    for t in &targets {
+        kiln_aot::engine_config(t, &cpu, &settings)?;
+    }
+    let cache = (!args.no_cache)
+        .then(kiln_core::cache_dir)
+        .flatten()
+        .map(|d| d.join("aot"));
+    let dir = match &args.output {
+        Some(d) => d.clone(),
+        None => args
+            .file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf(),
+    };
+    let stem = args
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "stdin".to_string());
+
+    // Targets compile in parallel, at most one per core; each compile is
+    // itself parallel inside Wasmtime.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(targets.len());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<kiln_aot::Artifact>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(target) = targets.get(i) else { break };
+                    let result =
+                        kiln_aot::compile(&wasm, target, &cpu, &settings, cache.as_deref());
+                    if let Ok(mut r) = results.lock() {
+                        r.push((i, result));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("internal error: a compile thread panicked"))?;
+    results.sort_by_key(|(i, _)| *i);
+    let mut outputs = Vec::new();
+    for (i, result) in results {
+        let target = &targets[i];
+        let artifact = result?;
+        let path = dir.join(format!("{stem}.{target}.cwasm"));
+        let descriptor_path = dir.join(format!("{stem}.{target}.cwasm.json"));
+        kiln_core::fs::write_atomic(&path, &artifact.bytes)?;
+        let mut json = serde_json::to_vec_pretty(&artifact.descriptor)?;
+        json.push(b'\n');
+        kiln_core::fs::write_atomic(&descriptor_path, &json)?;
+        printer.status(
+            if artifact.cached {
+                "Cached"
+            } else {
+                "Compiled"
+            },
+            &format!("{target} `{}`", path.display()),
+        );
+        outputs.push(Output {
+            target: target.clone(),
+            path,
+            descriptor_path,
+            digest: artifact.descriptor.artifact_digest.clone(),
+            size: artifact.descriptor.artifact_size,
+            cached: artifact.cached,
+        });
+    }
+    if args.json {
+        printer.json(&outputs)?;
+    } else {
+        let text: String = outputs
+            .iter()
+            .map(|o| format!("{}\t{}\t{}\n", o.target, o.path.display(), o.digest))
+            .collect();
+        printer.data(&text)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+fn check(args: &Args, printer: &Printer) -> Result<Outcome> {
+    let bytes = read_input(&args.file)?;
+    let descriptor_path = PathBuf::from(format!("{}.json", args.file.display()));
+    let descriptor: Option<Descriptor> = match std::fs::read(&descriptor_path) {
+        Ok(json) => Some(
+            serde_json::from_slice(&json)
+                .with_context(|| format!("invalid descriptor `{}`", descriptor_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let report = kiln_aot::check(&bytes, descriptor.as_ref(), args.engine_version.as_deref())
+        .with_context(|| format!("failed to check `{}`", args.file.display()))?;
+    if args.json {
+        printer.json(&report)?;
+    } else {
+        let mut text = String::new();
+        for c in &report.checks {
+            text.push_str(&format!(
+                "{} {}: {}\n",
+                if c.pass { "pass" } else { "FAIL" },
+                c.name,
+                c.reason
+            ));
+        }
+        text.push_str(if report.loads {
+            "loads on this host with the default engine\n"
+        } else {
+            "does not load on this host with the default engine\n"
+        });
+        printer.data(&text)?;
+    }
+    Ok(if report.loads {
+        Outcome::Ok
+    } else {
+        Outcome::Problems
+    })
+}

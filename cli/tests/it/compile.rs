@@ -1,0 +1,280 @@
+//! `kiln compile`: artifacts for the host load and run in Wasmtime; artifacts for other architectures are ELF files of that machine with Wasmtime's engine section; descriptors, the cache and `--check` tell the truth.
+
+use crate::common::*;
+use std::path::{Path, PathBuf};
+
+fn hello(dir: &Path) -> PathBuf {
+    let out = dir.join("hello.wasm");
+    build(&fixture("rust-command"), &out, &[]);
+    out
+}
+
+fn compile(args: &[&str], cache: &Path) -> serde_json::Value {
+    let out = run_ok(
+        kiln()
+            .arg("compile")
+            .args(args)
+            .arg("--json")
+            .env("KILN_CACHE_DIR", cache),
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// ELF machine type, read from the header.
+fn elf_machine(bytes: &[u8]) -> u16 {
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    let field = [bytes[18], bytes[19]];
+    if bytes[5] == 2 {
+        u16::from_be_bytes(field)
+    } else {
+        u16::from_le_bytes(field)
+    }
+}
+
+#[test]
+#[allow(unsafe_code)]
+fn host_artifact_loads_and_runs_like_the_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = hello(dir.path());
+    let out = compile(&[wasm.to_str().unwrap()], &dir.path().join("cache"));
+    let host = kiln_aot::host_triple();
+    assert_eq!(out[0]["target"], host);
+    let path = PathBuf::from(out[0]["path"].as_str().unwrap());
+    assert_eq!(path, dir.path().join(format!("hello.{host}.cwasm")));
+    let bytes = std::fs::read(&path).unwrap();
+    let config = kiln_aot::engine_config(
+        host,
+        &kiln_aot::Cpu::Baseline,
+        &kiln_aot::Settings::default(),
+    )
+    .unwrap();
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    // SAFETY: the artifact was made a moment ago by this test, with the same
+    // Wasmtime release and configuration, on this host: the case Wasmtime
+    // documents as safe to deserialize.
+    let component =
+        unsafe { wasmtime::component::Component::deserialize(&engine, &bytes) }.unwrap();
+    assert_eq!(
+        run_component(&engine, &component, &["aot"], &[]).unwrap(),
+        run_command(&wasm, &["aot"], &[]).unwrap()
+    );
+    // The descriptor describes it.
+    let d: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", path.display())).unwrap())
+            .unwrap();
+    assert_eq!(d["format"], "kiln-cwasm/1");
+    assert_eq!(d["kind"], "component");
+    assert_eq!(d["target"], host);
+    assert_eq!(d["wasmtime_version"], "48.0.8");
+    assert_eq!(d["cpu"], "baseline");
+    assert_eq!(
+        d["source_digest"],
+        kiln_core::Digest::of(&std::fs::read(&wasm).unwrap()).to_string()
+    );
+    assert_eq!(
+        d["artifact_digest"],
+        kiln_core::Digest::of(&bytes).to_string()
+    );
+    assert_eq!(d["compatibility_hash"].as_str().unwrap().len(), 64);
+    // And --check says it loads here.
+    let check = run(kiln().args(["compile", "--check"]).arg(&path));
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+}
+
+#[test]
+fn other_architectures_are_elf_files_of_their_machine_that_do_not_load_here() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = hello(dir.path());
+    let cache = dir.path().join("cache");
+    let out = compile(
+        &[
+            wasm.to_str().unwrap(),
+            "--target",
+            "aarch64-unknown-linux-gnu",
+            "--target",
+            "riscv64gc-unknown-linux-gnu",
+            "--target",
+            "s390x-unknown-linux-gnu",
+            "--target",
+            "pulley64",
+        ],
+        &cache,
+    );
+    let expect = [("aarch64", 183u16), ("riscv64", 243), ("s390x", 22)];
+    for (entry, (arch, machine)) in out.as_array().unwrap().iter().zip(expect) {
+        let path = PathBuf::from(entry["path"].as_str().unwrap());
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(elf_machine(&bytes), machine, "{arch}");
+        assert!(
+            bytes.windows(16).any(|w| w == b".wasmtime.engine"),
+            "{arch}"
+        );
+        let d: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(format!("{}.json", path.display())).unwrap())
+                .unwrap();
+        assert!(d["target"].as_str().unwrap().starts_with(arch));
+        let check = run(kiln().args(["compile", "--check"]).arg(&path));
+        assert_eq!(check.status.code(), Some(1), "{arch}");
+        let text = stdout(&check);
+        assert!(
+            text.contains(&format!("FAIL architecture: {arch} code, but this host is")),
+            "{text}"
+        );
+    }
+    let pulley = PathBuf::from(out[3]["path"].as_str().unwrap());
+    let text = stdout(&run(kiln()
+        .args(["compile", "--check", "--json"])
+        .arg(&pulley)));
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(report["artifact_architecture"], "pulley64");
+    assert_eq!(report["loads"], false);
+}
+
+#[test]
+fn all_targets_in_parallel_match_single_target_runs_and_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = hello(dir.path());
+    let w = wasm.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let all = compile(
+        &[
+            w,
+            "--target",
+            "all",
+            "-o",
+            dir.path().join("all").to_str().unwrap(),
+            "--no-cache",
+        ],
+        &cache,
+    );
+    assert_eq!(all.as_array().unwrap().len(), kiln_aot::TARGETS.len());
+    let one = compile(
+        &[
+            w,
+            "--target",
+            "s390x-unknown-linux-gnu",
+            "-o",
+            dir.path().join("one").to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(one[0]["cached"], false);
+    assert_eq!(all[3]["digest"], one[0]["digest"]);
+    // A repeat copies from the cache: the same bytes.
+    let again = compile(
+        &[
+            w,
+            "--target",
+            "s390x-unknown-linux-gnu",
+            "-o",
+            dir.path().join("again").to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(again[0]["cached"], true);
+    assert_eq!(
+        std::fs::read(again[0]["path"].as_str().unwrap()).unwrap(),
+        std::fs::read(one[0]["path"].as_str().unwrap()).unwrap()
+    );
+    // A changed setting misses the cache and changes the artifact.
+    let epoch = compile(
+        &[
+            w,
+            "--target",
+            "s390x-unknown-linux-gnu",
+            "--epoch-interruption",
+            "-o",
+            dir.path().join("epoch").to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(epoch[0]["cached"], false);
+    assert_ne!(epoch[0]["digest"], one[0]["digest"]);
+}
+
+#[test]
+fn settings_and_engine_versions_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = hello(dir.path());
+    let out = compile(
+        &[wasm.to_str().unwrap(), "--fuel"],
+        &dir.path().join("cache"),
+    );
+    let path = out[0]["path"].as_str().unwrap();
+    let check = run(kiln().args(["compile", "--check", path]));
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains("FAIL settings: differs from the default engine in: fuel"),
+        "{}",
+        stdout(&check)
+    );
+    let check = run(kiln().args(["compile", "--check", path, "--engine-version", "47.0.1"]));
+    assert!(
+        stdout(&check).contains("FAIL version: made by Wasmtime 48.x, but the engine is 47.0.1"),
+        "{}",
+        stdout(&check)
+    );
+}
+
+#[test]
+fn core_modules_compile_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("core.wasm");
+    std::fs::write(
+        &module,
+        wat::parse_file(fixture("wat/core-module.wat")).unwrap(),
+    )
+    .unwrap();
+    let out = compile(&[module.to_str().unwrap()], &dir.path().join("cache"));
+    let d: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{}.json", out[0]["path"].as_str().unwrap())).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(d["kind"], "core-module");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = hello(dir.path());
+    let out = run(kiln()
+        .arg("compile")
+        .arg(&wasm)
+        .args(["--target", "mips-unknown-linux-gnu"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu"),
+        "{}",
+        stderr(&out)
+    );
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let out = run(kiln().arg("compile").arg(&text));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a wasm module or component"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(kiln().args(["compile", "--check"]).arg(&wasm));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a precompiled Wasmtime artifact"),
+        "{}",
+        stderr(&out)
+    );
+    let bad = dir.path().join("invalid.wasm");
+    std::fs::write(
+        &bad,
+        wat::parse_file(fixture("wat/invalid-body.wat")).unwrap(),
+    )
+    .unwrap();
+    let out = run(kiln().arg("compile").arg(&bad));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("failed to compile"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("panicked"));
+}

@@ -1,0 +1,210 @@
+//! Where a `.cwasm` loads: reads the artifact's ELF header and Wasmtime engine section, and its descriptor, without ever deserializing the code.
+
+use crate::compile::{
+    Cpu, Descriptor, Settings, WASMTIME_VERSION, host_compatibility_hash, host_triple,
+};
+use anyhow::{Context, Result, bail};
+use kiln_core::Digest;
+use object::read::elf::{ElfFile64, FileHeader};
+use object::{Object, ObjectSection};
+use serde::Serialize;
+
+/// One check and its outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckItem {
+    /// `version`, `architecture`, `cpu-features`, `settings` or `descriptor`.
+    pub name: &'static str,
+    /// Whether it passes.
+    pub pass: bool,
+    /// Why.
+    pub reason: String,
+}
+
+/// Whether an artifact loads on this host with Wasmtime's default engine.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Whether every check passes.
+    pub loads: bool,
+    /// The Wasmtime version recorded in the artifact.
+    pub artifact_version: String,
+    /// The architecture of the artifact's machine code.
+    pub artifact_architecture: String,
+    /// Each check.
+    pub checks: Vec<CheckItem>,
+}
+
+/// Wasmtime's `e_flags` bits marking Pulley bytecode (wasmtime-environ's
+/// `obj.rs`); such objects carry the machine type of the host that made them.
+const EF_WASMTIME_PULLEY32: u32 = 1 << 2;
+const EF_WASMTIME_PULLEY64: u32 = 1 << 3;
+
+fn architecture(machine: u16, flags: u32) -> &'static str {
+    if flags & EF_WASMTIME_PULLEY64 != 0 {
+        return "pulley64";
+    }
+    if flags & EF_WASMTIME_PULLEY32 != 0 {
+        return "pulley32";
+    }
+    match machine {
+        object::elf::EM_X86_64 => "x86_64",
+        object::elf::EM_AARCH64 => "aarch64",
+        object::elf::EM_RISCV => "riscv64",
+        object::elf::EM_S390 => "s390x",
+        _ => "unknown",
+    }
+}
+
+/// The version string Wasmtime writes into artifacts and compares on load:
+/// its major version.
+fn module_version(release: &str) -> &str {
+    release.split('.').next().unwrap_or(release)
+}
+
+fn host_architecture() -> &'static str {
+    host_triple()
+        .split('-')
+        .next()
+        .map_or("unknown", |a| match a {
+            "riscv64gc" => "riscv64",
+            other => other,
+        })
+}
+
+/// Checks `cwasm` (with its descriptor when there is one) against this
+/// host. `engine_version` names the Wasmtime release of the engine that
+/// will load it (default: kiln's own). Errors when `cwasm` is not a
+/// Wasmtime artifact at all.
+pub fn check(
+    cwasm: &[u8],
+    descriptor: Option<&Descriptor>,
+    engine_version: Option<&str>,
+) -> Result<CheckReport> {
+    let elf = ElfFile64::<object::Endianness>::parse(cwasm)
+        .context("not a precompiled Wasmtime artifact: it is not a 64-bit ELF file")?;
+    let machine = elf.elf_header().e_machine(elf.endian());
+    let flags = elf.elf_header().e_flags(elf.endian());
+    let section = elf
+        .section_by_name(".wasmtime.engine")
+        .context("not a precompiled Wasmtime artifact: it has no `.wasmtime.engine` section")?;
+    let data = section
+        .data()
+        .context("failed to read the engine section")?;
+    // Layout: a format byte, a length byte, the version string, then
+    // Wasmtime's private settings encoding.
+    let version = match data {
+        [_, len, rest @ ..] if rest.len() >= usize::from(*len) => {
+            String::from_utf8_lossy(&rest[..usize::from(*len)]).into_owned()
+        }
+        _ => bail!("not a precompiled Wasmtime artifact: its engine section is malformed"),
+    };
+    let engine = engine_version.unwrap_or(WASMTIME_VERSION);
+    let same = version == module_version(engine);
+    let mut checks = vec![CheckItem {
+        name: "version",
+        pass: same,
+        reason: if same {
+            format!("made by Wasmtime {version}.x, and the engine is {engine}")
+        } else {
+            format!(
+                "made by Wasmtime {version}.x, but the engine is {engine}; artifacts load only in the release line that made them"
+            )
+        },
+    }];
+    let arch = architecture(machine, flags);
+    checks.push(CheckItem {
+        name: "architecture",
+        pass: arch == host_architecture(),
+        reason: if arch == host_architecture() {
+            format!("{arch} code, and this host is {arch}")
+        } else {
+            format!("{arch} code, but this host is {}", host_architecture())
+        },
+    });
+    match descriptor {
+        None => checks.push(CheckItem {
+            name: "descriptor",
+            pass: false,
+            reason:
+                "no descriptor beside the artifact, so its CPU features and settings are unknown"
+                    .to_string(),
+        }),
+        Some(d) => {
+            let digest = Digest::of(cwasm).to_string();
+            let matches = d.artifact_digest == digest;
+            checks.push(CheckItem {
+                name: "descriptor",
+                pass: matches,
+                reason: if matches {
+                    format!("describes this artifact ({digest})")
+                } else {
+                    format!(
+                        "describes another artifact ({}), not this one ({digest})",
+                        d.artifact_digest
+                    )
+                },
+            });
+            if matches {
+                checks.push(cpu_check(d));
+                checks.push(settings_check(&d.settings));
+            }
+        }
+    }
+    Ok(CheckReport {
+        loads: checks.iter().all(|c| c.pass),
+        artifact_version: version,
+        artifact_architecture: arch.to_string(),
+        checks,
+    })
+}
+
+fn cpu_check(d: &Descriptor) -> CheckItem {
+    match d.cpu {
+        Cpu::Baseline => CheckItem {
+            name: "cpu-features",
+            pass: true,
+            reason: "baseline features of the architecture, present on every CPU of it".to_string(),
+        },
+        Cpu::Native => {
+            let same = host_compatibility_hash(&Cpu::Native, &d.settings)
+                .is_ok_and(|h| h == d.compatibility_hash);
+            CheckItem {
+                name: "cpu-features",
+                pass: same,
+                reason: if same {
+                    "compiled for this CPU's features".to_string()
+                } else {
+                    "compiled for another CPU's native features".to_string()
+                },
+            }
+        }
+    }
+}
+
+fn settings_check(s: &Settings) -> CheckItem {
+    let default = Settings::default();
+    let mut differences = Vec::new();
+    if s.memory_reservation != default.memory_reservation {
+        differences.push("memory reservation");
+    }
+    if s.memory_guard_size != default.memory_guard_size {
+        differences.push("memory guard size");
+    }
+    if s.epoch_interruption != default.epoch_interruption {
+        differences.push("epoch interruption");
+    }
+    if s.fuel != default.fuel {
+        differences.push("fuel");
+    }
+    CheckItem {
+        name: "settings",
+        pass: differences.is_empty(),
+        reason: if differences.is_empty() {
+            "the default engine's settings".to_string()
+        } else {
+            format!(
+                "differs from the default engine in: {}",
+                differences.join(", ")
+            )
+        },
+    }
+}
