@@ -30,6 +30,42 @@ pub struct Args {
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let bytes = read_input(&args.file)?;
     let name = args.file.display();
+    if bytes.starts_with(b"\x7fELF") {
+        // A precompiled Wasmtime artifact: show what `kiln compile --check`
+        // reads from it, without loading its code.
+        let descriptor_path = std::path::PathBuf::from(format!("{}.json", args.file.display()));
+        let descriptor: Option<kiln_aot::Descriptor> = std::fs::read(&descriptor_path)
+            .ok()
+            .and_then(|j| serde_json::from_slice(&j).ok());
+        let report = kiln_aot::check(&bytes, descriptor.as_ref(), None)
+            .with_context(|| format!("failed to inspect `{name}`"))?;
+        if args.json {
+            printer.json(
+                &serde_json::json!({ "kind": "cwasm", "check": report, "descriptor": descriptor }),
+            )?;
+        } else {
+            let mut text = format!(
+                "kind:     precompiled Wasmtime artifact (cwasm)\nwasmtime: {}.x\narch:     {}\n",
+                report.artifact_version, report.artifact_architecture
+            );
+            if let Some(d) = &descriptor {
+                text.push_str(&format!(
+                    "target:   {}\ncpu:      {:?}\nsource:   {}\n",
+                    d.target, d.cpu, d.source_digest
+                ));
+            }
+            for c in &report.checks {
+                text.push_str(&format!(
+                    "{} {}: {}\n",
+                    if c.pass { "pass" } else { "FAIL" },
+                    c.name,
+                    c.reason
+                ));
+            }
+            printer.data(&text)?;
+        }
+        return Ok(Outcome::Ok);
+    }
     if args.imports {
         let facts = kiln_inspect::audit::read_facts(&name.to_string(), &bytes)
             .with_context(|| format!("failed to inspect `{name}`"))?;

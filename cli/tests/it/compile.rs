@@ -121,6 +121,14 @@ fn other_architectures_are_elf_files_of_their_machine_that_do_not_load_here() {
             "{text}"
         );
     }
+    // `inspect` shows the same metadata.
+    let aarch64 = PathBuf::from(out[0]["path"].as_str().unwrap());
+    let shown = stdout(&run_ok(kiln().arg("inspect").arg(&aarch64)));
+    assert!(shown.contains("arch:     aarch64"), "{shown}");
+    assert!(
+        shown.contains("target:   aarch64-unknown-linux-gnu"),
+        "{shown}"
+    );
     let pulley = PathBuf::from(out[3]["path"].as_str().unwrap());
     let text = stdout(&run(kiln()
         .args(["compile", "--check", "--json"])
