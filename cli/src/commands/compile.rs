@@ -195,28 +195,13 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
 
 fn check(args: &Args, printer: &Printer) -> Result<Outcome> {
     let bytes = read_input(&args.file)?;
-    let descriptor_path = PathBuf::from(format!("{}.json", args.file.display()));
-    let descriptor: Option<Descriptor> = match std::fs::read(&descriptor_path) {
-        Ok(json) => Some(
-            serde_json::from_slice(&json)
-                .with_context(|| format!("invalid descriptor `{}`", descriptor_path.display()))?,
-        ),
-        Err(_) => None,
-    };
+    let descriptor = descriptor_beside(&args.file)?;
     let report = kiln_aot::check(&bytes, descriptor.as_ref(), args.engine_version.as_deref())
         .with_context(|| format!("failed to check `{}`", args.file.display()))?;
     if args.json {
         printer.json(&report)?;
     } else {
-        let mut text = String::new();
-        for c in &report.checks {
-            text.push_str(&format!(
-                "{} {}: {}\n",
-                if c.pass { "pass" } else { "FAIL" },
-                c.name,
-                c.reason
-            ));
-        }
+        let mut text = render_checks(&report);
         text.push_str(if report.loads {
             "loads on this host with the default engine\n"
         } else {
@@ -229,4 +214,33 @@ fn check(args: &Args, printer: &Printer) -> Result<Outcome> {
     } else {
         Outcome::Problems
     })
+}
+
+/// The descriptor written beside an artifact (`ARTIFACT.cwasm.json`), if any.
+pub fn descriptor_beside(artifact: &Path) -> Result<Option<Descriptor>> {
+    let path = PathBuf::from(format!("{}.json", artifact.display()));
+    match std::fs::read(&path) {
+        Ok(json) => {
+            Ok(Some(serde_json::from_slice(&json).with_context(|| {
+                format!("invalid descriptor `{}`", path.display())
+            })?))
+        }
+        Err(_) => Ok(None),
+    }
+}
+
+/// One `pass|FAIL name: reason` line per check.
+pub fn render_checks(report: &kiln_aot::CheckReport) -> String {
+    report
+        .checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}: {}\n",
+                if c.pass { "pass" } else { "FAIL" },
+                c.name,
+                c.reason
+            )
+        })
+        .collect()
 }

@@ -33,10 +33,9 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     if bytes.starts_with(b"\x7fELF") {
         // A precompiled Wasmtime artifact: show what `kiln compile --check`
         // reads from it, without loading its code.
-        let descriptor_path = std::path::PathBuf::from(format!("{}.json", args.file.display()));
-        let descriptor: Option<kiln_aot::Descriptor> = std::fs::read(&descriptor_path)
-            .ok()
-            .and_then(|j| serde_json::from_slice(&j).ok());
+        // An unreadable descriptor is shown as absent here; `compile --check`
+        // reports it as an error.
+        let descriptor = super::compile::descriptor_beside(&args.file).ok().flatten();
         let report = kiln_aot::check(&bytes, descriptor.as_ref(), None)
             .with_context(|| format!("failed to inspect `{name}`"))?;
         if args.json {
@@ -54,14 +53,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                     d.target, d.cpu, d.source_digest
                 ));
             }
-            for c in &report.checks {
-                text.push_str(&format!(
-                    "{} {}: {}\n",
-                    if c.pass { "pass" } else { "FAIL" },
-                    c.name,
-                    c.reason
-                ));
-            }
+            text.push_str(&super::compile::render_checks(&report));
             printer.data(&text)?;
         }
         return Ok(Outcome::Ok);
