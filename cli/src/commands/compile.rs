@@ -24,10 +24,16 @@ pub struct Args {
     /// Target triples (repeatable), or `all`; default: this host's.
     #[arg(long = "target", value_name = "TRIPLE")]
     targets: Vec<String>,
-    /// CPU features: `baseline` (portable, the default) or `native` (this
-    /// machine's CPU; host target only).
+    /// CPU features: `baseline` (portable, the default), `native` (this
+    /// machine's CPU; host target only), or comma-separated Cranelift
+    /// presets and features of the target, e.g. `x86-64-v3`, `haswell`,
+    /// `avx2,bmi2`, `lse`.
     #[arg(long, value_name = "CPU", default_value = "baseline")]
     cpu: String,
+    /// Switch wasm proposals against Wasmtime's defaults (repeatable,
+    /// comma-separated): `NAME`, `NAME=y` or `NAME=n`, e.g. `simd=n`.
+    #[arg(long = "wasm", value_name = "NAME[=y|n]")]
+    wasm_features: Vec<String>,
     /// Output directory (default: the input's directory).
     #[arg(short, long, value_name = "DIR")]
     output: Option<PathBuf>,
@@ -88,12 +94,8 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     } else {
         args.targets.clone()
     };
-    let cpu = match args.cpu.as_str() {
-        "baseline" => Cpu::Baseline,
-        "native" => Cpu::Native,
-        other => bail!("`--cpu {other}` is not a CPU mode; use `baseline` or `native`"),
-    };
-    let settings = Settings {
+    let cpu: Cpu = args.cpu.parse()?;
+    let mut settings = Settings {
         opt_level: match args.opt_level.as_str() {
             "none" => OptLevel::None,
             "speed" => OptLevel::Speed,
@@ -104,7 +106,11 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         memory_guard_size: args.memory_guard_size,
         epoch_interruption: args.epoch_interruption,
         fuel: args.fuel,
+        wasm_features: Default::default(),
     };
+    for spec in &args.wasm_features {
+        settings.parse_wasm_features(spec)?;
+    }
     // Check every target before compiling any.
     for t in &targets {
         kiln_aot::engine_config(t, &cpu, &settings)?;

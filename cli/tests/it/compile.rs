@@ -67,6 +67,7 @@ fn host_artifact_loads_and_runs_like_the_component() {
     assert_eq!(d["target"], host);
     assert_eq!(d["wasmtime_version"], "48.0.8");
     assert_eq!(d["cpu"], "baseline");
+    assert!(d["cpu_features"].is_array());
     assert_eq!(
         d["source_digest"],
         kiln_core::Digest::of(&std::fs::read(&wasm).unwrap()).to_string()
@@ -285,4 +286,155 @@ fn bad_inputs_are_clear_errors() {
         stderr(&out)
     );
     assert!(!stderr(&out).contains("panicked"));
+}
+
+fn descriptor(path: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(format!("{path}.json")).unwrap()).unwrap()
+}
+
+#[test]
+#[allow(unsafe_code)]
+fn cpu_presets_and_wasm_proposals_are_recorded_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = hello(dir.path());
+    let w = wasm.to_str().unwrap();
+    let cache = dir.path().join("cache");
+    let o = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let host = kiln_aot::host_triple();
+    let (preset, feature) = if host.starts_with("x86_64") {
+        ("x86-64-v2", "has_sse42")
+    } else {
+        ("lse", "has_lse")
+    };
+
+    // A preset for the host: recorded expanded, loads, runs the same.
+    let out = compile(&[w, "--cpu", preset, "-o", &o("preset")], &cache);
+    let path = out[0]["path"].as_str().unwrap().to_string();
+    let d = descriptor(&path);
+    assert_eq!(d["cpu"], preset);
+    let features: Vec<&str> = d["cpu_features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(features.contains(&feature), "{features:?}");
+    let check = run(kiln().args(["compile", "--check", &path]));
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    assert!(stdout(&check).contains("pass cpu-features: this CPU has every feature"));
+    let cpu: kiln_aot::Cpu = preset.parse().unwrap();
+    let config = kiln_aot::engine_config(host, &cpu, &kiln_aot::Settings::default()).unwrap();
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    // SAFETY: made a moment ago by this test's kiln, same Wasmtime release,
+    // same configuration, this host, and --check above found the features.
+    let component = unsafe {
+        wasmtime::component::Component::deserialize(&engine, std::fs::read(&path).unwrap())
+    }
+    .unwrap();
+    assert_eq!(
+        run_component(&engine, &component, &["cpu"], &[]).unwrap(),
+        run_command(&wasm, &["cpu"], &[]).unwrap()
+    );
+    assert_ne!(
+        out[0]["digest"],
+        compile(&[w, "-o", &o("baseline")], &cache)[0]["digest"],
+        "a preset changes the code"
+    );
+
+    // A descriptor that names a feature this CPU lacks does not load.
+    let mut tampered = d.clone();
+    tampered["cpu_features"]
+        .as_array_mut()
+        .unwrap()
+        .push("has_made_up".into());
+    std::fs::write(format!("{path}.json"), tampered.to_string()).unwrap();
+    let check = run(kiln().args(["compile", "--check", &path]));
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check)
+            .contains("FAIL cpu-features: this CPU lacks (or cannot be checked for): has_made_up"),
+        "{}",
+        stdout(&check)
+    );
+
+    // `native` lists what this CPU has, and loads here.
+    let out = compile(&[w, "--cpu", "native", "-o", &o("native")], &cache);
+    let path = out[0]["path"].as_str().unwrap();
+    assert!(
+        !descriptor(path)["cpu_features"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        run(kiln().args(["compile", "--check", path])).status.code(),
+        Some(0)
+    );
+
+    // Features of another architecture are recorded, not checked here.
+    let other = if host.starts_with("x86_64") {
+        ("aarch64-unknown-linux-gnu", "lse", "has_lse")
+    } else {
+        ("x86_64-unknown-linux-gnu", "avx2", "has_avx2")
+    };
+    let out = compile(
+        &[w, "--target", other.0, "--cpu", other.1, "-o", &o("other")],
+        &cache,
+    );
+    let path = out[0]["path"].as_str().unwrap();
+    assert!(
+        descriptor(path)["cpu_features"]
+            .as_array()
+            .unwrap()
+            .contains(&other.2.into())
+    );
+    let text = stdout(&run(kiln().args(["compile", "--check", path])));
+    assert!(
+        text.contains("FAIL cpu-features: not checked on this host's architecture"),
+        "{text}"
+    );
+
+    // Wasm proposals: switching one off loads in the default engine, on
+    // where the default has it off does not.
+    let off = compile(&[w, "--wasm", "simd=n,relaxed-simd=n", "-o", &o("nosimd")], &cache);
+    let path = off[0]["path"].as_str().unwrap();
+    assert_eq!(descriptor(path)["settings"]["wasm_features"]["simd"], false);
+    assert_eq!(
+        run(kiln().args(["compile", "--check", path])).status.code(),
+        Some(0)
+    );
+    let on = compile(&[w, "--wasm", "wide-arithmetic", "-o", &o("wide")], &cache);
+    let path = on[0]["path"].as_str().unwrap();
+    let check = run(kiln().args(["compile", "--check", path]));
+    assert_eq!(check.status.code(), Some(1));
+    assert!(
+        stdout(&check).contains("wasm proposal `wide-arithmetic` (off in the default engine)"),
+        "{}",
+        stdout(&check)
+    );
+
+    // Names the target does not know are errors that list what it has.
+    let out = run(kiln().args([
+        "compile",
+        w,
+        "--target",
+        "aarch64-unknown-linux-gnu",
+        "--cpu",
+        "avx2",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("`avx2` is not a CPU preset or feature of `aarch64-unknown-linux-gnu`"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("lse"), "{}", stderr(&out));
+    let out = run(kiln().args(["compile", w, "--wasm", "nope"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`nope` is not a wasm proposal"),
+        "{}",
+        stderr(&out)
+    );
 }

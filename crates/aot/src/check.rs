@@ -1,8 +1,8 @@
 //! Where a `.cwasm` loads: reads the artifact's ELF header and Wasmtime engine section, and its descriptor, without ever deserializing the code.
 
-use crate::compile::{
-    Cpu, Descriptor, Settings, WASMTIME_VERSION, host_compatibility_hash, host_triple,
-};
+use crate::compile::{Descriptor, WASMTIME_VERSION, host_compatibility_hash, host_triple};
+use crate::cpu::{Cpu, host_has};
+use crate::settings::Settings;
 use anyhow::{Context, Result, bail};
 use kiln_core::Digest;
 use object::read::elf::{ElfFile64, FileHeader};
@@ -144,7 +144,7 @@ pub fn check(
                 },
             });
             if matches {
-                checks.push(cpu_check(d));
+                checks.push(cpu_check(d, arch == host_architecture()));
                 checks.push(settings_check(&d.settings));
             }
         }
@@ -157,49 +157,69 @@ pub fn check(
     })
 }
 
-fn cpu_check(d: &Descriptor) -> CheckItem {
-    match d.cpu {
-        Cpu::Baseline => CheckItem {
-            name: "cpu-features",
-            pass: true,
-            reason: "baseline features of the architecture, present on every CPU of it".to_string(),
-        },
-        Cpu::Native => {
-            let same = host_compatibility_hash(&Cpu::Native, &d.settings)
-                .is_ok_and(|h| h == d.compatibility_hash);
-            CheckItem {
-                name: "cpu-features",
-                pass: same,
-                reason: if same {
-                    "compiled for this CPU's features".to_string()
-                } else {
-                    "compiled for another CPU's native features".to_string()
-                },
+fn cpu_check(d: &Descriptor, same_architecture: bool) -> CheckItem {
+    let name = "cpu-features";
+    if d.cpu_features.is_empty() {
+        // Descriptors always list the features; an empty list is baseline
+        // code, or a descriptor written before features were listed, where
+        // `native` can only be told apart by the engine hash.
+        return match d.cpu {
+            Cpu::Native => {
+                let same = host_compatibility_hash(&Cpu::Native, &d.settings)
+                    .is_ok_and(|h| h == d.compatibility_hash);
+                CheckItem {
+                    name,
+                    pass: same,
+                    reason: if same {
+                        "compiled for this CPU's features".to_string()
+                    } else {
+                        "compiled for another CPU's native features".to_string()
+                    },
+                }
             }
-        }
+            _ => CheckItem {
+                name,
+                pass: true,
+                reason: "baseline features of the architecture, present on every CPU of it"
+                    .to_string(),
+            },
+        };
+    }
+    let list = d.cpu_features.join(", ");
+    if !same_architecture {
+        return CheckItem {
+            name,
+            pass: false,
+            reason: format!("not checked on this host's architecture: needs {list}"),
+        };
+    }
+    let missing: Vec<&str> = d
+        .cpu_features
+        .iter()
+        .filter(|f| host_has(f) != Some(true))
+        .map(String::as_str)
+        .collect();
+    CheckItem {
+        name,
+        pass: missing.is_empty(),
+        reason: if missing.is_empty() {
+            format!("this CPU has every feature the code uses ({list})")
+        } else {
+            format!(
+                "this CPU lacks (or cannot be checked for): {}",
+                missing.join(", ")
+            )
+        },
     }
 }
 
 fn settings_check(s: &Settings) -> CheckItem {
-    let default = Settings::default();
-    let mut differences = Vec::new();
-    if s.memory_reservation != default.memory_reservation {
-        differences.push("memory reservation");
-    }
-    if s.memory_guard_size != default.memory_guard_size {
-        differences.push("memory guard size");
-    }
-    if s.epoch_interruption != default.epoch_interruption {
-        differences.push("epoch interruption");
-    }
-    if s.fuel != default.fuel {
-        differences.push("fuel");
-    }
+    let differences = s.incompatibilities();
     CheckItem {
         name: "settings",
         pass: differences.is_empty(),
         reason: if differences.is_empty() {
-            "the default engine's settings".to_string()
+            "compatible with the default engine's settings".to_string()
         } else {
             format!(
                 "differs from the default engine in: {}",

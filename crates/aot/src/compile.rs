@@ -1,5 +1,7 @@
 //! Compiling a module or component for one target with settings recorded in a descriptor, through a content-addressed cache.
 
+use crate::cpu::Cpu;
+use crate::settings::Settings;
 use anyhow::{Context, Result, bail};
 use kiln_core::{Digest, WasmKind, hinted};
 use serde::{Deserialize, Serialize};
@@ -36,56 +38,6 @@ pub fn host_triple() -> &'static str {
     }
 }
 
-/// Which CPU features the code may use.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cpu {
-    /// The target's baseline: loads on every CPU of that architecture.
-    Baseline,
-    /// Whatever the build machine's CPU has (host target only).
-    Native,
-}
-
-/// Cranelift's optimization level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum OptLevel {
-    /// No optimizations.
-    None,
-    /// Optimize for speed (Wasmtime's default).
-    Speed,
-    /// Optimize for speed and size.
-    SpeedAndSize,
-}
-
-/// Engine settings that decide whether an artifact loads in a given engine.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Settings {
-    /// Cranelift's optimization level.
-    pub opt_level: OptLevel,
-    /// Bytes of virtual memory reserved per linear memory; `None` is
-    /// Wasmtime's default for the target.
-    pub memory_reservation: Option<u64>,
-    /// Bytes of guard region after each linear memory; `None` is the default.
-    pub memory_guard_size: Option<u64>,
-    /// Epoch-based interruption compiled in.
-    pub epoch_interruption: bool,
-    /// Fuel metering compiled in.
-    pub fuel: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            opt_level: OptLevel::Speed,
-            memory_reservation: None,
-            memory_guard_size: None,
-            epoch_interruption: false,
-            fuel: false,
-        }
-    }
-}
-
 /// What an artifact was made from and with; written beside it as
 /// `<artifact>.json` (docs/aot.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,8 +56,12 @@ pub struct Descriptor {
     pub wasmtime_version: String,
     /// The target triple.
     pub target: String,
-    /// The CPU feature mode.
+    /// The CPU selection: `baseline`, `native`, or presets and features.
     pub cpu: Cpu,
+    /// The CPU features the code may use (Cranelift's `has_*` names): a
+    /// host loads the artifact only if its CPU has every one.
+    #[serde(default)]
+    pub cpu_features: Vec<String>,
     /// Engine settings.
     pub settings: Settings,
     /// sha256 of Wasmtime's precompile compatibility hash for the engine
@@ -137,12 +93,6 @@ pub fn engine_config(target: &str, cpu: &Cpu, settings: &Settings) -> Result<was
     }
     let mut config = wasmtime::Config::new();
     match cpu {
-        Cpu::Baseline => {
-            config
-                .target(target)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| format!("wasmtime cannot compile for `{target}`"))?;
-        }
         Cpu::Native => {
             if target != host_triple() {
                 bail!(
@@ -151,21 +101,31 @@ pub fn engine_config(target: &str, cpu: &Cpu, settings: &Settings) -> Result<was
                 );
             }
         }
+        Cpu::Baseline | Cpu::Named(_) => {
+            config
+                .target(target)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("wasmtime cannot compile for `{target}`"))?;
+        }
     }
-    config.cranelift_opt_level(match settings.opt_level {
-        OptLevel::None => wasmtime::OptLevel::None,
-        OptLevel::Speed => wasmtime::OptLevel::Speed,
-        OptLevel::SpeedAndSize => wasmtime::OptLevel::SpeedAndSize,
-    });
-    if let Some(r) = settings.memory_reservation {
-        config.memory_reservation(r);
+    for name in cpu.cranelift_names(target)? {
+        enable_cranelift_setting(&mut config, &name);
     }
-    if let Some(g) = settings.memory_guard_size {
-        config.memory_guard_size(g);
-    }
-    config.epoch_interruption(settings.epoch_interruption);
-    config.consume_fuel(settings.fuel);
+    settings.apply(&mut config)?;
     Ok(config)
+}
+
+/// Turns on a Cranelift ISA preset or feature flag, by a name
+/// [`Cpu::cranelift_names`] has checked against the target's settings.
+#[allow(unsafe_code)]
+fn enable_cranelift_setting(config: &mut wasmtime::Config, name: &str) {
+    // SAFETY: Wasmtime marks raw Cranelift flags unsafe because a wrong one
+    // could miscompile code that then runs. These are only the target ISA's
+    // CPU feature flags and presets; code using them runs only where
+    // Wasmtime's load-time check finds the features on the host CPU.
+    unsafe {
+        config.cranelift_flag_enable(name);
+    }
 }
 
 /// Feeds `Hash` output into sha256, for a digest that is the same in every
@@ -195,9 +155,19 @@ pub(crate) fn host_compatibility_hash(cpu: &Cpu, settings: &Settings) -> Result<
     Ok(compatibility_hash(&engine))
 }
 
-fn cache_key(source: &Digest, target: &str, cpu: &Cpu, settings: &Settings) -> Result<String> {
-    let text =
-        serde_json::to_string(&(source.to_string(), WASMTIME_VERSION, target, cpu, settings))?;
+fn cache_key(
+    source: &Digest,
+    target: &str,
+    cpu_features: &[String],
+    settings: &Settings,
+) -> Result<String> {
+    let text = serde_json::to_string(&(
+        source.to_string(),
+        WASMTIME_VERSION,
+        target,
+        cpu_features,
+        settings,
+    ))?;
     Ok(Digest::of(text.as_bytes()).hex())
 }
 
@@ -212,12 +182,16 @@ pub fn compile(
 ) -> Result<Artifact> {
     let kind = WasmKind::sniff(wasm).context("the input is not a wasm module or component")?;
     let source = Digest::of(wasm);
-    let key = cache_key(&source, target, cpu, settings)?;
+    // The cache is keyed by the expanded features, not their spelling:
+    // `native` on another CPU, or a preset and its flags, are told apart.
+    let cpu_features = cpu.features(target)?;
+    let key = cache_key(&source, target, &cpu_features, settings)?;
     if let Some(dir) = cache
         && let Ok(bytes) = std::fs::read(dir.join(format!("{key}.cwasm")))
         && let Ok(json) = std::fs::read(dir.join(format!("{key}.json")))
         && let Ok(descriptor) = serde_json::from_slice::<Descriptor>(&json)
         && descriptor.artifact_digest == Digest::of(&bytes).to_string()
+        && descriptor.cpu == *cpu
     {
         return Ok(Artifact {
             bytes,
@@ -244,6 +218,7 @@ pub fn compile(
         wasmtime_version: WASMTIME_VERSION.to_string(),
         target: target.to_string(),
         cpu: cpu.clone(),
+        cpu_features,
         settings: settings.clone(),
         compatibility_hash: compatibility_hash(&engine),
     };

@@ -4,9 +4,12 @@
 
 mod check;
 mod compile;
+mod cpu;
+mod settings;
 
 pub use check::{CheckItem, CheckReport, check};
 pub use compile::{
-    Artifact, Cpu, Descriptor, OptLevel, Settings, TARGETS, WASMTIME_VERSION, compile,
-    engine_config, host_triple,
+    Artifact, Descriptor, TARGETS, WASMTIME_VERSION, compile, engine_config, host_triple,
 };
+pub use cpu::Cpu;
+pub use settings::{OptLevel, Settings, WASM_FEATURES, default_on};
