@@ -12,7 +12,16 @@ use wasm_encoder::{
 
 const RUNS: usize = 15;
 
-pub fn run() -> Result<()> {
+const PARTS: &[&str] = &["inspect", "audit", "build", "compile"];
+
+pub fn run(parts: &[String]) -> Result<()> {
+    if let Some(p) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
+        bail!(
+            "unknown bench part `{p}`; the parts are {}",
+            PARTS.join(", ")
+        );
+    }
+    let part = |name: &str| parts.is_empty() || parts.iter().any(|p| p == name);
     crate::setup::run()?;
     ensure_wasm_tools()?;
     sh(
@@ -52,7 +61,7 @@ pub fn run() -> Result<()> {
     inputs.push(("large component (20 MiB of code)".into(), big_component));
 
     let mut rows = Vec::new();
-    for (name, path) in &inputs {
+    for (name, path) in inputs.iter().filter(|_| part("inspect")) {
         let size = std::fs::metadata(path)?.len();
         let k = time(Command::new(&kiln).args(["validate", "-q"]).arg(path))?;
         let w = time(Command::new(&wasm_tools).arg("validate").arg(path))?;
@@ -70,22 +79,40 @@ pub fn run() -> Result<()> {
         rows.push(row("inspect --json / component wit", name, size, k, w));
     }
 
-    let audit = audit_rows(&kiln, &wasm_tools, &dir)?;
-    let overhead = build_overhead(&kiln, &dir)?;
+    let audit = if part("audit") {
+        audit_rows(&kiln, &wasm_tools, &dir)?
+    } else {
+        String::new()
+    };
+    let overhead = if part("build") {
+        build_overhead(&kiln, &dir)?
+    } else {
+        String::new()
+    };
+    let aot = if part("compile") {
+        crate::bench_aot::rows(&kiln, &inputs[0].1, "the rust-command debug component")?
+    } else {
+        String::new()
+    };
 
     let version = String::from_utf8(Command::new(&wasm_tools).arg("--version").output()?.stdout)?;
     let mut report = format!(
-        "Command: `cargo xtask bench` ({RUNS} runs each, median wall time, {} cores; {})\n\n\
-         | operation | input | size | kiln | wasm-tools | kiln / wasm-tools |\n|---|---|---|---|---|---|\n",
+        "Command: `cargo xtask bench` ({RUNS} runs each, median wall time, {} cores; {})\n",
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         version.trim()
     );
+    if !rows.is_empty() {
+        report.push_str(
+            "\n| operation | input | size | kiln | wasm-tools | kiln / wasm-tools |\n|---|---|---|---|---|---|\n",
+        );
+    }
     for r in &rows {
         report.push_str(r);
         report.push('\n');
     }
     report.push_str(&audit);
     report.push_str(&overhead);
+    report.push_str(&aot);
     print!("{report}");
     crate::write_report(&dir.join("report.md"), &report)?;
     eprintln!(

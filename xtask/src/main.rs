@@ -1,6 +1,7 @@
 //! `cargo xtask`: kiln's project chores — setup, test, demo, bench, bless — in Rust instead of shell scripts.
 
 mod bench;
+mod bench_aot;
 mod setup;
 
 use anyhow::{Context, Result, bail};
@@ -15,7 +16,9 @@ commands:
   demo    set up, then build the Rust, C and Go command fixtures with kiln, validate them and inspect one
   test    set up, then run fmt, clippy and every test
   bless   rerun the expected-output tests with BLESS=1 to rewrite their files
-  bench   compare kiln with the standalone tools (writes target/bench/report.md)
+  bench [PART...]
+          compare kiln with the standalone tools (writes target/bench/report.md);
+          PART is inspect, audit, build or compile (default: all of them)
   fuzz [SECONDS]
           fuzz the audit path (cargo fuzz, installed when missing) for SECONDS (default 120)
 ";
@@ -27,7 +30,7 @@ fn main() -> Result<()> {
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
         Some("bless") => bless(),
-        Some("bench") => bench::run(),
+        Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz(args.get(1)),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");

@@ -396,7 +396,10 @@ fn cpu_presets_and_wasm_proposals_are_recorded_and_checked() {
 
     // Wasm proposals: switching one off loads in the default engine, on
     // where the default has it off does not.
-    let off = compile(&[w, "--wasm", "simd=n,relaxed-simd=n", "-o", &o("nosimd")], &cache);
+    let off = compile(
+        &[w, "--wasm", "simd=n,relaxed-simd=n", "-o", &o("nosimd")],
+        &cache,
+    );
     let path = off[0]["path"].as_str().unwrap();
     assert_eq!(descriptor(path)["settings"]["wasm_features"]["simd"], false);
     assert_eq!(
