@@ -12,6 +12,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Staged::write(path, bytes)?.commit()
 }
 
+/// [`write_atomic`] for files holding secrets (credentials, private keys):
+/// readable and writable by the owner only, from the first byte on.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    Staged::write_mode(path, bytes, 0o600)?.commit()
+}
+
 /// A file written next to its destination but not yet in place: `commit`
 /// renames it there, dropping it deletes it. It lets a caller write while it
 /// still checks the bytes, and publish only if the check passes.
@@ -23,6 +29,12 @@ pub struct Staged {
 impl Staged {
     /// Writes `bytes` to a temporary file beside `path`.
     pub fn write(path: &Path, bytes: &[u8]) -> Result<Staged> {
+        Staged::write_mode(path, bytes, 0o644)
+    }
+
+    /// [`Staged::write`] with Unix permission bits `mode` (applied before
+    /// any byte is written).
+    pub fn write_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
@@ -33,18 +45,23 @@ impl Staged {
             .prefix(".kiln-tmp-")
             .tempfile_in(dir)
             .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))?;
+        // The temporary file starts owner-only; `mode` is set before any
+        // byte is written, so a secret is never readable by others.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(mode))
+                .with_context(|| {
+                    format!("failed to set permissions on `{}`", tmp.path().display())
+                })?;
+        }
+        #[cfg(not(unix))]
+        let _ = mode;
         // No fsync: the rename already gives readers all or nothing, and like
         // cargo, kiln leaves durability across power loss to the filesystem.
         tmp.write_all(bytes)
             .with_context(|| format!("failed to write `{}`", tmp.path().display()))?;
-        // Leave the file readable the way a normally created file would be.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = tmp
-                .as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644));
-        }
         Ok(Staged {
             tmp,
             path: path.to_path_buf(),

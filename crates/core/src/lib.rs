@@ -11,7 +11,7 @@ pub mod report;
 
 pub use digest::Digest;
 pub use error::{Hinted, hinted};
-pub use report::{Reporter, SilentReporter};
+pub use report::{NoProgress, Progress, Reporter, SilentReporter};
 
 use serde::Serialize;
 use std::path::PathBuf;

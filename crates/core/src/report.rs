@@ -8,6 +8,29 @@ pub trait Reporter: Sync {
     fn status(&self, verb: &str, message: &str);
     /// Something the user should know that does not stop the work.
     fn warn(&self, message: &str);
+    /// A transfer or other long step of `total` units (bytes) starts; the
+    /// returned handle is told how far it got. By default nothing is shown.
+    fn progress(&self, label: &str, total: u64) -> Box<dyn Progress> {
+        let _ = (label, total);
+        Box::new(NoProgress)
+    }
+}
+
+/// How far a long step has got (see [`Reporter::progress`]).
+pub trait Progress: Send + Sync {
+    /// `n` more units are done.
+    fn inc(&self, n: u64);
+    /// The step is over.
+    fn finish(&self);
+}
+
+/// Progress nobody watches.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn inc(&self, _n: u64) {}
+    fn finish(&self) {}
 }
 
 /// A reporter that drops everything, for callers that want no output.

@@ -119,6 +119,8 @@ pub struct Surface {
     pub imports: Vec<String>,
     /// Exported names.
     pub exports: Vec<String>,
+    /// Package metadata embedded by wasm-metadata.
+    pub metadata: Metadata,
 }
 
 /// Reads a component's top-level import and export names from its section
@@ -129,6 +131,7 @@ pub fn surface(bytes: &[u8]) -> Result<Surface> {
     Ok(Surface {
         imports: layout.imports,
         exports: layout.exports,
+        metadata: layout.metadata,
     })
 }
 

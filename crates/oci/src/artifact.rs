@@ -1,0 +1,448 @@
+//! The OCI documents kiln writes and reads: image manifests and indexes, descriptors, the CNCF Wasm config, and the manifests of precompiled artifacts attached as referrers.
+//!
+//! These few types are written here rather than taken from `oci-wasm`,
+//! which would pull a second oci-client and wasm-tools release into the
+//! build; kiln also needs exact control of the bytes it hashes.
+
+use anyhow::{Context, Result, bail};
+use kiln_core::Digest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// An OCI image manifest.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// An OCI image index.
+pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// The CNCF Wasm artifact's config.
+pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
+/// The CNCF Wasm artifact's one layer.
+pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// The artifact type of a precompiled Wasmtime artifact attached to a
+/// component's manifest.
+pub const CWASM_ARTIFACT_TYPE: &str = "application/vnd.kiln.wasmtime.cwasm.v1";
+/// The layer holding the `.cwasm` bytes.
+pub const CWASM_LAYER_MEDIA_TYPE: &str = "application/vnd.kiln.wasmtime.cwasm.v1+elf";
+/// The config holding the `.cwasm`'s descriptor (docs/aot.md).
+pub const CWASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.kiln.cwasm.descriptor.v1+json";
+/// Annotation: the target triple of a precompiled artifact.
+pub const ANNOTATION_TARGET: &str = "dev.kiln.cwasm.target";
+/// Annotation: the Wasmtime release that made a precompiled artifact.
+pub const ANNOTATION_WASMTIME: &str = "dev.kiln.cwasm.wasmtime-version";
+/// Annotation: a file name, as oras and others use it.
+pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
+/// Annotation: the tag of a manifest in a local layout's `index.json`.
+pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A content descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    /// What the content is.
+    pub media_type: String,
+    /// `sha256:<hex>` of the content.
+    pub digest: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// For manifests in an index: the manifest's artifact type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Descriptor {
+    /// Describes `bytes` of `media_type`.
+    pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor {
+            media_type: media_type.to_string(),
+            digest: Digest::of(bytes).to_string(),
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+
+    /// Checks that the digest is a well-formed sha256 digest, so it can be
+    /// used in paths and URLs.
+    pub fn checked_digest(&self) -> Result<&str> {
+        check_digest(&self.digest)?;
+        Ok(&self.digest)
+    }
+}
+
+/// Fails unless `digest` is `sha256:` and 64 lowercase hex digits.
+pub fn check_digest(digest: &str) -> Result<()> {
+    match digest.strip_prefix("sha256:") {
+        Some(hex)
+            if hex.len() == 64
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
+        {
+            Ok(())
+        }
+        _ => bail!("`{digest}` is not a sha256 digest"),
+    }
+}
+
+/// An OCI image manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`MANIFEST_MEDIA_TYPE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// What kind of artifact this is, when the config does not say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+    /// The config blob.
+    pub config: Descriptor,
+    /// The layers.
+    pub layers: Vec<Descriptor>,
+    /// The manifest this one refers to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Descriptor>,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// An OCI image index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`INDEX_MEDIA_TYPE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The manifests.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+    /// Free-form metadata.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index {
+            schema_version: 2,
+            media_type: Some(INDEX_MEDIA_TYPE.to_string()),
+            manifests: Vec::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// The CNCF Wasm artifact config (`application/vnd.wasm.config.v0+json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WasmConfig {
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// Who made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// Always `wasm`.
+    pub architecture: String,
+    /// `wasip2` for components, `wasip1` for core modules.
+    pub os: String,
+    /// The digests of the manifest's layers, in order.
+    pub layer_digests: Vec<String>,
+    /// A component's world at interface level.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentInfo>,
+}
+
+/// What a component imports and exports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ComponentInfo {
+    /// Exported names (interfaces as `ns:pkg/iface@version`, or plain names).
+    pub exports: Vec<String>,
+    /// Imported names.
+    pub imports: Vec<String>,
+    /// The world it targets, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// Package metadata that becomes `org.opencontainers.image.*` annotations.
+#[derive(Debug, Clone, Default)]
+pub struct ImageMetadata {
+    /// `title`.
+    pub name: Option<String>,
+    /// `version`.
+    pub version: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `licenses`.
+    pub licenses: Option<String>,
+    /// `source`.
+    pub source: Option<String>,
+    /// `url`.
+    pub homepage: Option<String>,
+    /// `revision`.
+    pub revision: Option<String>,
+    /// `authors`.
+    pub authors: Option<String>,
+}
+
+/// JSON bytes of a document, compact and with fields in a fixed order, so
+/// the same document always has the same digest.
+pub fn to_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).context("failed to encode an OCI document")
+}
+
+/// A blob kiln is about to store, with its descriptor.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    /// What it is.
+    pub descriptor: Descriptor,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A manifest with the blobs it references, ready to store.
+#[derive(Debug, Clone)]
+pub struct Package {
+    /// The manifest's bytes (what its digest covers).
+    pub manifest: Vec<u8>,
+    /// The manifest's descriptor.
+    pub descriptor: Descriptor,
+    /// Config first, then layers.
+    pub blobs: Vec<Blob>,
+}
+
+impl Package {
+    fn new(manifest: &Manifest, blobs: Vec<Blob>) -> Result<Package> {
+        let bytes = to_bytes(manifest)?;
+        let mut descriptor = Descriptor::of(MANIFEST_MEDIA_TYPE, &bytes);
+        descriptor.artifact_type = manifest
+            .artifact_type
+            .clone()
+            .or_else(|| Some(manifest.config.media_type.clone()));
+        descriptor.annotations = manifest.annotations.clone();
+        Ok(Package {
+            manifest: bytes,
+            descriptor,
+            blobs,
+        })
+    }
+}
+
+/// `created` for an artifact: `SOURCE_DATE_EPOCH` (seconds) when set, else
+/// the Unix epoch; never the wall clock, so pushes are reproducible.
+pub fn created(source_date_epoch: Option<&str>) -> Result<String> {
+    let secs = match source_date_epoch.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => s.parse::<i64>().with_context(|| {
+            format!("SOURCE_DATE_EPOCH `{s}` is not a number of seconds since 1970")
+        })?,
+        None => 0,
+    };
+    let t = chrono::DateTime::from_timestamp(secs, 0)
+        .with_context(|| format!("SOURCE_DATE_EPOCH `{secs}` is out of range"))?;
+    Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
+/// The CNCF Wasm artifact for a component (`info` given) or core module.
+pub fn wasm_package(
+    wasm: Vec<u8>,
+    info: Option<ComponentInfo>,
+    metadata: &ImageMetadata,
+    created: &str,
+) -> Result<Package> {
+    let layer = Descriptor::of(WASM_LAYER_MEDIA_TYPE, &wasm);
+    let config = WasmConfig {
+        created: created.to_string(),
+        author: metadata.authors.clone(),
+        architecture: "wasm".to_string(),
+        os: if info.is_some() { "wasip2" } else { "wasip1" }.to_string(),
+        layer_digests: vec![layer.digest.clone()],
+        component: info,
+    };
+    let config_bytes = to_bytes(&config)?;
+    let mut annotations = BTreeMap::new();
+    let mut put = |key: &str, value: &Option<String>| {
+        if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+            annotations.insert(format!("org.opencontainers.image.{key}"), v.to_string());
+        }
+    };
+    put("title", &metadata.name);
+    put("version", &metadata.version);
+    put("description", &metadata.description);
+    put("licenses", &metadata.licenses);
+    put("source", &metadata.source);
+    put("url", &metadata.homepage);
+    put("revision", &metadata.revision);
+    put("authors", &metadata.authors);
+    annotations.insert(
+        "org.opencontainers.image.created".to_string(),
+        created.to_string(),
+    );
+    let config_descriptor = Descriptor::of(WASM_CONFIG_MEDIA_TYPE, &config_bytes);
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+        artifact_type: None,
+        config: config_descriptor.clone(),
+        layers: vec![layer.clone()],
+        subject: None,
+        annotations,
+    };
+    Package::new(
+        &manifest,
+        vec![
+            Blob {
+                descriptor: config_descriptor,
+                bytes: config_bytes,
+            },
+            Blob {
+                descriptor: layer,
+                bytes: wasm,
+            },
+        ],
+    )
+}
+
+/// A precompiled artifact attached to `subject` (a component's manifest):
+/// its descriptor JSON as config, the `.cwasm` as the one layer.
+pub fn cwasm_package(
+    cwasm: Vec<u8>,
+    descriptor_json: Vec<u8>,
+    target: &str,
+    wasmtime_version: &str,
+    file_name: &str,
+    subject: &Descriptor,
+    created: &str,
+) -> Result<Package> {
+    let mut layer = Descriptor::of(CWASM_LAYER_MEDIA_TYPE, &cwasm);
+    layer
+        .annotations
+        .insert(ANNOTATION_TITLE.to_string(), file_name.to_string());
+    let config = Descriptor::of(CWASM_CONFIG_MEDIA_TYPE, &descriptor_json);
+    let mut annotations = BTreeMap::new();
+    annotations.insert(ANNOTATION_TARGET.to_string(), target.to_string());
+    annotations.insert(
+        ANNOTATION_WASMTIME.to_string(),
+        wasmtime_version.to_string(),
+    );
+    annotations.insert(
+        "org.opencontainers.image.created".to_string(),
+        created.to_string(),
+    );
+    let mut subject = subject.clone();
+    subject.annotations.clear();
+    subject.artifact_type = None;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+        artifact_type: Some(CWASM_ARTIFACT_TYPE.to_string()),
+        config: config.clone(),
+        layers: vec![layer.clone()],
+        subject: Some(subject),
+        annotations,
+    };
+    Package::new(
+        &manifest,
+        vec![
+            Blob {
+                descriptor: config,
+                bytes: descriptor_json,
+            },
+            Blob {
+                descriptor: layer,
+                bytes: cwasm,
+            },
+        ],
+    )
+}
+
+/// The referrers tag for a subject digest: `sha256-<hex>` (the
+/// distribution spec's referrers tag schema).
+pub fn referrers_tag(digest: &str) -> Result<String> {
+    check_digest(digest)?;
+    Ok(digest.replacen(':', "-", 1))
+}
+
+/// A file name taken from an annotation, made safe to join to an output
+/// directory: no path separators, no `..`, no leading dot, no control
+/// characters. `None` when nothing usable is left.
+pub fn safe_file_name(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .trim_start_matches('.')
+        .to_string();
+    (!cleaned.is_empty() && cleaned.len() <= 255).then_some(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_is_reproducible() {
+        assert_eq!(created(None).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(created(Some("1700000000")).unwrap(), "2023-11-14T22:13:20Z");
+        assert!(created(Some("yesterday")).is_err());
+    }
+
+    #[test]
+    fn same_input_same_manifest_digest() {
+        let meta = ImageMetadata {
+            name: Some("hello".into()),
+            version: Some("1.0.0".into()),
+            ..Default::default()
+        };
+        let info = ComponentInfo {
+            imports: vec!["wasi:cli/stdout@0.2.6".into()],
+            ..Default::default()
+        };
+        let a = wasm_package(
+            b"\0asm\x0d\0\x01\0".to_vec(),
+            Some(info.clone()),
+            &meta,
+            "x",
+        )
+        .unwrap();
+        let b = wasm_package(b"\0asm\x0d\0\x01\0".to_vec(), Some(info), &meta, "x").unwrap();
+        assert_eq!(a.descriptor.digest, b.descriptor.digest);
+        let m: Manifest = serde_json::from_slice(&a.manifest).unwrap();
+        assert_eq!(m.config.media_type, WASM_CONFIG_MEDIA_TYPE);
+        assert_eq!(m.layers[0].media_type, WASM_LAYER_MEDIA_TYPE);
+        assert_eq!(m.annotations["org.opencontainers.image.title"], "hello");
+        let c: WasmConfig = serde_json::from_slice(&a.blobs[0].bytes).unwrap();
+        assert_eq!(c.os, "wasip2");
+        assert_eq!(c.layer_digests, vec![m.layers[0].digest.clone()]);
+    }
+
+    #[test]
+    fn hostile_file_names_are_defused() {
+        assert_eq!(
+            safe_file_name("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(safe_file_name("a\\..\\b.cwasm").as_deref(), Some("b.cwasm"));
+        assert_eq!(safe_file_name(".."), None);
+        assert_eq!(safe_file_name("/"), None);
+        assert_eq!(safe_file_name("ok.wasm").as_deref(), Some("ok.wasm"));
+    }
+
+    #[test]
+    fn digests_are_checked() {
+        assert!(check_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
+        assert!(check_digest("sha256:../../x").is_err());
+        assert!(
+            referrers_tag(&format!("sha256:{}", "0".repeat(64)))
+                .unwrap()
+                .starts_with("sha256-")
+        );
+    }
+}

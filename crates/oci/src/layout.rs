@@ -1,0 +1,172 @@
+//! A local OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`), written with atomic renames and read with digest checks.
+
+use crate::artifact::{ANNOTATION_REF_NAME, Descriptor, INDEX_MEDIA_TYPE, Index, check_digest};
+use anyhow::{Context, Result, bail};
+use kiln_core::Digest;
+use std::path::{Path, PathBuf};
+
+/// An OCI image layout on disk.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    dir: PathBuf,
+}
+
+impl Layout {
+    /// Opens the layout at `dir`, creating it when `create` is set and it
+    /// does not exist yet.
+    pub fn open(dir: &Path, create: bool) -> Result<Layout> {
+        let marker = dir.join("oci-layout");
+        if !marker.is_file() {
+            if !create {
+                bail!(
+                    "`{}` is not an OCI image layout (it has no `oci-layout` file)",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(dir.join("blobs/sha256"))
+                .with_context(|| format!("failed to create `{}`", dir.display()))?;
+            kiln_core::fs::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            if !dir.join("index.json").is_file() {
+                let layout = Layout {
+                    dir: dir.to_path_buf(),
+                };
+                layout.write_index(&Index::default())?;
+            }
+        }
+        Ok(Layout {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn blob_path(&self, digest: &str) -> Result<PathBuf> {
+        check_digest(digest)?;
+        Ok(self
+            .dir
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")))
+    }
+
+    /// Whether the blob is stored with the right size.
+    pub fn has_blob(&self, d: &Descriptor) -> Result<bool> {
+        let path = self.blob_path(&d.digest)?;
+        Ok(std::fs::metadata(path).is_ok_and(|m| m.len() == d.size))
+    }
+
+    /// Stores a blob (atomically), after checking it matches `d`.
+    pub fn put_blob(&self, d: &Descriptor, bytes: &[u8]) -> Result<()> {
+        verify(d, bytes)?;
+        let path = self.blob_path(&d.digest)?;
+        kiln_core::fs::write_atomic(&path, bytes)
+    }
+
+    /// Reads a blob and checks its digest and size.
+    pub fn get_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
+        let path = self.blob_path(&d.digest)?;
+        let bytes = std::fs::read(&path).with_context(|| {
+            format!(
+                "blob {} is missing from the layout `{}`",
+                d.digest,
+                self.dir.display()
+            )
+        })?;
+        verify(d, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// The layout's `index.json`.
+    pub fn index(&self) -> Result<Index> {
+        let path = self.dir.join("index.json");
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("`{}` is not an OCI image index", path.display()))
+    }
+
+    fn write_index(&self, index: &Index) -> Result<()> {
+        let mut bytes = serde_json::to_vec_pretty(index)?;
+        bytes.push(b'\n');
+        kiln_core::fs::write_atomic(&self.dir.join("index.json"), &bytes)
+    }
+
+    /// Records a manifest in `index.json`: under `tag` (replacing what the
+    /// tag pointed to), or untagged when `tag` is `None`.
+    pub fn add_manifest(&self, d: &Descriptor, tag: Option<&str>) -> Result<()> {
+        let mut index = self.index()?;
+        let mut entry = d.clone();
+        match tag {
+            Some(t) => {
+                index.manifests.retain(|m| {
+                    m.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) != Some(t)
+                });
+                entry
+                    .annotations
+                    .insert(ANNOTATION_REF_NAME.to_string(), t.to_string());
+            }
+            None => {
+                if index.manifests.iter().any(|m| {
+                    m.digest == d.digest && !m.annotations.contains_key(ANNOTATION_REF_NAME)
+                }) {
+                    return Ok(());
+                }
+                entry.annotations.remove(ANNOTATION_REF_NAME);
+            }
+        }
+        index.manifests.push(entry);
+        if index.media_type.is_none() {
+            index.media_type = Some(INDEX_MEDIA_TYPE.to_string());
+        }
+        self.write_index(&index)
+    }
+
+    /// The manifest a tag names.
+    pub fn resolve_tag(&self, tag: &str) -> Result<Option<Descriptor>> {
+        Ok(self
+            .index()?
+            .manifests
+            .into_iter()
+            .rev()
+            .find(|m| m.annotations.get(ANNOTATION_REF_NAME).map(String::as_str) == Some(tag))
+            .map(|mut m| {
+                m.annotations.remove(ANNOTATION_REF_NAME);
+                m
+            }))
+    }
+
+    /// Every tag, sorted.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        let mut tags: Vec<String> = self
+            .index()?
+            .manifests
+            .into_iter()
+            .filter_map(|m| m.annotations.get(ANNOTATION_REF_NAME).cloned())
+            .collect();
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+}
+
+/// Fails unless `bytes` have the digest and size `d` says.
+pub fn verify(d: &Descriptor, bytes: &[u8]) -> Result<()> {
+    if bytes.len() as u64 != d.size {
+        bail!(
+            "blob {} has {} bytes, but its descriptor says {}",
+            d.digest,
+            bytes.len(),
+            d.size
+        );
+    }
+    let actual = Digest::of(bytes).to_string();
+    if actual != d.digest {
+        bail!(
+            "content does not match its digest: expected {}, got {actual}",
+            d.digest
+        );
+    }
+    Ok(())
+}

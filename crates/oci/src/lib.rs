@@ -1,0 +1,13 @@
+//! OCI artifacts for kiln: components and their precompiled artifacts in the CNCF Wasm layout, pushed to and pulled from registries (through `oci-client`) or local OCI image layouts, with referrers, tags and Docker-compatible credentials.
+
+pub mod artifact;
+pub mod auth;
+pub mod layout;
+pub mod reference;
+pub mod registry;
+pub mod store;
+
+pub use artifact::{ComponentInfo, ImageMetadata, Package, cwasm_package, wasm_package};
+pub use reference::Reference;
+pub use registry::Connection;
+pub use store::{Content, Pulled, Pushed, Store};

@@ -1,0 +1,434 @@
+//! A registry through the `oci-client` crate: connection settings (plain HTTP, private CAs, self-signed certificates, timeouts), credentials, and retries with backoff on server errors, throttling and dropped connections.
+
+use crate::artifact::{Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use crate::auth::Credentials;
+use crate::layout::verify;
+use anyhow::{Context, Result, anyhow, bail};
+use futures_util::StreamExt;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, RegistryOperation};
+use std::time::Duration;
+
+/// How to reach a registry.
+#[derive(Debug, Clone, Default)]
+pub struct Connection {
+    /// Speak HTTP instead of HTTPS.
+    pub plain_http: bool,
+    /// PEM certificates of extra certificate authorities to trust.
+    pub ca_files: Vec<std::path::PathBuf>,
+    /// Accept any certificate (self-signed test registries).
+    pub insecure: bool,
+    /// Connect and read timeout; `None` is 30 seconds.
+    pub timeout: Option<Duration>,
+    /// Attempts per request for transient failures; `None` is 5.
+    pub attempts: Option<u32>,
+}
+
+/// Whether `registry` (host[:port]) is this machine, where plain HTTP is
+/// the default as docker allows it.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = registry
+        .strip_prefix('[')
+        .and_then(|r| r.split_once(']').map(|(h, _)| h))
+        .unwrap_or_else(|| registry.rsplit_once(':').map_or(registry, |(h, _)| h));
+    host == "localhost" || host == "::1" || host.starts_with("127.")
+}
+
+/// A client for one registry.
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    registry: String,
+    attempts: u32,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// What a registry failure means to a user.
+fn describe(e: &OciDistributionError, registry: &str) -> String {
+    match e {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => format!(
+            "the registry `{registry}` refused the credentials (or needs some): log in with `kiln login {registry}`, or set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD"
+        ),
+        OciDistributionError::ServerError { code: 403, .. } => {
+            format!(
+                "the registry `{registry}` denied access (403): the credentials lack permission for this repository"
+            )
+        }
+        OciDistributionError::RequestError(r) if r.is_connect() => format!(
+            "cannot connect to the registry `{registry}`; is it running and reachable? (for a registry without TLS, add --plain-http)"
+        ),
+        OciDistributionError::RequestError(r) if r.is_timeout() => {
+            format!("the registry `{registry}` did not answer in time (see --timeout)")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Transient failures worth another attempt: 5xx, 429 and connections
+/// that failed or dropped.
+fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
+        OciDistributionError::RequestError(r) => {
+            r.is_connect()
+                || r.is_timeout()
+                || r.is_request()
+                || r.is_body()
+                || r.status()
+                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+        }
+        OciDistributionError::IoError(_) => true,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| e.code == oci_client::errors::OciErrorCode::Toomanyrequests),
+        _ => false,
+    }
+}
+
+impl Registry {
+    /// Connects to `registry` with `credentials`.
+    pub fn new(
+        registry: &str,
+        credentials: Credentials,
+        connection: &Connection,
+    ) -> Result<Registry> {
+        let mut extra = Vec::new();
+        for path in &connection.ca_files {
+            let data = std::fs::read(path)
+                .with_context(|| format!("failed to read the CA file `{}`", path.display()))?;
+            extra.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let tls = connection.insecure || !connection.ca_files.is_empty();
+        let plain = connection.plain_http || (is_loopback(registry) && !tls);
+        let timeout = connection.timeout.unwrap_or(Duration::from_secs(30));
+        let config = ClientConfig {
+            protocol: if plain {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            accept_invalid_certificates: connection.insecure,
+            extra_root_certificates: extra,
+            read_timeout: Some(timeout),
+            connect_timeout: Some(timeout),
+            user_agent: concat!("kiln/", env!("CARGO_PKG_VERSION")),
+            platform_resolver: None,
+            ..Default::default()
+        };
+        let client = Client::try_from(config)
+            .map_err(|e| anyhow!("failed to set up the registry client: {e}"))?;
+        let auth = match credentials {
+            Credentials::Anonymous => RegistryAuth::Anonymous,
+            Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
+            Credentials::Token(t) => RegistryAuth::Bearer(t),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("failed to start the network runtime")?;
+        Ok(Registry {
+            client,
+            auth,
+            registry: registry.to_string(),
+            attempts: connection.attempts.unwrap_or(5).max(1),
+            runtime,
+        })
+    }
+
+    fn reference(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> oci_client::Reference {
+        match (tag, digest) {
+            (_, Some(d)) => oci_client::Reference::with_digest(
+                self.registry.clone(),
+                repository.to_string(),
+                d.to_string(),
+            ),
+            (Some(t), None) => oci_client::Reference::with_tag(
+                self.registry.clone(),
+                repository.to_string(),
+                t.to_string(),
+            ),
+            (None, None) => oci_client::Reference::with_tag(
+                self.registry.clone(),
+                repository.to_string(),
+                "latest".to_string(),
+            ),
+        }
+    }
+
+    /// Runs `op` with retries and backoff for transient failures.
+    fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 1;
+        loop {
+            match self.runtime.block_on(op()) {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < self.attempts && transient(&e) => {
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(8));
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let tries = if attempt > 1 {
+                        format!(" (after {attempt} attempts)")
+                    } else {
+                        String::new()
+                    };
+                    return Err(anyhow!("{}", describe(&e, &self.registry)))
+                        .with_context(|| format!("failed to {what}{tries}"));
+                }
+            }
+        }
+    }
+
+    /// Makes sure the credentials are good for `op` on `repository`
+    /// (fetching a bearer token where the registry uses them).
+    pub fn authenticate(&self, repository: &str, push: bool) -> Result<()> {
+        let r = self.reference(repository, Some("latest"), None);
+        let op = if push {
+            RegistryOperation::Push
+        } else {
+            RegistryOperation::Pull
+        };
+        self.retry(&format!("authenticate to `{}`", self.registry), || {
+            self.client.auth(&r, &self.auth, op)
+        })?;
+        Ok(())
+    }
+
+    /// Whether a blob is in the repository.
+    pub fn has_blob(&self, repository: &str, d: &Descriptor) -> Result<bool> {
+        let r = self.reference(repository, None, Some(&d.digest));
+        self.retry(&format!("check for blob {}", d.digest), || {
+            self.client.blob_exists(&r, &d.digest)
+        })
+    }
+
+    /// Mounts a blob from another repository of the same registry; `false`
+    /// when the registry declined (the caller then uploads).
+    pub fn mount_blob(&self, repository: &str, from: &str, d: &Descriptor) -> bool {
+        let r = self.reference(repository, None, Some(&d.digest));
+        let source = self.reference(from, None, Some(&d.digest));
+        self.runtime
+            .block_on(self.client.mount_blob(&r, &source, &d.digest))
+            .is_ok()
+    }
+
+    /// Uploads a blob, in chunks streamed from `bytes`, reporting progress.
+    pub fn put_blob(
+        &self,
+        repository: &str,
+        d: &Descriptor,
+        bytes: &bytes::Bytes,
+        progress: &dyn Fn(u64),
+    ) -> Result<()> {
+        verify(d, bytes)?;
+        let r = self.reference(repository, None, Some(&d.digest));
+        self.retry(&format!("upload blob {}", d.digest), || {
+            // Chunks of 4 MiB: the registry sees a chunked upload (one
+            // request for small blobs) and kiln never copies the blob.
+            let chunks: Vec<std::result::Result<bytes::Bytes, OciDistributionError>> = (0..bytes
+                .len())
+                .step_by(CHUNK)
+                .map(|start| Ok(bytes.slice(start..(start + CHUNK).min(bytes.len()))))
+                .collect();
+            let sizes: Vec<u64> = chunks
+                .iter()
+                .map(|c| c.as_ref().map_or(0, |b| b.len() as u64))
+                .collect();
+            let stream = futures_util::stream::iter(chunks);
+            let fut = self
+                .client
+                .push_blob_stream(&r, stream, &d.digest, Some(d.size));
+            async move {
+                let out = fut.await;
+                if out.is_ok() {
+                    progress(sizes.iter().sum());
+                }
+                out
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Stores a manifest or index under a tag or its digest.
+    pub fn put_manifest(
+        &self,
+        repository: &str,
+        bytes: &[u8],
+        media_type: &str,
+        tag: Option<&str>,
+    ) -> Result<()> {
+        let digest = kiln_core::Digest::of(bytes).to_string();
+        let r = match tag {
+            Some(t) => self.reference(repository, Some(t), None),
+            None => self.reference(repository, None, Some(&digest)),
+        };
+        let content_type: http::HeaderValue = media_type
+            .parse()
+            .map_err(|_| anyhow!("invalid media type `{media_type}`"))?;
+        let body = bytes::Bytes::copy_from_slice(bytes);
+        self.retry(&format!("store manifest {digest}"), || {
+            self.client
+                .push_manifest_raw(&r, body.clone(), content_type.clone())
+        })?;
+        Ok(())
+    }
+
+    /// Fetches a manifest or index by tag or digest; returns its bytes,
+    /// media type and digest (checked against `digest` when one is given).
+    /// `None` when the registry does not have it.
+    pub fn get_manifest(
+        &self,
+        repository: &str,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, String, String)>> {
+        let r = self.reference(repository, tag, digest);
+        let accepted = [MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE];
+        let result = self.runtime.block_on(async {
+            // Retries, but a missing manifest is an answer, not a failure.
+            let mut delay = Duration::from_millis(250);
+            let mut attempt = 1;
+            loop {
+                match self
+                    .client
+                    .pull_manifest_raw(&r, &self.auth, &accepted)
+                    .await
+                {
+                    Err(e) if attempt < self.attempts && transient(&e) => {
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                        attempt += 1;
+                    }
+                    other => return other,
+                }
+            }
+        });
+        let (bytes, _digest_header) = match result {
+            Ok(v) => v,
+            Err(OciDistributionError::ImageManifestNotFoundError(_)) => return Ok(None),
+            Err(OciDistributionError::RegistryError { envelope, .. })
+                if envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        oci_client::errors::OciErrorCode::ManifestUnknown
+                            | oci_client::errors::OciErrorCode::NameUnknown
+                            | oci_client::errors::OciErrorCode::NotFound
+                    )
+                }) =>
+            {
+                return Ok(None);
+            }
+            Err(OciDistributionError::ServerError { code: 404, .. }) => return Ok(None),
+            Err(e) => {
+                return Err(anyhow!("{}", describe(&e, &self.registry)))
+                    .with_context(|| format!("failed to fetch the manifest of `{r}`"));
+            }
+        };
+        let actual = kiln_core::Digest::of(&bytes).to_string();
+        if let Some(d) = digest
+            && d != actual
+        {
+            bail!(
+                "the registry sent a manifest for `{r}` whose digest is {actual}, not {d}; refusing it"
+            );
+        }
+        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string());
+        Ok(Some((bytes.to_vec(), media_type, actual)))
+    }
+
+    /// Downloads a blob, checking its size and digest before returning it.
+    pub fn get_blob(
+        &self,
+        repository: &str,
+        d: &Descriptor,
+        progress: &dyn Fn(u64),
+    ) -> Result<Vec<u8>> {
+        let r = self.reference(repository, None, Some(&d.digest));
+        let bytes = self.retry(&format!("download blob {}", d.digest), || async {
+            let mut stream = self.client.pull_blob_stream(&r, d.digest.as_str()).await?;
+            let mut out = Vec::with_capacity(usize::try_from(d.size.min(1 << 30)).unwrap_or(0));
+            while let Some(chunk) = stream.stream.next().await {
+                let chunk = chunk?;
+                if out.len() as u64 + chunk.len() as u64 > d.size {
+                    return Err(OciDistributionError::GenericError(Some(format!(
+                        "blob {} is larger than the {} bytes its descriptor says",
+                        d.digest, d.size
+                    ))));
+                }
+                progress(chunk.len() as u64);
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        })?;
+        verify(d, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// Every tag of the repository, sorted.
+    pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        let r = self.reference(repository, Some("latest"), None);
+        let mut tags = Vec::new();
+        let mut last: Option<String> = None;
+        loop {
+            let page = self.retry(&format!("list the tags of `{repository}`"), || {
+                self.client
+                    .list_tags(&r, &self.auth, Some(1000), last.as_deref())
+            })?;
+            let n = page.tags.len();
+            last = page.tags.last().cloned();
+            tags.extend(page.tags);
+            if n < 1000 {
+                break;
+            }
+        }
+        tags.sort();
+        tags.dedup();
+        Ok(tags)
+    }
+
+    /// Manifests referring to `subject`: from the registry's referrers API,
+    /// or (where it answers 404) from the referrers tag schema's index.
+    pub fn referrers(&self, repository: &str, subject: &str) -> Result<Vec<Descriptor>> {
+        let r = self.reference(repository, None, Some(subject));
+        let index = self.retry(&format!("list the referrers of {subject}"), || {
+            self.client.pull_referrers(&r, None)
+        })?;
+        Ok(index
+            .manifests
+            .into_iter()
+            .map(|m| Descriptor {
+                media_type: m.media_type,
+                digest: m.digest,
+                size: u64::try_from(m.size).unwrap_or(0),
+                artifact_type: m.artifact_type,
+                annotations: m.annotations.unwrap_or_default(),
+            })
+            .collect())
+    }
+}
+
+const CHUNK: usize = 4 << 20;

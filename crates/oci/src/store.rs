@@ -1,0 +1,476 @@
+//! Push, pull, tags and referrers, the same on a registry and on a local OCI image layout.
+
+use crate::artifact::{
+    ANNOTATION_TARGET, ANNOTATION_TITLE, ANNOTATION_WASMTIME, CWASM_ARTIFACT_TYPE,
+    CWASM_CONFIG_MEDIA_TYPE, CWASM_LAYER_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Index,
+    MANIFEST_MEDIA_TYPE, Manifest, Package, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
+    WasmConfig, referrers_tag, to_bytes,
+};
+use crate::auth::{self, Credentials};
+use crate::layout::Layout;
+use crate::reference::Reference;
+use crate::registry::{Connection, Registry};
+use anyhow::{Context, Result, bail};
+use kiln_core::Reporter;
+use serde::Serialize;
+
+/// Where artifacts are kept: a registry repository or a local layout.
+pub enum Store {
+    /// A repository in a registry.
+    Registry {
+        /// The client.
+        client: Box<Registry>,
+        /// The repository path.
+        repository: String,
+    },
+    /// A local OCI image layout.
+    Layout(Layout),
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pushed {
+    /// Where it went, pinned by digest.
+    pub reference: String,
+    /// The manifest's digest.
+    pub digest: String,
+    /// The manifest's size.
+    pub size: u64,
+    /// The manifest's media type.
+    pub media_type: String,
+    /// The config's media type.
+    pub config_media_type: String,
+    /// The layers' media types.
+    pub layer_media_types: Vec<String>,
+    /// Bytes of blobs actually uploaded (0 when all were there already).
+    pub uploaded_bytes: u64,
+    /// Attached precompiled artifacts.
+    pub referrers: Vec<PushedReferrer>,
+}
+
+/// An attached artifact that was pushed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushedReferrer {
+    /// Its manifest digest.
+    pub digest: String,
+    /// Its artifact type.
+    pub artifact_type: String,
+    /// The target triple, for precompiled artifacts.
+    pub target: Option<String>,
+}
+
+/// A pulled artifact.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The digest of the manifest the reference resolved to.
+    pub manifest_digest: String,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The wasm config, when the artifact is a Wasm artifact.
+    pub config: WasmConfig,
+    /// The content: a `.wasm`, or a `.cwasm` when a precompiled artifact
+    /// for the requested target was found.
+    pub bytes: Vec<u8>,
+    /// What `bytes` is.
+    pub content: Content,
+}
+
+/// What was pulled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// The portable wasm layer.
+    Wasm,
+    /// A precompiled artifact.
+    Cwasm {
+        /// Its manifest digest.
+        digest: String,
+        /// Its file name from the layer's title annotation, made safe.
+        file_name: Option<String>,
+        /// Its descriptor (the config blob).
+        descriptor_json: Vec<u8>,
+    },
+}
+
+impl Store {
+    /// Opens the store a reference names; a layout is created when
+    /// `create` is set.
+    pub fn open(
+        reference: &Reference,
+        connection: &Connection,
+        create: bool,
+        reporter: &dyn Reporter,
+    ) -> Result<Store> {
+        match reference {
+            Reference::Layout { dir, .. } => Ok(Store::Layout(Layout::open(dir, create)?)),
+            Reference::Registry {
+                registry,
+                repository,
+                ..
+            } => {
+                let (credentials, source) = auth::credentials(registry)?;
+                if credentials != Credentials::Anonymous {
+                    reporter.status(
+                        "Using",
+                        &format!("credentials for `{registry}` from {source}"),
+                    );
+                }
+                Ok(Store::Registry {
+                    client: Box::new(Registry::new(registry, credentials, connection)?),
+                    repository: repository.clone(),
+                })
+            }
+        }
+    }
+
+    fn has_blob(&self, d: &Descriptor) -> Result<bool> {
+        match self {
+            Store::Registry { client, repository } => client.has_blob(repository, d),
+            Store::Layout(l) => l.has_blob(d),
+        }
+    }
+
+    fn put_blob(
+        &self,
+        d: &Descriptor,
+        bytes: &bytes::Bytes,
+        reporter: &dyn Reporter,
+    ) -> Result<()> {
+        match self {
+            Store::Registry { client, repository } => {
+                let bar = reporter.progress(&format!("Uploading {}", short(&d.digest)), d.size);
+                client.put_blob(repository, d, bytes, &|n| bar.inc(n))?;
+                bar.finish();
+                Ok(())
+            }
+            Store::Layout(l) => l.put_blob(d, bytes),
+        }
+    }
+
+    fn put_manifest(&self, bytes: &[u8], d: &Descriptor, tag: Option<&str>) -> Result<()> {
+        match self {
+            Store::Registry { client, repository } => {
+                client.put_manifest(repository, bytes, &d.media_type, tag)
+            }
+            Store::Layout(l) => {
+                l.put_blob(d, bytes)?;
+                l.add_manifest(d, tag)
+            }
+        }
+    }
+
+    /// Fetches a manifest (or index) by tag or digest: bytes, media type,
+    /// digest. `None` when there is none.
+    fn get_manifest(
+        &self,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<Option<(Vec<u8>, String, String)>> {
+        match self {
+            Store::Registry { client, repository } => client.get_manifest(repository, tag, digest),
+            Store::Layout(l) => {
+                let d = match (digest, tag) {
+                    (Some(d), _) => l
+                        .index()?
+                        .manifests
+                        .into_iter()
+                        .find(|m| m.digest == d)
+                        .or_else(|| {
+                            // A manifest stored as a blob but not listed.
+                            Some(Descriptor {
+                                media_type: MANIFEST_MEDIA_TYPE.to_string(),
+                                digest: d.to_string(),
+                                size: 0,
+                                artifact_type: None,
+                                annotations: Default::default(),
+                            })
+                        }),
+                    (None, Some(t)) => l.resolve_tag(t)?,
+                    (None, None) => l.resolve_tag("latest")?,
+                };
+                let Some(mut d) = d else { return Ok(None) };
+                if d.size == 0 {
+                    // Size unknown: read it from disk, the digest still checks the bytes.
+                    match std::fs::metadata(
+                        l.dir()
+                            .join("blobs/sha256")
+                            .join(d.digest.trim_start_matches("sha256:")),
+                    ) {
+                        Ok(m) => d.size = m.len(),
+                        Err(_) => return Ok(None),
+                    }
+                }
+                let bytes = l.get_blob(&d)?;
+                Ok(Some((bytes, d.media_type.clone(), d.digest.clone())))
+            }
+        }
+    }
+
+    fn get_blob(&self, d: &Descriptor, reporter: &dyn Reporter) -> Result<Vec<u8>> {
+        match self {
+            Store::Registry { client, repository } => {
+                let bar = reporter.progress(&format!("Downloading {}", short(&d.digest)), d.size);
+                let bytes = client.get_blob(repository, d, &|n| bar.inc(n))?;
+                bar.finish();
+                Ok(bytes)
+            }
+            Store::Layout(l) => l.get_blob(d),
+        }
+    }
+
+    /// Every tag, sorted.
+    pub fn tags(&self) -> Result<Vec<String>> {
+        match self {
+            Store::Registry { client, repository } => client.tags(repository),
+            Store::Layout(l) => l.tags(),
+        }
+    }
+
+    /// The manifests referring to `subject`: the referrers API where a
+    /// registry has one, else the `sha256-<hex>` index tag.
+    pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+        match self {
+            Store::Registry { client, repository } => client.referrers(repository, subject),
+            Store::Layout(_) => Ok(self.referrers_index(subject)?.manifests),
+        }
+    }
+
+    fn referrers_index(&self, subject: &str) -> Result<Index> {
+        let tag = referrers_tag(subject)?;
+        match self.get_manifest(Some(&tag), None)? {
+            Some((bytes, _, _)) => Ok(serde_json::from_slice::<Index>(&bytes).unwrap_or_default()),
+            None => Ok(Index::default()),
+        }
+    }
+
+    /// Adds `referrer` to the referrers tag schema's index for `subject`
+    /// (keeping what is listed there), so clients on registries without
+    /// the referrers API, and on layouts, find it.
+    fn add_referrer(&self, subject: &str, referrer: &Descriptor) -> Result<()> {
+        let mut index = self.referrers_index(subject)?;
+        if index.manifests.iter().any(|m| m.digest == referrer.digest) {
+            return Ok(());
+        }
+        index.manifests.push(referrer.clone());
+        index.media_type = Some(INDEX_MEDIA_TYPE.to_string());
+        let bytes = to_bytes(&index)?;
+        let d = Descriptor::of(INDEX_MEDIA_TYPE, &bytes);
+        self.put_manifest(&bytes, &d, Some(&referrers_tag(subject)?))
+    }
+
+    /// Stores a package's blobs (skipping those already there) and then its
+    /// manifest, under `tag` or by digest. Returns bytes uploaded.
+    fn put_package(
+        &self,
+        package: &Package,
+        tag: Option<&str>,
+        reporter: &dyn Reporter,
+    ) -> Result<u64> {
+        let mut uploaded = 0;
+        for blob in &package.blobs {
+            if self.has_blob(&blob.descriptor)? {
+                reporter.status(
+                    "Exists",
+                    &format!(
+                        "{} ({})",
+                        short(&blob.descriptor.digest),
+                        blob.descriptor.media_type
+                    ),
+                );
+                continue;
+            }
+            let bytes = bytes::Bytes::copy_from_slice(&blob.bytes);
+            self.put_blob(&blob.descriptor, &bytes, reporter)?;
+            uploaded += blob.descriptor.size;
+        }
+        self.put_manifest(&package.manifest, &package.descriptor, tag)?;
+        Ok(uploaded)
+    }
+
+    /// Pushes a Wasm artifact under the reference's tag (or by digest
+    /// alone), then each attached precompiled artifact as a referrer.
+    pub fn push(
+        &self,
+        reference: &Reference,
+        package: &Package,
+        attachments: &[Package],
+        reporter: &dyn Reporter,
+    ) -> Result<Pushed> {
+        if reference.digest().is_some() {
+            bail!("push to a tag (`REPO:TAG`), not a digest: the digest is what the push computes");
+        }
+        if let Store::Registry { client, repository } = self {
+            client.authenticate(repository, true)?;
+        }
+        let mut uploaded = self.put_package(package, reference.tag(), reporter)?;
+        reporter.status(
+            "Pushed",
+            &format!("{} {}", reference, package.descriptor.digest),
+        );
+        let mut referrers = Vec::new();
+        for a in attachments {
+            uploaded += self.put_package(a, None, reporter)?;
+            self.add_referrer(&package.descriptor.digest, &a.descriptor)?;
+            let target = a.descriptor.annotations.get(ANNOTATION_TARGET).cloned();
+            reporter.status(
+                "Attached",
+                &format!(
+                    "{} {}",
+                    target.as_deref().unwrap_or("artifact"),
+                    a.descriptor.digest
+                ),
+            );
+            referrers.push(PushedReferrer {
+                digest: a.descriptor.digest.clone(),
+                artifact_type: a.descriptor.artifact_type.clone().unwrap_or_default(),
+                target,
+            });
+        }
+        let m: Manifest = serde_json::from_slice(&package.manifest)?;
+        Ok(Pushed {
+            reference: reference
+                .with_digest(&package.descriptor.digest)
+                .to_string(),
+            digest: package.descriptor.digest.clone(),
+            size: package.descriptor.size,
+            media_type: package.descriptor.media_type.clone(),
+            config_media_type: m.config.media_type.clone(),
+            layer_media_types: m.layers.iter().map(|l| l.media_type.clone()).collect(),
+            uploaded_bytes: uploaded,
+            referrers,
+        })
+    }
+
+    /// Resolves a reference to its Wasm artifact manifest and config,
+    /// without downloading the wasm layer.
+    pub fn resolve(
+        &self,
+        reference: &Reference,
+        reporter: &dyn Reporter,
+    ) -> Result<(String, Manifest, WasmConfig)> {
+        let (bytes, media_type, digest) =
+            self.get_manifest(reference.tag(), reference.digest())?
+                .with_context(|| format!("`{reference}` does not exist"))?;
+        if media_type == INDEX_MEDIA_TYPE {
+            bail!("`{reference}` is an image index, not a Wasm artifact");
+        }
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .with_context(|| format!("`{reference}` is not an OCI image manifest"))?;
+        if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+            bail!(
+                "`{reference}` is not a Wasm artifact: its config is `{}`, not `{WASM_CONFIG_MEDIA_TYPE}`",
+                manifest.config.media_type
+            );
+        }
+        let wasm_layers: Vec<&Descriptor> = manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
+            .collect();
+        if wasm_layers.len() != 1 {
+            bail!(
+                "`{reference}` has {} `{WASM_LAYER_MEDIA_TYPE}` layers; a Wasm artifact has exactly one",
+                wasm_layers.len()
+            );
+        }
+        manifest.config.checked_digest()?;
+        let config_bytes = self.get_blob(&manifest.config, reporter)?;
+        let config: WasmConfig = serde_json::from_slice(&config_bytes)
+            .with_context(|| format!("the config of `{reference}` is not a Wasm config"))?;
+        Ok((digest, manifest, config))
+    }
+
+    /// Pulls a Wasm artifact; with `target`, the precompiled artifact for
+    /// that triple made by `wasmtime_major` when one is attached.
+    pub fn pull(
+        &self,
+        reference: &Reference,
+        target: Option<&str>,
+        wasmtime_major: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Pulled> {
+        let (digest, manifest, config) = self.resolve(reference, reporter)?;
+        if let Some(target) = target {
+            let found = self.referrers(&digest)?.into_iter().find(|r| {
+                r.artifact_type.as_deref() == Some(CWASM_ARTIFACT_TYPE)
+                    && r.annotations.get(ANNOTATION_TARGET).map(String::as_str) == Some(target)
+                    && r.annotations
+                        .get(ANNOTATION_WASMTIME)
+                        .is_some_and(|v| v.split('.').next() == Some(wasmtime_major))
+            });
+            if let Some(r) = found {
+                r.checked_digest()?;
+                let (bytes, _, _) =
+                    self.get_manifest(None, Some(&r.digest))?.with_context(|| {
+                        format!(
+                            "the referrer {} listed for `{reference}` is missing",
+                            r.digest
+                        )
+                    })?;
+                let m: Manifest = serde_json::from_slice(&bytes).with_context(|| {
+                    format!("the referrer {} is not an OCI image manifest", r.digest)
+                })?;
+                if m.subject.as_ref().map(|s| s.digest.as_str()) != Some(digest.as_str()) {
+                    bail!(
+                        "the referrer {} does not refer to `{reference}` ({digest})",
+                        r.digest
+                    );
+                }
+                let layer = m
+                    .layers
+                    .iter()
+                    .find(|l| l.media_type == CWASM_LAYER_MEDIA_TYPE)
+                    .with_context(|| {
+                        format!("the referrer {} has no precompiled layer", r.digest)
+                    })?;
+                layer.checked_digest()?;
+                let descriptor_json = if m.config.media_type == CWASM_CONFIG_MEDIA_TYPE {
+                    m.config.checked_digest()?;
+                    self.get_blob(&m.config, reporter)?
+                } else {
+                    Vec::new()
+                };
+                let cwasm = self.get_blob(layer, reporter)?;
+                return Ok(Pulled {
+                    manifest_digest: digest,
+                    manifest,
+                    config,
+                    bytes: cwasm,
+                    content: Content::Cwasm {
+                        digest: r.digest.clone(),
+                        file_name: layer
+                            .annotations
+                            .get(ANNOTATION_TITLE)
+                            .and_then(|t| crate::artifact::safe_file_name(t)),
+                        descriptor_json,
+                    },
+                });
+            }
+            reporter.status(
+                "Portable",
+                &format!("no precompiled artifact for {target} (Wasmtime {wasmtime_major}); pulling the component"),
+            );
+        }
+        let layer = manifest
+            .layers
+            .iter()
+            .find(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
+            .context("no wasm layer")?;
+        layer.checked_digest()?;
+        let bytes = self.get_blob(layer, reporter)?;
+        if kiln_core::WasmKind::sniff(&bytes).is_none() {
+            bail!("the layer of `{reference}` is not a wasm module or component");
+        }
+        Ok(Pulled {
+            manifest_digest: digest,
+            manifest,
+            config,
+            bytes,
+            content: Content::Wasm,
+        })
+    }
+}
+
+/// `sha256:` and the first 12 hex digits, for messages.
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
