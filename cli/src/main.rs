@@ -35,6 +35,11 @@ enum Command {
     Inspect(commands::inspect::Args),
     Audit(commands::audit::Args),
     Compile(commands::compile::Args),
+    Push(commands::push::Args),
+    Pull(commands::pull::Args),
+    Tags(commands::tags::Args),
+    Login(commands::login::LoginArgs),
+    Logout(commands::login::LogoutArgs),
     Doctor(commands::doctor::Args),
 }
 
@@ -55,6 +60,11 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args, &printer),
         Command::Audit(args) => commands::audit::run(args, &printer),
         Command::Compile(args) => commands::compile::run(args, &printer),
+        Command::Push(args) => commands::push::run(args, &printer),
+        Command::Pull(args) => commands::pull::run(args, &printer),
+        Command::Tags(args) => commands::tags::run(args, &printer),
+        Command::Login(args) => commands::login::login(args, &printer),
+        Command::Logout(args) => commands::login::logout(args, &printer),
         Command::Doctor(args) => commands::doctor::run(args, &printer),
     };
     match result {

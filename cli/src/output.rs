@@ -133,6 +133,37 @@ impl Reporter for Printer {
             self.paint(BOLD_YELLOW, "warning:")
         ));
     }
+
+    fn progress(&self, label: &str, total: u64) -> Box<dyn kiln_core::Progress> {
+        if !self.interactive || self.quiet {
+            // No terminal (or CI): one plain line per transfer.
+            let (verb, rest) = label.split_once(' ').unwrap_or((label, ""));
+            self.status(verb, &format!("{rest} ({})", human_size(total)));
+            return Box::new(kiln_core::NoProgress);
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
+        ) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        let (verb, rest) = label.split_once(' ').unwrap_or((label, ""));
+        bar.set_prefix(verb.to_string());
+        bar.set_message(rest.to_string());
+        Box::new(Bar(bar))
+    }
+}
+
+/// An indicatif bar as a [`kiln_core::Progress`].
+struct Bar(ProgressBar);
+
+impl kiln_core::Progress for Bar {
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }
 
 /// Whether the error is a write to a closed pipe (`kiln inspect x | head`),

@@ -8,7 +8,10 @@ use std::process::Command;
 const RUST_TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-wasip1"];
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
 /// Debian packages: clang with wasm-ld, the WASI libc and the wasm32
-/// compiler runtime for C, and the build tools C projects use.
+/// compiler runtime for C, and the build tools C projects use; for the
+/// registry tests a real registry (CNCF distribution), htpasswd for its
+/// basic-auth variant, openssl for its TLS variant, and skopeo as a client
+/// nobody here wrote.
 const DEBIAN_PACKAGES: &[&str] = &[
     "clang-19",
     "lld-19",
@@ -16,6 +19,10 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "libclang-rt-19-dev-wasm32",
     "make",
     "cmake",
+    "docker-registry",
+    "apache2-utils",
+    "openssl",
+    "skopeo",
 ];
 
 pub fn run() -> Result<()> {

@@ -5,6 +5,11 @@ pub mod build;
 pub mod compile;
 pub mod doctor;
 pub mod inspect;
+pub mod login;
+pub mod pull;
+pub mod push;
+pub mod registry;
+pub mod tags;
 pub mod validate;
 
 use anyhow::{Context, Result};

@@ -12,3 +12,5 @@ mod corrupt;
 mod doctor;
 mod errors;
 mod inspect;
+mod oci;
+mod registry_harness;

@@ -45,40 +45,87 @@ pub struct Registry {
     runtime: tokio::runtime::Runtime,
 }
 
+/// The HTTP status behind a failure, when there is one.
+fn status(e: &OciDistributionError) -> Option<u16> {
+    match e {
+        OciDistributionError::UnauthorizedError { .. } => Some(401),
+        OciDistributionError::ServerError { code, .. } => Some(*code),
+        OciDistributionError::RequestError(r) => r.status().map(|s| s.as_u16()),
+        _ => None,
+    }
+}
+
+/// A digest check that failed while content streamed in.
+fn digest_mismatch(e: &OciDistributionError) -> Option<String> {
+    let inner: &(dyn std::error::Error + 'static) = match e {
+        OciDistributionError::DigestError(d) => d,
+        OciDistributionError::IoError(io) => io.get_ref()?,
+        OciDistributionError::RequestError(r) => std::error::Error::source(r)?,
+        _ => return None,
+    };
+    let mut cur = Some(inner);
+    while let Some(err) = cur {
+        if let Some(oci_client::errors::DigestError::VerificationError { expected, actual }) =
+            err.downcast_ref::<oci_client::errors::DigestError>()
+        {
+            return Some(format!(
+                "content does not match its digest: expected {expected}, got {actual}"
+            ));
+        }
+        cur = err.source();
+    }
+    None
+}
+
 /// What a registry failure means to a user.
 fn describe(e: &OciDistributionError, registry: &str) -> String {
-    match e {
-        OciDistributionError::UnauthorizedError { .. }
-        | OciDistributionError::AuthenticationFailure(_) => format!(
+    if let Some(m) = digest_mismatch(e) {
+        return m;
+    }
+    match (e, status(e)) {
+        (OciDistributionError::AuthenticationFailure(_), _) | (_, Some(401)) => format!(
             "the registry `{registry}` refused the credentials (or needs some): log in with `kiln login {registry}`, or set KILN_REGISTRY_USERNAME and KILN_REGISTRY_PASSWORD"
         ),
-        OciDistributionError::ServerError { code: 403, .. } => {
-            format!(
-                "the registry `{registry}` denied access (403): the credentials lack permission for this repository"
-            )
-        }
-        OciDistributionError::RequestError(r) if r.is_connect() => format!(
-            "cannot connect to the registry `{registry}`; is it running and reachable? (for a registry without TLS, add --plain-http)"
+        (_, Some(403)) => format!(
+            "the registry `{registry}` denied access (403): the credentials lack permission for this repository"
         ),
-        OciDistributionError::RequestError(r) if r.is_timeout() => {
+        (OciDistributionError::RequestError(r), _) if r.is_connect() => format!(
+            "cannot connect to the registry `{registry}`; is it running and reachable, and does it speak TLS? (see --plain-http, --ca-file, --insecure): {}",
+            error_chain(r)
+        ),
+        (OciDistributionError::RequestError(r), _) if r.is_timeout() => {
             format!("the registry `{registry}` did not answer in time (see --timeout)")
         }
-        other => other.to_string(),
+        (other, _) => other.to_string(),
     }
+}
+
+/// An error and its causes on one line (reqwest hides TLS reasons there).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = c.source();
+    }
+    parts.join(": ")
 }
 
 /// Transient failures worth another attempt: 5xx, 429 and connections
 /// that failed or dropped.
 fn transient(e: &OciDistributionError) -> bool {
+    if digest_mismatch(e).is_some() {
+        return false;
+    }
+    if let Some(code) = status(e) {
+        return code >= 500 || code == 429;
+    }
     match e {
-        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         OciDistributionError::RequestError(r) => {
-            r.is_connect()
-                || r.is_timeout()
-                || r.is_request()
-                || r.is_body()
-                || r.status()
-                    .is_some_and(|s| s.is_server_error() || s.as_u16() == 429)
+            r.is_connect() || r.is_timeout() || r.is_request() || r.is_body()
         }
         OciDistributionError::IoError(_) => true,
         OciDistributionError::RegistryError { envelope, .. } => envelope
@@ -209,6 +256,32 @@ impl Registry {
             self.client.auth(&r, &self.auth, op)
         })?;
         Ok(())
+    }
+
+    /// Checks that the registry accepts the credentials, by listing the
+    /// tags of a repository that need not exist: "unknown repository" is
+    /// an answer from an authenticated session, a refusal is not.
+    pub fn check_login(&self) -> Result<()> {
+        let r = self.reference("kiln/login-check", Some("latest"), None);
+        let result = self
+            .runtime
+            .block_on(self.client.list_tags(&r, &self.auth, Some(1), None));
+        match result {
+            Ok(_) => Ok(()),
+            Err(OciDistributionError::ServerError { code: 404, .. }) => Ok(()),
+            Err(OciDistributionError::RegistryError { envelope, .. })
+                if envelope.errors.iter().any(|e| {
+                    matches!(
+                        e.code,
+                        oci_client::errors::OciErrorCode::NameUnknown
+                            | oci_client::errors::OciErrorCode::NotFound
+                    )
+                }) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(anyhow!("{}", describe(&e, &self.registry))),
+        }
     }
 
     /// Whether a blob is in the repository.

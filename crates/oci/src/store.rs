@@ -327,9 +327,7 @@ impl Store {
         }
         let m: Manifest = serde_json::from_slice(&package.manifest)?;
         Ok(Pushed {
-            reference: reference
-                .with_digest(&package.descriptor.digest)
-                .to_string(),
+            reference: format!("{reference}@{}", package.descriptor.digest),
             digest: package.descriptor.digest.clone(),
             size: package.descriptor.size,
             media_type: package.descriptor.media_type.clone(),

@@ -1,0 +1,120 @@
+//! `kiln pull`: a Wasm artifact from a registry or a local OCI layout, or with `--target` the precompiled artifact for that machine when one is attached; every byte checked against its digest before anything is written.
+
+use super::registry::RegistryArgs;
+use crate::Outcome;
+use crate::output::Printer;
+use anyhow::{Context, Result};
+use kiln_core::Reporter;
+use kiln_oci::{Content, Reference};
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Pull a component (or its precompiled artifact) from a registry or a local OCI layout.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// What to pull: REGISTRY/REPO[:TAG][@DIGEST], oci:DIR[:TAG], or NAME[:TAG].
+    #[arg(value_name = "REF")]
+    reference: String,
+    /// Output file, or an existing directory to write into (default: the
+    /// current directory, named from the artifact's title).
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// Fetch the precompiled artifact for this triple (`host` for this
+    /// machine) when one made by kiln's Wasmtime release is attached;
+    /// otherwise the portable component.
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Output {
+    path: PathBuf,
+    digest: String,
+    size: u64,
+    manifest_digest: String,
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrer: Option<String>,
+}
+
+pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    let reference = Reference::parse(&args.reference)?;
+    let target = args.target.as_deref().map(|t| {
+        if t == "host" {
+            kiln_aot::host_triple()
+        } else {
+            t
+        }
+    });
+    if let Some(t) = target {
+        kiln_aot::engine_config(t, &kiln_aot::Cpu::Baseline, &kiln_aot::Settings::default())?;
+    }
+    let store = args.registry.open(&reference, false, printer)?;
+    let major = kiln_aot::WASMTIME_VERSION
+        .split('.')
+        .next()
+        .unwrap_or(kiln_aot::WASMTIME_VERSION);
+    let pulled = store.pull(&reference, target, major, printer)?;
+    let title = pulled
+        .manifest
+        .annotations
+        .get("org.opencontainers.image.title")
+        .and_then(|t| kiln_oci::artifact::safe_file_name(t));
+    let (name, referrer, descriptor_json) = match &pulled.content {
+        Content::Wasm => (
+            format!(
+                "{}.wasm",
+                title
+                    .unwrap_or_else(|| "component".to_string())
+                    .trim_end_matches(".wasm")
+            ),
+            None,
+            None,
+        ),
+        Content::Cwasm {
+            digest,
+            file_name,
+            descriptor_json,
+        } => (
+            file_name.clone().unwrap_or_else(|| {
+                format!(
+                    "{}.{}.cwasm",
+                    title.unwrap_or_else(|| "component".to_string()),
+                    target.unwrap_or("host")
+                )
+            }),
+            Some(digest.clone()),
+            Some(descriptor_json.clone()),
+        ),
+    };
+    let path = match &args.output {
+        Some(p) if p.is_dir() => p.join(&name),
+        Some(p) => p.clone(),
+        None => PathBuf::from(&name),
+    };
+    kiln_core::fs::write_atomic(&path, &pulled.bytes)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    if let Some(json) = descriptor_json.filter(|j| !j.is_empty()) {
+        kiln_core::fs::write_atomic(&PathBuf::from(format!("{}.json", path.display())), &json)?;
+    }
+    printer.status("Pulled", &format!("{reference} to `{}`", path.display()));
+    let out = Output {
+        digest: kiln_core::Digest::of(&pulled.bytes).to_string(),
+        size: pulled.bytes.len() as u64,
+        path,
+        manifest_digest: pulled.manifest_digest.clone(),
+        kind: if referrer.is_some() { "cwasm" } else { "wasm" },
+        referrer,
+    };
+    if args.json {
+        printer.json(&out)?;
+    } else {
+        printer.data(&format!("{}\t{}\n", out.path.display(), out.digest))?;
+    }
+    Ok(Outcome::Ok)
+}

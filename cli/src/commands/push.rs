@@ -1,0 +1,234 @@
+//! `kiln push`: a component (or core module) as a CNCF Wasm OCI artifact, with its precompiled artifacts attached as referrers, to a registry or a local OCI layout.
+
+use super::read_input;
+use super::registry::RegistryArgs;
+use crate::Outcome;
+use crate::output::{Printer, human_size};
+use anyhow::{Context, Result, bail};
+use kiln_core::{Reporter, WasmKind};
+use kiln_oci::{ComponentInfo, ImageMetadata, Reference};
+use std::path::{Path, PathBuf};
+
+/// Push a component to an OCI registry or a local OCI layout.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+REF is REGISTRY/REPO[:TAG] (e.g. ghcr.io/acme/hello:1.0), oci:DIR[:TAG] for a local \
+OCI image layout, or NAME[:TAG] for the layout target/kiln/oci/NAME. Without REF, kiln \
+uses the component's name and version from its metadata (else the file name and `latest`).
+
+Precompiled artifacts from `kiln compile` beside FILE (FILE-stem.TRIPLE.cwasm with its \
+.cwasm.json descriptor) are attached as referrers; --aot DIR looks in DIR instead.
+
+`created` is SOURCE_DATE_EPOCH when set, else 1970-01-01: the same input always gives \
+the same manifest digest.")]
+pub struct Args {
+    /// The .wasm to push.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Where to push it.
+    #[arg(value_name = "REF")]
+    reference: Option<String>,
+    /// Attach the precompiled artifacts found in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_aot")]
+    aot: Option<PathBuf>,
+    /// Attach no precompiled artifacts.
+    #[arg(long)]
+    no_aot: bool,
+    #[command(flatten)]
+    registry: RegistryArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    let wasm = read_input(&args.file)?;
+    let kind = WasmKind::sniff(&wasm).with_context(|| {
+        format!(
+            "`{}` is not a wasm module or component",
+            args.file.display()
+        )
+    })?;
+    let surface = kiln_inspect::surface(&wasm)
+        .with_context(|| format!("failed to read `{}`", args.file.display()))?;
+    let m = &surface.metadata;
+    let metadata = ImageMetadata {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        description: m.description.clone(),
+        licenses: m.licenses.clone(),
+        source: m.source.clone(),
+        homepage: m.homepage.clone(),
+        revision: m.revision.clone(),
+        authors: m.authors.clone(),
+    };
+    let stem = args
+        .file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "component".to_string());
+    let reference = match &args.reference {
+        Some(r) => Reference::parse(r)?,
+        None => default_reference(&metadata, &stem)?,
+    };
+    let reference = if reference.tag().is_none() && reference.digest().is_none() {
+        reference.with_tag("latest")
+    } else {
+        reference
+    };
+    let info = (kind == WasmKind::Component).then(|| ComponentInfo {
+        imports: surface.imports.clone(),
+        exports: surface.exports.clone(),
+        target: None,
+    });
+    let created = kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+    let package = kiln_oci::wasm_package(wasm, info, &metadata, &created)?;
+    let attachments = if args.no_aot {
+        Vec::new()
+    } else {
+        let dir = match &args.aot {
+            Some(d) => d.clone(),
+            None => args
+                .file
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+        };
+        let layer_digest = package.blobs[1].descriptor.digest.clone();
+        precompiled(
+            &dir,
+            &stem,
+            &layer_digest,
+            &package.descriptor,
+            &created,
+            args.aot.is_some(),
+            printer,
+        )?
+    };
+    let store = args.registry.open(&reference, true, printer)?;
+    let pushed = store.push(&reference, &package, &attachments, printer)?;
+    printer.status(
+        "Uploaded",
+        &format!(
+            "{} of blobs{}",
+            human_size(pushed.uploaded_bytes),
+            if pushed.uploaded_bytes == 0 {
+                " (everything was there already)"
+            } else {
+                ""
+            }
+        ),
+    );
+    if args.json {
+        printer.json(&pushed)?;
+    } else {
+        let mut text = format!("{}\n", pushed.reference);
+        for r in &pushed.referrers {
+            text.push_str(&format!(
+                "{}\t{}\n",
+                r.target.as_deref().unwrap_or("referrer"),
+                reference.with_digest(&r.digest)
+            ));
+        }
+        printer.data(&text)?;
+    }
+    Ok(Outcome::Ok)
+}
+
+/// `NAME:VERSION` in the local layout, from the metadata or the file name.
+fn default_reference(metadata: &ImageMetadata, stem: &str) -> Result<Reference> {
+    let raw = metadata.name.as_deref().unwrap_or(stem);
+    let name: String = raw
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string();
+    if name.is_empty() {
+        bail!("cannot derive a repository name from `{raw}`; give a REF");
+    }
+    let tag: String = metadata
+        .version
+        .as_deref()
+        .unwrap_or("latest")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    Reference::parse(&format!("{name}:{tag}"))
+}
+
+/// The precompiled artifacts for this wasm in `dir`: `STEM.TRIPLE.cwasm`
+/// whose descriptor names this wasm as its source.
+fn precompiled(
+    dir: &Path,
+    stem: &str,
+    source_digest: &str,
+    subject: &kiln_oci::artifact::Descriptor,
+    created: &str,
+    explicit: bool,
+    printer: &Printer,
+) -> Result<Vec<kiln_oci::Package>> {
+    let mut out = Vec::new();
+    for target in kiln_aot::TARGETS {
+        let name = format!("{stem}.{target}.cwasm");
+        let path = dir.join(&name);
+        if !path.is_file() {
+            continue;
+        }
+        let Some(descriptor) = super::compile::descriptor_beside(&path)? else {
+            printer.warn(&format!(
+                "`{}` has no descriptor beside it; not attached",
+                path.display()
+            ));
+            continue;
+        };
+        if descriptor.source_digest != source_digest {
+            printer.warn(&format!(
+                "`{}` was compiled from another wasm ({}); not attached — run `kiln compile` again",
+                path.display(),
+                descriptor.source_digest
+            ));
+            continue;
+        }
+        let cwasm =
+            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
+        if kiln_core::Digest::of(&cwasm).to_string() != descriptor.artifact_digest {
+            printer.warn(&format!(
+                "`{}` does not match its descriptor; not attached",
+                path.display()
+            ));
+            continue;
+        }
+        let json = std::fs::read(format!("{}.json", path.display()))?;
+        out.push(kiln_oci::cwasm_package(
+            cwasm,
+            json,
+            target,
+            &descriptor.wasmtime_version,
+            &name,
+            subject,
+            created,
+        )?);
+    }
+    if explicit && out.is_empty() {
+        bail!(
+            "no precompiled artifacts for `{stem}` in `{}` (expected {stem}.TRIPLE.cwasm from `kiln compile`)",
+            dir.display()
+        );
+    }
+    Ok(out)
+}

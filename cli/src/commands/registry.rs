@@ -1,0 +1,46 @@
+//! Options shared by the commands that talk to registries: how to connect, and turning them into a store.
+
+use crate::output::Printer;
+use anyhow::Result;
+use kiln_oci::{Connection, Reference, Store};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How to reach a registry.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to the registry (the default for localhost and
+    /// 127.0.0.1 unless --ca-file or --insecure is given).
+    #[arg(long)]
+    plain_http: bool,
+    /// Trust this PEM certificate authority too (repeatable).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Vec<PathBuf>,
+    /// Accept any TLS certificate (self-signed test registries only).
+    #[arg(long)]
+    insecure: bool,
+    /// Connect and read timeout, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    timeout: u64,
+    /// Attempts per request on server errors (5xx), throttling (429) and
+    /// dropped connections, with exponential backoff.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    retries: u32,
+}
+
+impl RegistryArgs {
+    pub fn connection(&self) -> Connection {
+        Connection {
+            plain_http: self.plain_http,
+            ca_files: self.ca_file.clone(),
+            insecure: self.insecure,
+            timeout: Some(Duration::from_secs(self.timeout.max(1))),
+            attempts: Some(self.retries.max(1)),
+        }
+    }
+
+    /// Opens the store a reference names.
+    pub fn open(&self, reference: &Reference, create: bool, printer: &Printer) -> Result<Store> {
+        Store::open(reference, &self.connection(), create, printer)
+    }
+}

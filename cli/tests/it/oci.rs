@@ -1,0 +1,672 @@
+//! `kiln push`/`pull`/`tags`/`login` against a real registry (CNCF distribution) and local OCI layouts: the CNCF Wasm layout, reproducible digests, referrers through the tag schema, credentials, TLS, retries and tampered content; cross-checked with skopeo.
+
+use crate::common::*;
+use crate::registry_harness::{PASSWORD, Registry, USER, Variant, files_under, skopeo};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// One built component for every test here (built once; copied per test).
+fn component() -> &'static PathBuf {
+    static WASM: OnceLock<PathBuf> = OnceLock::new();
+    WASM.get_or_init(|| {
+        let out = root().join("target/test-cache/oci/hello.wasm");
+        build(&fixture("rust-command"), &out, &[]);
+        out
+    })
+}
+
+/// The component in `dir`, with precompiled artifacts for the host and
+/// aarch64 beside it.
+fn component_with_aot(dir: &Path) -> PathBuf {
+    let wasm = dir.join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    run_ok(kiln().arg("compile").arg(&wasm).args([
+        "--target",
+        kiln_aot::host_triple(),
+        "--target",
+        "aarch64-unknown-linux-gnu",
+    ]));
+    wasm
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+/// kiln with Docker's config in `home` (empty unless a test writes it).
+fn kiln_in(home: &Path) -> std::process::Command {
+    let mut k = kiln();
+    k.env("DOCKER_CONFIG", home.join(".docker"))
+        .env_remove("KILN_REGISTRY_USERNAME")
+        .env_remove("KILN_REGISTRY_PASSWORD")
+        .env_remove("SOURCE_DATE_EPOCH");
+    k
+}
+
+#[test]
+fn push_pull_referrers_and_reproducible_digests() {
+    let reg = Registry::start(Variant::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = component_with_aot(dir.path());
+    let r = format!("{}/demo/hello:1.0", reg.host);
+
+    let pushed = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg(&r)
+            .arg("--json"),
+    ));
+    let digest = pushed["digest"].as_str().unwrap().to_string();
+    assert_eq!(
+        pushed["config_media_type"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(pushed["layer_media_types"][0], "application/wasm");
+    assert_eq!(pushed["referrers"].as_array().unwrap().len(), 2);
+    assert!(pushed["uploaded_bytes"].as_u64().unwrap() > std::fs::metadata(&wasm).unwrap().len());
+
+    // Again: same digest, nothing uploaded.
+    let again = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg(&r)
+            .arg("--json"),
+    ));
+    assert_eq!(again["digest"], digest.as_str());
+    assert_eq!(again["uploaded_bytes"], 0);
+    // Anywhere: a local layout gives the same manifest digest.
+    let layout = dir.path().join("layout");
+    let local = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg(format!("oci:{}:1.0", layout.display()))
+            .arg("--json"),
+    ));
+    assert_eq!(local["digest"], digest.as_str());
+
+    // The manifest and config, as skopeo (a client nobody here wrote) reads them.
+    let raw = skopeo()
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{r}"))
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    assert_eq!(kiln_core::Digest::of(&raw.stdout).to_string(), digest);
+    let manifest: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.created"],
+        "1970-01-01T00:00:00Z"
+    );
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.title"],
+        "hello-command"
+    );
+    let config = skopeo()
+        .args(["inspect", "--tls-verify=false", "--raw", "--config"])
+        .arg(format!("docker://{r}"))
+        .output()
+        .unwrap();
+    assert!(config.status.success(), "{}", stderr(&config));
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).unwrap();
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["os"], "wasip2");
+    assert_eq!(config["layerDigests"][0], manifest["layers"][0]["digest"]);
+    let imports: Vec<&str> = config["component"]["imports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert!(
+        imports.iter().any(|i| i.starts_with("wasi:cli/stdout@")),
+        "{imports:?}"
+    );
+
+    // The referrers tag schema: an index under sha256-<hex> listing both.
+    let tag = digest.replace(':', "-");
+    let index = skopeo()
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{}/demo/hello:{tag}", reg.host))
+        .output()
+        .unwrap();
+    assert!(index.status.success(), "{}", stderr(&index));
+    let index: serde_json::Value = serde_json::from_slice(&index.stdout).unwrap();
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let targets: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["annotations"]["dev.kiln.cwasm.target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&kiln_aot::host_triple())
+            && targets.contains(&"aarch64-unknown-linux-gnu")
+    );
+
+    // Tags hide the referrers tag unless asked.
+    let tags = json(&run_ok(
+        kiln_in(dir.path())
+            .args(["tags", "--json"])
+            .arg(format!("{}/demo/hello", reg.host)),
+    ));
+    assert_eq!(tags, serde_json::json!(["1.0"]));
+    let all = stdout(&run_ok(
+        kiln_in(dir.path())
+            .args(["tags", "--all"])
+            .arg(format!("{}/demo/hello", reg.host)),
+    ));
+    assert!(all.contains(&tag));
+
+    // Pull: by tag, by digest, and the precompiled artifact for this host.
+    let out = dir.path().join("pulled.wasm");
+    run_ok(kiln_in(dir.path()).arg("pull").arg(&r).arg("-o").arg(&out));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&wasm).unwrap());
+    let by_digest = dir.path().join("by-digest.wasm");
+    run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(format!("{}/demo/hello@{digest}", reg.host))
+            .arg("-o")
+            .arg(&by_digest),
+    );
+    assert_eq!(
+        std::fs::read(&by_digest).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+    let cw = dir.path().join("pulled.cwasm");
+    let p = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(&r)
+            .args(["--target", "host", "--json", "-o"])
+            .arg(&cw),
+    ));
+    assert_eq!(p["kind"], "cwasm");
+    let host = kiln_aot::host_triple();
+    assert_eq!(
+        std::fs::read(&cw).unwrap(),
+        std::fs::read(dir.path().join(format!("hello.{host}.cwasm"))).unwrap()
+    );
+    // The descriptor comes along, so the pulled artifact checks as loading here.
+    let check = run(kiln().args(["compile", "--check"]).arg(&cw));
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+    // No artifact for riscv64: the portable component.
+    let portable = dir.path().join("portable.wasm");
+    let p = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(&r)
+            .args(["--target", "riscv64gc-unknown-linux-gnu", "--json", "-o"])
+            .arg(&portable),
+    ));
+    assert_eq!(p["kind"], "wasm");
+
+    // skopeo copies kiln's artifact into a layout kiln pulls from.
+    let copied = dir.path().join("skopeo-layout");
+    let status = skopeo()
+        .args(["copy", "--src-tls-verify=false"])
+        .arg(format!("docker://{r}"))
+        .arg(format!("oci:{}:copied", copied.display()))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
+    let from_skopeo = dir.path().join("from-skopeo.wasm");
+    run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(format!("oci:{}:copied", copied.display()))
+            .arg("-o")
+            .arg(&from_skopeo),
+    );
+    assert_eq!(
+        std::fs::read(&from_skopeo).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+    // And kiln pulls what skopeo pushed to another repository.
+    let status = skopeo()
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}:copied", copied.display()))
+        .arg(format!("docker://{}/other/hello:v2", reg.host))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", stderr(&status));
+    let other = dir.path().join("other.wasm");
+    run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(format!("{}/other/hello:v2", reg.host))
+            .arg("-o")
+            .arg(&other),
+    );
+    assert_eq!(
+        std::fs::read(&other).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+
+    // The local layout: pull and referrers work the same.
+    let lcw = dir.path().join("layout.cwasm");
+    let p = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(format!("oci:{}:1.0", layout.display()))
+            .args(["--target", "host", "--json", "-o"])
+            .arg(&lcw),
+    ));
+    assert_eq!(p["kind"], "cwasm");
+    let tags = json(&run_ok(
+        kiln_in(dir.path())
+            .args(["tags", "--json"])
+            .arg(format!("oci:{}", layout.display())),
+    ));
+    assert_eq!(tags, serde_json::json!(["1.0"]));
+}
+
+#[test]
+fn source_date_epoch_sets_created_and_bare_names_use_the_local_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let out = json(&run_ok(
+        kiln_in(dir.path())
+            .current_dir(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg("--json")
+            .env("SOURCE_DATE_EPOCH", "1700000000"),
+    ));
+    // The name and version come from the component's metadata.
+    let reference = out["reference"].as_str().unwrap();
+    assert!(
+        reference.starts_with("oci:target/kiln/oci/hello-command:0.3.1@sha256:"),
+        "{reference}"
+    );
+    let layout = dir.path().join("target/kiln/oci/hello-command");
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let d = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(d)).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+}
+
+#[test]
+fn credentials_from_login_and_helpers_and_never_printed() {
+    let reg = Registry::start(Variant::Auth);
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let r = format!("{}/private/hello:1", reg.host);
+    let no_secret = |out: &std::process::Output| {
+        assert!(!stdout(out).contains(PASSWORD) && !stderr(out).contains(PASSWORD));
+    };
+
+    // Anonymous: refused, with what to do.
+    let out = run(kiln_in(home).arg("push").arg(&wasm).arg(&r));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("kiln login"), "{}", stderr(&out));
+
+    // A wrong password does not log in and writes nothing.
+    let mut login = kiln_in(home);
+    login.args(["login", &reg.host, "-u", USER, "--password-stdin"]);
+    let out = run_with_stdin(&mut login, "wrong-password\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!home.join(".docker/config.json").exists());
+    // The right one does, in Docker's format.
+    let out = run_with_stdin(&mut login, &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    no_secret(&out);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.join(".docker/config.json")).unwrap()).unwrap();
+    assert!(config["auths"][&reg.host]["auth"].is_string());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(home.join(".docker/config.json"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "config.json must not be readable by others"
+        );
+    }
+    let out = run(kiln_in(home).arg("push").arg(&wasm).arg(&r));
+    assert!(out.status.success(), "{}", stderr(&out));
+    no_secret(&out);
+    run_ok(kiln_in(home).args(["logout", &reg.host]));
+    assert_eq!(
+        run(kiln_in(home)
+            .arg("pull")
+            .arg(&r)
+            .arg("-o")
+            .arg(dir.path().join("x.wasm")))
+        .status
+        .code(),
+        Some(2)
+    );
+
+    // A credential helper named by credsStore, written by this test.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-kilntest");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread server\necho \"$1 $server\" >> {}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' \"$server\"\n",
+            dir.path().join("helper.log").display()
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(
+        home.join(".docker/config.json"),
+        r#"{"credsStore":"kilntest"}"#,
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pulled = dir.path().join("via-helper.wasm");
+    let out = run(kiln_in(home)
+        .env("PATH", &path)
+        .arg("pull")
+        .arg(&r)
+        .arg("-o")
+        .arg(&pulled));
+    assert!(out.status.success(), "{}", stderr(&out));
+    no_secret(&out);
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+    let log = std::fs::read_to_string(dir.path().join("helper.log")).unwrap();
+    assert!(log.contains(&format!("get {}", reg.host)), "{log}");
+
+    // Environment variables win.
+    std::fs::write(home.join(".docker/config.json"), "{}").unwrap();
+    let out = run(kiln_in(home)
+        .env("KILN_REGISTRY_USERNAME", USER)
+        .env("KILN_REGISTRY_PASSWORD", PASSWORD)
+        .arg("tags")
+        .arg(&r));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "1\n");
+    no_secret(&out);
+}
+
+fn run_with_stdin(cmd: &mut std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn tls_with_a_private_ca_or_insecure() {
+    let reg = Registry::start(Variant::Tls);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let r = format!("{}/tls/hello:1", reg.host);
+    // The self-signed certificate is not trusted by default.
+    let out = run(kiln_in(dir.path())
+        .arg("push")
+        .arg(&wasm)
+        .arg(&r)
+        .arg("--ca-file")
+        .arg("/dev/null"));
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(kiln_in(dir.path())
+        .arg("push")
+        .arg(&wasm)
+        .arg(&r)
+        .arg("--retries")
+        .arg("1")
+        .arg("--insecure"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pulled = dir.path().join("tls.wasm");
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(&r)
+        .arg("--ca-file")
+        .arg(reg.ca_file())
+        .arg("-o")
+        .arg(&pulled));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+}
+
+#[test]
+fn retries_survive_a_registry_restart_and_give_up_clearly() {
+    let mut reg = Registry::start(Variant::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let r = format!("{}/retry/hello:1", reg.host);
+    // Down for good: a clear error after the retries, and no tag.
+    reg.stop();
+    let out = run(kiln_in(dir.path())
+        .arg("push")
+        .arg(&wasm)
+        .arg(&r)
+        .args(["--retries", "2"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("cannot connect to the registry"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("after 2 attempts"),
+        "{}",
+        stderr(&out)
+    );
+    // Down when the push starts, back a moment later: the push succeeds.
+    let child = kiln_in(dir.path())
+        .arg("push")
+        .arg(&wasm)
+        .arg(&r)
+        .args(["--retries", "6", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    reg.resume();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pushed = json(&out);
+    let pulled = dir.path().join("after-restart.wasm");
+    run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(format!(
+                "{}/retry/hello@{}",
+                reg.host,
+                pushed["digest"].as_str().unwrap()
+            ))
+            .arg("-o")
+            .arg(&pulled),
+    );
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+}
+
+#[test]
+fn tampered_content_and_non_wasm_artifacts_are_refused_and_nothing_is_written() {
+    let reg = Registry::start(Variant::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let r = format!("{}/tamper/hello:1", reg.host);
+    let pushed = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg(&r)
+            .arg("--json"),
+    ));
+    let manifest: serde_json::Value = {
+        let layout = dir.path().join("l");
+        run_ok(
+            kiln_in(dir.path())
+                .arg("push")
+                .arg(&wasm)
+                .arg(format!("oci:{}:1", layout.display())),
+        );
+        let d = pushed["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:")
+            .to_string();
+        serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(d)).unwrap())
+            .unwrap()
+    };
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    // Flip a byte of the layer in the registry's storage.
+    let blob = reg.blob_file(layer);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(&r)
+        .arg("-o")
+        .arg(out_dir.join("x.wasm")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("does not match its digest"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        files_under(&out_dir).is_empty(),
+        "{:?}",
+        files_under(&out_dir)
+    );
+    // The same in a local layout.
+    let layout = dir.path().join("l");
+    let lblob = layout
+        .join("blobs/sha256")
+        .join(layer.trim_start_matches("sha256:"));
+    std::fs::write(&lblob, &bytes).unwrap();
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(format!("oci:{}:1", layout.display()))
+        .arg("-o")
+        .arg(out_dir.join("y.wasm")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("does not match its digest"),
+        "{}",
+        stderr(&out)
+    );
+    // A manifest fetched by digest that is not that digest.
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(format!("{}/tamper/hello@{wrong}", reg.host))
+        .arg("-o")
+        .arg(out_dir.join("z.wasm")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(files_under(&out_dir).is_empty());
+
+    // A container image (not a Wasm artifact) in a layout.
+    let img = dir.path().join("image");
+    std::fs::create_dir_all(img.join("blobs/sha256")).unwrap();
+    let put = |bytes: &[u8]| {
+        let d = kiln_core::Digest::of(bytes);
+        std::fs::write(img.join("blobs/sha256").join(d.hex()), bytes).unwrap();
+        (d.to_string(), bytes.len())
+    };
+    let (cd, cs) = put(br#"{"architecture":"amd64","os":"linux"}"#);
+    let (ld, ls) = put(b"not a tarball");
+    let m = serde_json::json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+        "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":cd,"size":cs},
+        "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":ld,"size":ls}]});
+    let mb = serde_json::to_vec(&m).unwrap();
+    let (md, ms) = put(&mb);
+    std::fs::write(img.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(
+        img.join("index.json"),
+        serde_json::json!({"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":md,"size":ms,"annotations":{"org.opencontainers.image.ref.name":"latest"}}]}).to_string(),
+    )
+    .unwrap();
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(format!("oci:{}", img.display()))
+        .arg("-o")
+        .arg(out_dir.join("img.wasm")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a Wasm artifact"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(files_under(&out_dir).is_empty());
+}
+
+#[test]
+fn bad_references_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    for (r, msg) in [
+        ("acme/hello:1", "names no registry"),
+        ("ghcr.io/Acme/hello", "not a valid repository name"),
+        ("ghcr.io/acme/hello:bad!tag", "not a valid tag"),
+        ("ghcr.io/acme/hello@sha256:1234", "not a sha256 digest"),
+    ] {
+        let out = run(kiln_in(dir.path()).arg("push").arg(&wasm).arg(r));
+        assert_eq!(out.status.code(), Some(2), "{r}");
+        assert!(stderr(&out).contains(msg), "{r}: {}", stderr(&out));
+    }
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(format!("oci:{}", dir.path().join("none").display())));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not an OCI image layout"),
+        "{}",
+        stderr(&out)
+    );
+}
