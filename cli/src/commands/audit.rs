@@ -4,7 +4,7 @@ use super::read_input;
 use crate::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
-use kiln_core::hinted;
+use kiln_core::{Reporter, hinted};
 use kiln_inspect::audit::{self, AuditFacts, AuditReport, Diff, Policy, WorldNames};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -37,6 +37,12 @@ pub struct Args {
     /// Print the results as SARIF 2.1.0.
     #[arg(long)]
     sarif: bool,
+    /// For OCI references: download the wasm layer and audit it, failing
+    /// if it disagrees with the import and export lists of the config.
+    #[arg(long)]
+    deep: bool,
+    #[command(flatten)]
+    registry: super::registry::RegistryArgs,
 }
 
 #[derive(Serialize)]
@@ -58,7 +64,10 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let world = policy.world.as_ref().map(WorldNames::load).transpose()?;
     let mut reports = Vec::new();
     for input in expand(&args.inputs)? {
-        let facts = facts_of(&input)?;
+        let facts = match super::registry::as_reference(&input) {
+            Some(r) => remote_facts(&r, &args, printer)?,
+            None => facts_of(&input)?,
+        };
         reports.push(audit::audit(&facts, &policy, world.as_ref()));
     }
     let passed = reports.iter().all(|r| r.passed);
@@ -172,6 +181,65 @@ fn facts_of(input: &Path) -> Result<AuditFacts> {
         audit::read_facts_from(&name, &file)
     };
     facts.with_context(|| format!("failed to read `{}`", input.display()))
+}
+
+/// An OCI artifact's facts: from its config's import and export lists,
+/// without downloading the wasm; with `--deep`, from the wasm itself,
+/// checked against the config.
+fn remote_facts(r: &kiln_oci::Reference, args: &Args, printer: &Printer) -> Result<AuditFacts> {
+    let store = args.registry.open(r, false, printer)?;
+    let name = r.to_string();
+    if args.deep {
+        let pulled = store.pull(r, None, "", printer)?;
+        let facts = audit::read_facts(&name, &pulled.bytes)
+            .with_context(|| format!("failed to read the wasm of `{name}`"))?;
+        let listed = pulled.config.component.clone().unwrap_or_default();
+        let sorted = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        if sorted(&listed.imports) != sorted(&facts.imports)
+            || sorted(&listed.exports) != sorted(&facts.exports)
+        {
+            let d = Diff::between(
+                &AuditFacts {
+                    imports: listed.imports.clone(),
+                    exports: listed.exports.clone(),
+                    ..Default::default()
+                },
+                &facts,
+            );
+            bail!(
+                "the config of `{name}` disagrees with its wasm layer (imports the config omits: {:?}; listed but absent: {:?}; exports the config omits: {:?}; listed but absent: {:?}); do not trust this artifact's metadata",
+                d.imports_added,
+                d.imports_removed,
+                d.exports_added,
+                d.exports_removed
+            );
+        }
+        return Ok(facts);
+    }
+    let (_, manifest, config) = store.resolve(r, printer)?;
+    printer.status(
+        "Audited",
+        &format!(
+            "`{name}` from its config (without the wasm; --deep also checks memories and features)"
+        ),
+    );
+    let info = config.component.unwrap_or_default();
+    Ok(AuditFacts {
+        name,
+        kind: Some(if config.os == "wasip2" {
+            kiln_core::WasmKind::Component
+        } else {
+            kiln_core::WasmKind::CoreModule
+        }),
+        size: manifest.layers.first().map(|l| l.size),
+        imports: info.imports,
+        exports: info.exports,
+        ..Default::default()
+    })
 }
 
 fn diff(old: &Path, new: &Path, json: bool, printer: &Printer) -> Result<Outcome> {

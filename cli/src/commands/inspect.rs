@@ -25,9 +25,14 @@ pub struct Args {
     /// for components, `module::name` for core modules), for quick diffs.
     #[arg(long, conflicts_with_all = ["json", "wit"])]
     imports: bool,
+    #[command(flatten)]
+    registry: super::registry::RegistryArgs,
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    if let Some(reference) = super::registry::as_reference(&args.file) {
+        return remote(&args, &reference, printer);
+    }
     let bytes = read_input(&args.file)?;
     let name = args.file.display();
     if bytes.starts_with(b"\x7fELF") {
@@ -49,8 +54,15 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             );
             if let Some(d) = &descriptor {
                 text.push_str(&format!(
-                    "target:   {}\ncpu:      {:?}\nsource:   {}\n",
-                    d.target, d.cpu, d.source_digest
+                    "target:   {}\ncpu:      {}{}\nsource:   {}\n",
+                    d.target,
+                    d.cpu,
+                    if d.cpu_features.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", d.cpu_features.join(", "))
+                    },
+                    d.source_digest
                 ));
             }
             text.push_str(&super::compile::render_checks(&report));
@@ -231,4 +243,93 @@ pub fn render(r: &Report) -> String {
         let _ = writeln!(out, "  {label:<32} {:>10} bytes  @ {:#x}", s.size, s.offset);
     }
     out
+}
+
+/// `kiln inspect REF`: the artifact's manifest, Wasm config and attached
+/// artifacts, read without downloading the wasm layer.
+fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Result<Outcome> {
+    let store = args.registry.open(reference, false, printer)?;
+    let (digest, manifest, config) = store.resolve(reference, printer)?;
+    let referrers = store.referrers(&digest)?;
+    let info = config.component.clone().unwrap_or_default();
+    if args.imports {
+        printer.data(
+            &info
+                .imports
+                .iter()
+                .map(|i| format!("{i}\n"))
+                .collect::<String>(),
+        )?;
+        return Ok(Outcome::Ok);
+    }
+    if args.wit {
+        anyhow::bail!("--wit needs the wasm itself; `kiln pull` it first, then inspect the file");
+    }
+    if args.json {
+        printer.json(&serde_json::json!({
+            "kind": "oci",
+            "reference": reference.to_string(),
+            "digest": digest,
+            "manifest": manifest,
+            "config": config,
+            "referrers": referrers,
+        }))?;
+        return Ok(Outcome::Ok);
+    }
+    let layer = manifest.layers.first();
+    let mut text = String::new();
+    let _ = writeln!(text, "reference: {reference}");
+    let _ = writeln!(text, "digest:    {digest}");
+    let _ = writeln!(
+        text,
+        "kind:      {} ({})",
+        if config.os == "wasip2" {
+            "component"
+        } else {
+            "core module"
+        },
+        config.os
+    );
+    if let Some(l) = layer {
+        let _ = writeln!(
+            text,
+            "layer:     {} {} ({})",
+            l.media_type,
+            l.digest,
+            human_size(l.size)
+        );
+    }
+    let _ = writeln!(text, "created:   {}", config.created);
+    for (k, v) in &manifest.annotations {
+        if let Some(short) = k.strip_prefix("org.opencontainers.image.")
+            && short != "created"
+        {
+            let _ = writeln!(text, "{:<10} {v}", format!("{short}:"));
+        }
+    }
+    let _ = writeln!(text, "imports:");
+    for i in &info.imports {
+        let _ = writeln!(text, "  {i}");
+    }
+    let _ = writeln!(text, "exports:");
+    for e in &info.exports {
+        let _ = writeln!(text, "  {e}");
+    }
+    if !referrers.is_empty() {
+        let _ = writeln!(text, "attached:");
+        for r in &referrers {
+            let _ = writeln!(
+                text,
+                "  {} {} {}",
+                r.annotations
+                    .get(kiln_oci::artifact::ANNOTATION_TARGET)
+                    .map(String::as_str)
+                    .unwrap_or("-"),
+                r.artifact_type.as_deref().unwrap_or(&r.media_type),
+                r.digest
+            );
+        }
+    }
+    printer.data(&text)?;
+    Ok(Outcome::Ok)
 }

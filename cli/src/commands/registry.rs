@@ -3,7 +3,7 @@
 use crate::output::Printer;
 use anyhow::Result;
 use kiln_oci::{Connection, Reference, Store};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// How to reach a registry.
@@ -42,5 +42,20 @@ impl RegistryArgs {
     /// Opens the store a reference names.
     pub fn open(&self, reference: &Reference, create: bool, printer: &Printer) -> Result<Store> {
         Store::open(reference, &self.connection(), create, printer)
+    }
+}
+
+/// A reference given where a file is expected: `oci:…`, or a registry
+/// reference (`host/repo…`) when no file of that name exists. Bare names
+/// stay file names, so a mistyped file is reported as missing.
+pub fn as_reference(arg: &Path) -> Option<Reference> {
+    if arg.as_os_str() == "-" || arg.exists() {
+        return None;
+    }
+    let text = arg.to_str()?;
+    match Reference::parse(text) {
+        Ok(r @ Reference::Registry { .. }) => Some(r),
+        Ok(r @ Reference::Layout { .. }) if text.starts_with("oci:") => Some(r),
+        _ => None,
     }
 }

@@ -670,3 +670,70 @@ fn bad_references_are_clear_errors() {
         stderr(&out)
     );
 }
+
+#[test]
+fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
+    let reg = Registry::start(Variant::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let r = format!("{}/audit/hello:1", reg.host);
+    run_ok(kiln_in(dir.path()).arg("push").arg(&wasm).arg(&r));
+    let shown = json(&run_ok(kiln_in(dir.path()).args(["inspect", "--json", &r])));
+    assert_eq!(shown["kind"], "oci");
+    assert_eq!(shown["config"]["os"], "wasip2");
+    let imports = stdout(&run_ok(kiln_in(dir.path()).args([
+        "inspect",
+        "--imports",
+        &r,
+    ])));
+    let local = stdout(&run_ok(
+        kiln_in(dir.path())
+            .arg("inspect")
+            .arg("--imports")
+            .arg(&wasm),
+    ));
+    assert_eq!(imports, local);
+
+    let no_stdout = dir.path().join("no-stdout.toml");
+    std::fs::write(&no_stdout, "[imports]\ndefault = \"allow\"\ndeny = [\"wasi:cli/stdout\"]\n").unwrap();
+    let policy = no_stdout.to_str().unwrap();
+    let out = run(kiln_in(dir.path()).args(["audit", "--policy", policy, &r]));
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stdout(&out).contains("wasi:cli/stdout"), "{}", stdout(&out));
+    let out =
+        run(kiln_in(dir.path()).args(["audit", "--policy", "builtin:wasi-cli-pure", "--deep", &r]));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+
+    // An artifact whose config lies about its imports: the config alone
+    // passes, --deep refuses it.
+    let layout = dir.path().join("lying");
+    let bytes = std::fs::read(&wasm).unwrap();
+    let package = kiln_oci::wasm_package(
+        bytes,
+        Some(kiln_oci::ComponentInfo {
+            imports: vec!["wasi:cli/environment@0.2.6".into()],
+            exports: vec!["wasi:cli/run@0.2.0".into()],
+            target: None,
+        }),
+        &kiln_oci::ImageMetadata::default(),
+        "1970-01-01T00:00:00Z",
+    )
+    .unwrap();
+    let lr = kiln_oci::Reference::parse(&format!("oci:{}:1", layout.display())).unwrap();
+    let store =
+        kiln_oci::Store::open(&lr, &Default::default(), true, &kiln_core::SilentReporter).unwrap();
+    store
+        .push(&lr, &package, &[], &kiln_core::SilentReporter)
+        .unwrap();
+    let lref = lr.to_string();
+    let out = run(kiln_in(dir.path()).args(["audit", "--policy", policy, &lref]));
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let out = run(kiln_in(dir.path()).args(["audit", "--policy", policy, "--deep", &lref]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("disagrees with its wasm layer"),
+        "{}",
+        stderr(&out)
+    );
+}
