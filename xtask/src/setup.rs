@@ -1,4 +1,4 @@
-//! `cargo xtask setup`: installs the toolchains kiln's builds and tests use — Rust wasm targets, clang with a WASI libc, make, CMake, Go — only when missing.
+//! `cargo xtask setup`: installs the toolchains and services kiln's builds and tests use — Rust wasm targets, clang with a WASI libc, make, CMake, Go, a registry and its clients — only when missing.
 
 use crate::sh;
 use anyhow::{Context, Result, bail};
@@ -29,6 +29,26 @@ pub fn run() -> Result<()> {
     rust()?;
     debian_packages()?;
     go()?;
+    python_packages()?;
+    Ok(())
+}
+
+/// oras (PyPI's ORAS client library), for the registry tests' cross-check
+/// with a client nobody here wrote.
+fn python_packages() -> Result<()> {
+    let has = |module: &str| {
+        Command::new("python3")
+            .args(["-c", &format!("import {module}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("oras") {
+        sh(Command::new("python3").args(["-m", "pip", "install", "--quiet", "oras"]))?;
+    }
+    if !has("oras") {
+        bail!("python3 cannot import oras after `pip install oras`");
+    }
+    eprintln!("setup: python oras ready");
     Ok(())
 }
 

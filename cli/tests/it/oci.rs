@@ -696,7 +696,11 @@ fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
     assert_eq!(imports, local);
 
     let no_stdout = dir.path().join("no-stdout.toml");
-    std::fs::write(&no_stdout, "[imports]\ndefault = \"allow\"\ndeny = [\"wasi:cli/stdout\"]\n").unwrap();
+    std::fs::write(
+        &no_stdout,
+        "[imports]\ndefault = \"allow\"\ndeny = [\"wasi:cli/stdout\"]\n",
+    )
+    .unwrap();
     let policy = no_stdout.to_str().unwrap();
     let out = run(kiln_in(dir.path()).args(["audit", "--policy", policy, &r]));
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
@@ -736,4 +740,55 @@ fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn kiln_pulls_what_oras_pushed_in_the_cncf_layout() {
+    let reg = Registry::start(Variant::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let bytes = std::fs::read(&wasm).unwrap();
+    let imports = stdout(&run_ok(kiln().arg("inspect").arg("--imports").arg(&wasm)));
+    let config = serde_json::json!({
+        "created": "2024-01-01T00:00:00Z",
+        "architecture": "wasm",
+        "os": "wasip2",
+        "layerDigests": [kiln_core::Digest::of(&bytes).to_string()],
+        "component": {"imports": imports.lines().collect::<Vec<_>>(), "exports": ["wasi:cli/run@0.2.0"]},
+    });
+    std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+    let target = format!("{}/oras/hello:v1", reg.host);
+    let script = format!(
+        "import oras.client\n\
+         c = oras.client.OrasClient(hostname='{host}', insecure=True)\n\
+         c.push(target='{target}', files=['hello.wasm:application/wasm'], \
+         manifest_config='config.json:application/vnd.wasm.config.v0+json', disable_path_validation=True)\n",
+        host = reg.host
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "oras (pip install oras; `cargo xtask setup` does it) failed: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let pulled = dir.path().join("from-oras.wasm");
+    run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(&target)
+            .arg("-o")
+            .arg(&pulled),
+    );
+    assert_eq!(std::fs::read(&pulled).unwrap(), bytes);
+    let shown = json(&run_ok(
+        kiln_in(dir.path()).args(["inspect", "--json", &target]),
+    ));
+    assert_eq!(shown["config"]["created"], "2024-01-01T00:00:00Z");
 }
