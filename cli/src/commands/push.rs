@@ -82,7 +82,21 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         target: None,
     });
     let created = kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
-    let package = kiln_oci::wasm_package(wasm, info, &metadata, &created)?;
+    // The layer streams from the file when pushed; stdin is held in memory.
+    let layer = if args.file.as_os_str() == "-" {
+        kiln_oci::artifact::Blob::bytes(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, wasm)
+    } else {
+        // Described from the bytes already read; the store checks the
+        // digest again as the file streams out.
+        kiln_oci::artifact::Blob {
+            descriptor: kiln_oci::artifact::Descriptor::of(
+                kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE,
+                &wasm,
+            ),
+            data: kiln_oci::artifact::BlobData::File(args.file.clone()),
+        }
+    };
+    let package = kiln_oci::wasm_package(layer, info, &metadata, &created)?;
     let attachments = if args.no_aot {
         Vec::new()
     } else {

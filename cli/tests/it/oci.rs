@@ -714,7 +714,7 @@ fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
     let layout = dir.path().join("lying");
     let bytes = std::fs::read(&wasm).unwrap();
     let package = kiln_oci::wasm_package(
-        bytes,
+        kiln_oci::artifact::Blob::bytes(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, bytes),
         Some(kiln_oci::ComponentInfo {
             imports: vec!["wasi:cli/environment@0.2.6".into()],
             exports: vec!["wasi:cli/run@0.2.0".into()],

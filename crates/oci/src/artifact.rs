@@ -203,8 +203,59 @@ pub fn to_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
 pub struct Blob {
     /// What it is.
     pub descriptor: Descriptor,
-    /// Its bytes.
-    pub bytes: Vec<u8>,
+    /// Where its bytes are.
+    pub data: BlobData,
+}
+
+/// The bytes of a blob: small documents in memory, files streamed from disk.
+#[derive(Debug, Clone)]
+pub enum BlobData {
+    /// In memory.
+    Bytes(Vec<u8>),
+    /// A file, read in chunks when stored; it must not change meanwhile
+    /// (its digest is checked again as it is read).
+    File(std::path::PathBuf),
+}
+
+impl Blob {
+    /// A blob in memory.
+    pub fn bytes(media_type: &str, bytes: Vec<u8>) -> Blob {
+        Blob {
+            descriptor: Descriptor::of(media_type, &bytes),
+            data: BlobData::Bytes(bytes),
+        }
+    }
+
+    /// A file as a blob, hashed by reading it in chunks.
+    pub fn file(media_type: &str, path: &std::path::Path) -> Result<Blob> {
+        use sha2::Digest as _;
+        use std::io::Read;
+        let mut f = std::fs::File::open(path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = f
+                .read(&mut buf)
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            size += n as u64;
+        }
+        Ok(Blob {
+            descriptor: Descriptor {
+                media_type: media_type.to_string(),
+                digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+                size,
+                artifact_type: None,
+                annotations: BTreeMap::new(),
+            },
+            data: BlobData::File(path.to_path_buf()),
+        })
+    }
 }
 
 /// A manifest with the blobs it references, ready to store.
@@ -249,14 +300,19 @@ pub fn created(source_date_epoch: Option<&str>) -> Result<String> {
     Ok(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
-/// The CNCF Wasm artifact for a component (`info` given) or core module.
+/// The CNCF Wasm artifact for a component (`info` given) or core module
+/// whose bytes are `wasm` (see [`Blob::file`] and [`Blob::bytes`], with
+/// media type [`WASM_LAYER_MEDIA_TYPE`]).
 pub fn wasm_package(
-    wasm: Vec<u8>,
+    wasm: Blob,
     info: Option<ComponentInfo>,
     metadata: &ImageMetadata,
     created: &str,
 ) -> Result<Package> {
-    let layer = Descriptor::of(WASM_LAYER_MEDIA_TYPE, &wasm);
+    if wasm.descriptor.media_type != WASM_LAYER_MEDIA_TYPE {
+        bail!("a Wasm artifact's layer is `{WASM_LAYER_MEDIA_TYPE}`");
+    }
+    let layer = wasm.descriptor.clone();
     let config = WasmConfig {
         created: created.to_string(),
         author: metadata.authors.clone(),
@@ -299,12 +355,9 @@ pub fn wasm_package(
         vec![
             Blob {
                 descriptor: config_descriptor,
-                bytes: config_bytes,
+                data: BlobData::Bytes(config_bytes),
             },
-            Blob {
-                descriptor: layer,
-                bytes: wasm,
-            },
+            wasm,
         ],
     )
 }
@@ -352,11 +405,11 @@ pub fn cwasm_package(
         vec![
             Blob {
                 descriptor: config,
-                bytes: descriptor_json,
+                data: BlobData::Bytes(descriptor_json),
             },
             Blob {
                 descriptor: layer,
-                bytes: cwasm,
+                data: BlobData::Bytes(cwasm),
             },
         ],
     )
@@ -405,20 +458,18 @@ mod tests {
             imports: vec!["wasi:cli/stdout@0.2.6".into()],
             ..Default::default()
         };
-        let a = wasm_package(
-            b"\0asm\x0d\0\x01\0".to_vec(),
-            Some(info.clone()),
-            &meta,
-            "x",
-        )
-        .unwrap();
-        let b = wasm_package(b"\0asm\x0d\0\x01\0".to_vec(), Some(info), &meta, "x").unwrap();
+        let wasm = || Blob::bytes(WASM_LAYER_MEDIA_TYPE, b"\0asm\x0d\0\x01\0".to_vec());
+        let a = wasm_package(wasm(), Some(info.clone()), &meta, "x").unwrap();
+        let b = wasm_package(wasm(), Some(info), &meta, "x").unwrap();
         assert_eq!(a.descriptor.digest, b.descriptor.digest);
         let m: Manifest = serde_json::from_slice(&a.manifest).unwrap();
         assert_eq!(m.config.media_type, WASM_CONFIG_MEDIA_TYPE);
         assert_eq!(m.layers[0].media_type, WASM_LAYER_MEDIA_TYPE);
         assert_eq!(m.annotations["org.opencontainers.image.title"], "hello");
-        let c: WasmConfig = serde_json::from_slice(&a.blobs[0].bytes).unwrap();
+        let BlobData::Bytes(config) = &a.blobs[0].data else {
+            panic!("the config is in memory")
+        };
+        let c: WasmConfig = serde_json::from_slice(config).unwrap();
         assert_eq!(c.os, "wasip2");
         assert_eq!(c.layer_digests, vec![m.layers[0].digest.clone()]);
     }

@@ -64,6 +64,48 @@ impl Layout {
         kiln_core::fs::write_atomic(&path, bytes)
     }
 
+    /// Stores a file as a blob: copied in chunks while hashed, moved into
+    /// place only if it matches `d`.
+    pub fn put_blob_file(&self, d: &Descriptor, path: &Path) -> Result<()> {
+        use sha2::Digest as _;
+        use std::io::{Read, Write};
+        let dest = self.blob_path(&d.digest)?;
+        let dir = dest.parent().unwrap_or(&self.dir);
+        let mut src = std::fs::File::open(path)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".kiln-tmp-")
+            .tempfile_in(dir)
+            .with_context(|| format!("failed to write in `{}`", dir.display()))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = src
+                .read(&mut buf)
+                .with_context(|| format!("failed to read `{}`", path.display()))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n])?;
+            size += n as u64;
+        }
+        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if digest != d.digest || size != d.size {
+            bail!(
+                "`{}` changed while it was being stored ({digest}, {size} bytes; expected {}, {} bytes)",
+                path.display(),
+                d.digest,
+                d.size
+            );
+        }
+        tmp.persist(&dest)
+            .map_err(|e| e.error)
+            .with_context(|| format!("failed to write `{}`", dest.display()))?;
+        Ok(())
+    }
+
     /// Reads a blob and checks its digest and size.
     pub fn get_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
         let path = self.blob_path(&d.digest)?;

@@ -1,6 +1,6 @@
 //! A registry through the `oci-client` crate: connection settings (plain HTTP, private CAs, self-signed certificates, timeouts), credentials, and retries with backoff on server errors, throttling and dropped connections.
 
-use crate::artifact::{Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+use crate::artifact::{BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::auth::Credentials;
 use crate::layout::verify;
 use anyhow::{Context, Result, anyhow, bail};
@@ -9,6 +9,8 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// How to reach a registry.
@@ -302,38 +304,42 @@ impl Registry {
             .is_ok()
     }
 
-    /// Uploads a blob, in chunks streamed from `bytes`, reporting progress.
+    /// Uploads a blob in 4 MiB chunks, streamed from disk for files,
+    /// reporting progress as chunks go out.
     pub fn put_blob(
         &self,
         repository: &str,
         d: &Descriptor,
-        bytes: &bytes::Bytes,
+        data: &BlobData,
         progress: &dyn Fn(u64),
     ) -> Result<()> {
-        verify(d, bytes)?;
+        if let BlobData::Bytes(b) = data {
+            verify(d, b)?;
+        }
         let r = self.reference(repository, None, Some(&d.digest));
         self.retry(&format!("upload blob {}", d.digest), || {
-            // Chunks of 4 MiB: the registry sees a chunked upload (one
-            // request for small blobs) and kiln never copies the blob.
-            let chunks: Vec<std::result::Result<bytes::Bytes, OciDistributionError>> = (0..bytes
-                .len())
-                .step_by(CHUNK)
-                .map(|start| Ok(bytes.slice(start..(start + CHUNK).min(bytes.len()))))
-                .collect();
-            let sizes: Vec<u64> = chunks
-                .iter()
-                .map(|c| c.as_ref().map_or(0, |b| b.len() as u64))
-                .collect();
-            let stream = futures_util::stream::iter(chunks);
-            let fut = self
+            let sent = Arc::new(AtomicU64::new(0));
+            let stream = chunks(data, sent.clone());
+            let push = self
                 .client
                 .push_blob_stream(&r, stream, &d.digest, Some(d.size));
             async move {
-                let out = fut.await;
-                if out.is_ok() {
-                    progress(sizes.iter().sum());
+                tokio::pin!(push);
+                let mut reported = 0;
+                let report = |reported: &mut u64| {
+                    let now = sent.load(Ordering::Relaxed);
+                    progress(now.saturating_sub(*reported));
+                    *reported = now;
+                };
+                loop {
+                    tokio::select! {
+                        out = &mut push => {
+                            report(&mut reported);
+                            return out;
+                        }
+                        _ = tokio::time::sleep(Duration::from_millis(100)) => report(&mut reported),
+                    }
                 }
-                out
             }
         })?;
         Ok(())
@@ -505,3 +511,56 @@ impl Registry {
 }
 
 const CHUNK: usize = 4 << 20;
+
+type Chunk = std::result::Result<bytes::Bytes, OciDistributionError>;
+
+/// A blob's bytes as a stream of chunks (read from disk as the upload
+/// goes, for files), counting what was handed out in `sent`.
+fn chunks(
+    data: &BlobData,
+    sent: Arc<AtomicU64>,
+) -> futures_util::stream::BoxStream<'static, Chunk> {
+    use futures_util::StreamExt as _;
+    match data {
+        BlobData::Bytes(b) => {
+            let bytes = bytes::Bytes::copy_from_slice(b);
+            let pieces: Vec<Chunk> = (0..bytes.len())
+                .step_by(CHUNK)
+                .map(|start| Ok(bytes.slice(start..(start + CHUNK).min(bytes.len()))))
+                .collect();
+            futures_util::stream::iter(pieces)
+                .inspect(move |c| {
+                    if let Ok(c) = c {
+                        sent.fetch_add(c.len() as u64, Ordering::Relaxed);
+                    }
+                })
+                .boxed()
+        }
+        BlobData::File(path) => futures_util::stream::try_unfold(
+            (path.clone(), None::<tokio::fs::File>, sent),
+            |(path, file, sent)| async move {
+                use tokio::io::AsyncReadExt as _;
+                let mut f = match file {
+                    Some(f) => f,
+                    None => tokio::fs::File::open(&path).await?,
+                };
+                let mut buf = vec![0u8; CHUNK];
+                let mut filled = 0;
+                while filled < CHUNK {
+                    let n = f.read(&mut buf[filled..]).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    filled += n;
+                }
+                if filled == 0 {
+                    return Ok(None);
+                }
+                buf.truncate(filled);
+                sent.fetch_add(filled as u64, Ordering::Relaxed);
+                Ok(Some((bytes::Bytes::from(buf), (path, Some(f), sent))))
+            },
+        )
+        .boxed(),
+    }
+}

@@ -1,7 +1,7 @@
 //! Push, pull, tags and referrers, the same on a registry and on a local OCI image layout.
 
 use crate::artifact::{
-    ANNOTATION_TARGET, ANNOTATION_TITLE, ANNOTATION_WASMTIME, CWASM_ARTIFACT_TYPE,
+    ANNOTATION_TARGET, ANNOTATION_TITLE, ANNOTATION_WASMTIME, BlobData, CWASM_ARTIFACT_TYPE,
     CWASM_CONFIG_MEDIA_TYPE, CWASM_LAYER_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Index,
     MANIFEST_MEDIA_TYPE, Manifest, Package, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
     WasmConfig, referrers_tag, to_bytes,
@@ -129,20 +129,18 @@ impl Store {
         }
     }
 
-    fn put_blob(
-        &self,
-        d: &Descriptor,
-        bytes: &bytes::Bytes,
-        reporter: &dyn Reporter,
-    ) -> Result<()> {
+    fn put_blob(&self, d: &Descriptor, data: &BlobData, reporter: &dyn Reporter) -> Result<()> {
         match self {
             Store::Registry { client, repository } => {
                 let bar = reporter.progress(&format!("Uploading {}", short(&d.digest)), d.size);
-                client.put_blob(repository, d, bytes, &|n| bar.inc(n))?;
+                client.put_blob(repository, d, data, &|n| bar.inc(n))?;
                 bar.finish();
                 Ok(())
             }
-            Store::Layout(l) => l.put_blob(d, bytes),
+            Store::Layout(l) => match data {
+                BlobData::Bytes(b) => l.put_blob(d, b),
+                BlobData::File(p) => l.put_blob_file(d, p),
+            },
         }
     }
 
@@ -278,8 +276,7 @@ impl Store {
                 );
                 continue;
             }
-            let bytes = bytes::Bytes::copy_from_slice(&blob.bytes);
-            self.put_blob(&blob.descriptor, &bytes, reporter)?;
+            self.put_blob(&blob.descriptor, &blob.data, reporter)?;
             uploaded += blob.descriptor.size;
         }
         self.put_manifest(&package.manifest, &package.descriptor, tag)?;
