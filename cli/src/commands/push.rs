@@ -88,11 +88,11 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     } else {
         // Described from the bytes already read; the store checks the
         // digest again as the file streams out.
+        let descriptor =
+            kiln_oci::artifact::Descriptor::of(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, &wasm);
+        drop(wasm);
         kiln_oci::artifact::Blob {
-            descriptor: kiln_oci::artifact::Descriptor::of(
-                kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE,
-                &wasm,
-            ),
+            descriptor,
             data: kiln_oci::artifact::BlobData::File(args.file.clone()),
         }
     };
