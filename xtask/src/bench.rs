@@ -12,7 +12,7 @@ use wasm_encoder::{
 
 const RUNS: usize = 15;
 
-const PARTS: &[&str] = &["inspect", "audit", "build", "compile"];
+const PARTS: &[&str] = &["inspect", "audit", "build", "compile", "oci"];
 
 pub fn run(parts: &[String]) -> Result<()> {
     if let Some(p) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
@@ -89,6 +89,11 @@ pub fn run(parts: &[String]) -> Result<()> {
     } else {
         String::new()
     };
+    let oci = if part("oci") {
+        crate::bench_oci::rows(&kiln)?
+    } else {
+        String::new()
+    };
     let aot = if part("compile") {
         crate::bench_aot::rows(&kiln, &inputs[0].1, "the rust-command debug component")?
     } else {
@@ -113,6 +118,7 @@ pub fn run(parts: &[String]) -> Result<()> {
     report.push_str(&audit);
     report.push_str(&overhead);
     report.push_str(&aot);
+    report.push_str(&oci);
     print!("{report}");
     crate::write_report(&dir.join("report.md"), &report)?;
     eprintln!(
@@ -151,7 +157,7 @@ fn time(cmd: &mut Command) -> Result<Duration> {
 
 /// A valid module with about `code_bytes` of function bodies: many functions
 /// of straight-line integer arithmetic, the shape of compiled code.
-fn large_module(code_bytes: usize) -> Vec<u8> {
+pub(crate) fn large_module(code_bytes: usize) -> Vec<u8> {
     let mut types = TypeSection::new();
     types
         .ty()
@@ -318,7 +324,7 @@ fn build_overhead(kiln: &std::path::Path, dir: &std::path::Path) -> Result<Strin
     Ok(out)
 }
 
-fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
+pub(crate) fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
     let out = cmd.output().with_context(|| crate::display(cmd))?;
     if !out.status.success() {
         bail!(
@@ -331,7 +337,7 @@ fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
 }
 
 /// The same component-level imports around core modules of different sizes.
-fn component_with_imports(module: &[u8]) -> Vec<u8> {
+pub(crate) fn component_with_imports(module: &[u8]) -> Vec<u8> {
     use wasm_encoder::{
         Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection, InstanceType,
         RawSection,

@@ -1,0 +1,180 @@
+//! `cargo xtask bench`, publishing part: `kiln push`/`pull` of a 50 MiB component to a loopback registry (CNCF distribution) against `skopeo copy` and PyPI's oras client moving the same artifact, and the bytes a re-push uploads.
+
+use crate::root;
+use anyhow::{Context, Result, bail};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const RUNS: usize = 3;
+
+struct Registry {
+    child: Child,
+    host: String,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_registry(dir: &Path) -> Result<Registry> {
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let host = format!("127.0.0.1:{port}");
+    let config = dir.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+            dir.join("registry-data").display()
+        ),
+    )?;
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("start docker-registry (cargo xtask setup installs it)")?;
+    let registry = Registry { child, host };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(&registry.host).is_err() {
+        if Instant::now() > deadline {
+            bail!("the registry did not come up");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(registry)
+}
+
+/// Median of `RUNS` runs of `f(i)` (each run gets its own index, so it can
+/// use a fresh repository or directory).
+fn median(mut f: impl FnMut(usize) -> Result<()>) -> Result<Duration> {
+    let mut times = Vec::new();
+    for i in 0..RUNS {
+        let start = Instant::now();
+        f(i)?;
+        times.push(start.elapsed());
+    }
+    times.sort();
+    Ok(times[RUNS / 2])
+}
+
+fn ok(cmd: &mut Command) -> Result<()> {
+    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed: {}",
+            crate::display(cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+pub fn rows(kiln: &Path) -> Result<String> {
+    let dir = root().join("target/bench/oci");
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    let reg = start_registry(&dir)?;
+    let wasm = dir.join("big.wasm");
+    std::fs::write(
+        &wasm,
+        crate::bench::component_with_imports(&crate::bench::large_module(50 << 20)),
+    )?;
+    let size = std::fs::metadata(&wasm)?.len();
+    // The same artifact as an OCI layout, for skopeo to copy.
+    let layout = dir.join("layout");
+    ok(Command::new(kiln)
+        .args(["push", "-q", "--no-aot"])
+        .arg(&wasm)
+        .arg(format!("oci:{}:v1", layout.display())))?;
+    let config = dir.join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
+    )?;
+
+    let kiln_push = median(|i| {
+        ok(Command::new(kiln)
+            .args(["push", "-q", "--no-aot"])
+            .arg(&wasm)
+            .arg(format!("{}/kiln{i}/big:v1", reg.host)))
+    })?;
+    let skopeo_push = median(|i| {
+        ok(Command::new("skopeo")
+            .args(["copy", "-q", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:v1", layout.display()))
+            .arg(format!("docker://{}/skopeo{i}/big:v1", reg.host)))
+    })?;
+    let oras_push = median(|i| {
+        ok(Command::new("python3")
+            .arg("-c")
+            .arg(format!(
+                "import oras.client\nc = oras.client.OrasClient(hostname='{h}', insecure=True)\n\
+                 c.push(target='{h}/oras{i}/big:v1', files=['big.wasm:application/wasm'], \
+                 manifest_config='config.json:application/vnd.wasm.config.v0+json', \
+                 disable_path_validation=True, quiet=True)\n",
+                h = reg.host
+            ))
+            .current_dir(&dir))
+    })?;
+    let kiln_pull = median(|i| {
+        ok(Command::new(kiln)
+            .args(["pull", "-q"])
+            .arg(format!("{}/kiln0/big:v1", reg.host))
+            .arg("-o")
+            .arg(dir.join(format!("pulled{i}.wasm"))))
+    })?;
+    let skopeo_pull = median(|i| {
+        ok(Command::new("skopeo")
+            .args(["copy", "-q", "--src-tls-verify=false"])
+            .arg(format!("docker://{}/kiln0/big:v1", reg.host))
+            .arg(format!(
+                "oci:{}:v1",
+                dir.join(format!("skopeo-pulled{i}")).display()
+            )))
+    })?;
+    // A re-push of unchanged content: how long, and how many blob bytes.
+    let repush = crate::bench::run_json(
+        Command::new(kiln)
+            .args(["push", "-q", "--no-aot", "--json"])
+            .arg(&wasm)
+            .arg(format!("{}/kiln0/big:v1", reg.host)),
+    )?;
+    let repush_time = median(|_| {
+        ok(Command::new(kiln)
+            .args(["push", "-q", "--no-aot"])
+            .arg(&wasm)
+            .arg(format!("{}/kiln0/big:v1", reg.host)))
+    })?;
+    let mibs = |d: Duration| size as f64 / (1024.0 * 1024.0) / d.as_secs_f64();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    Ok(format!(
+        "\nPush and pull of a {:.0} MiB component to a loopback registry (CNCF distribution), {RUNS} runs, median:\n\n\
+         | operation | kiln | skopeo copy | oras (PyPI) | kiln / fastest other |\n|---|---|---|---|---|\n\
+         | push (fresh repository) | {:.0} ms ({:.0} MiB/s) | {:.0} ms ({:.0} MiB/s) | {:.0} ms ({:.0} MiB/s) | {:.2}x |\n\
+         | pull | {:.0} ms ({:.0} MiB/s) | {:.0} ms ({:.0} MiB/s) | | {:.2}x |\n\n\
+         Re-push of unchanged content: {:.0} ms, {} blob bytes uploaded.\n",
+        size as f64 / (1024.0 * 1024.0),
+        ms(kiln_push),
+        mibs(kiln_push),
+        ms(skopeo_push),
+        mibs(skopeo_push),
+        ms(oras_push),
+        mibs(oras_push),
+        ms(kiln_push) / ms(skopeo_push).min(ms(oras_push)),
+        ms(kiln_pull),
+        mibs(kiln_pull),
+        ms(skopeo_pull),
+        mibs(skopeo_pull),
+        ms(kiln_pull) / ms(skopeo_pull),
+        ms(repush_time),
+        repush["uploaded_bytes"]
+    ))
+}
