@@ -95,7 +95,13 @@ pub fn run(parts: &[String]) -> Result<()> {
         String::new()
     };
     let aot = if part("compile") {
-        crate::bench_aot::rows(&kiln, &inputs[0].1, "the rust-command debug component")?
+        let path = dir.join("aot-input.wasm");
+        let component = wit_component::ComponentEncoder::default()
+            .module(&large_module(6 << 20))?
+            .encode()
+            .context("wrap a module into a component")?;
+        std::fs::write(&path, component)?;
+        crate::bench_aot::rows(&kiln, &path, "a component with 6 MiB of code")?
     } else {
         String::new()
     };

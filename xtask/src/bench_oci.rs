@@ -82,42 +82,63 @@ pub fn rows(kiln: &Path) -> Result<String> {
     }
     std::fs::create_dir_all(&dir)?;
     let reg = start_registry(&dir)?;
-    let wasm = dir.join("big.wasm");
-    std::fs::write(
-        &wasm,
-        crate::bench::component_with_imports(&crate::bench::large_module(50 << 20)),
-    )?;
-    let size = std::fs::metadata(&wasm)?.len();
-    // The same artifact as an OCI layout, for skopeo to copy.
+    // Every push gets content of its own (the same 50 MiB component with a
+    // one-byte different custom section at the end), so no tool can mount
+    // or skip a blob another run uploaded.
+    let base = crate::bench::component_with_imports(&crate::bench::large_module(50 << 20));
+    let size = base.len() as u64 + 8;
+    let variant = |tool: &str, i: usize| -> Result<std::path::PathBuf> {
+        let path = dir.join(format!("{tool}{i}.wasm"));
+        let mut bytes = base.clone();
+        // A custom section: id 0, size 6, name "run", two payload bytes.
+        let t = tool.as_bytes().first().copied().unwrap_or(b'x');
+        bytes.extend_from_slice(&[0, 6, 3, b'r', b'u', b'n', i as u8, t]);
+        std::fs::write(&path, &bytes)?;
+        Ok(path)
+    };
     let layout = dir.join("layout");
-    ok(Command::new(kiln)
-        .args(["push", "-q", "--no-aot"])
-        .arg(&wasm)
-        .arg(format!("oci:{}:v1", layout.display())))?;
     let config = dir.join("config.json");
     std::fs::write(
         &config,
         r#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
     )?;
+    let mut kiln_files = Vec::new();
+    let mut skopeo_files = Vec::new();
+    let mut oras_files = Vec::new();
+    for i in 0..RUNS {
+        kiln_files.push(variant("k", i)?);
+        oras_files.push(variant("o", i)?);
+        let s = variant("s", i)?;
+        // skopeo copies from a layout holding the same kind of artifact.
+        ok(Command::new(kiln)
+            .args(["push", "-q", "--no-aot"])
+            .arg(&s)
+            .arg(format!("oci:{}:run{i}", layout.display())))?;
+        skopeo_files.push(s);
+    }
 
     let kiln_push = median(|i| {
         ok(Command::new(kiln)
             .args(["push", "-q", "--no-aot"])
-            .arg(&wasm)
+            .arg(&kiln_files[i])
             .arg(format!("{}/kiln{i}/big:v1", reg.host)))
     })?;
     let skopeo_push = median(|i| {
         ok(Command::new("skopeo")
             .args(["copy", "-q", "--dest-tls-verify=false"])
-            .arg(format!("oci:{}:v1", layout.display()))
+            .arg(format!("oci:{}:run{i}", layout.display()))
             .arg(format!("docker://{}/skopeo{i}/big:v1", reg.host)))
     })?;
     let oras_push = median(|i| {
+        let name = oras_files[i]
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         ok(Command::new("python3")
             .arg("-c")
             .arg(format!(
                 "import oras.client\nc = oras.client.OrasClient(hostname='{h}', insecure=True)\n\
-                 c.push(target='{h}/oras{i}/big:v1', files=['big.wasm:application/wasm'], \
+                 c.push(target='{h}/oras{i}/big:v1', files=['{name}:application/wasm'], \
                  manifest_config='config.json:application/vnd.wasm.config.v0+json', \
                  disable_path_validation=True, quiet=True)\n",
                 h = reg.host
@@ -127,14 +148,14 @@ pub fn rows(kiln: &Path) -> Result<String> {
     let kiln_pull = median(|i| {
         ok(Command::new(kiln)
             .args(["pull", "-q"])
-            .arg(format!("{}/kiln0/big:v1", reg.host))
+            .arg(format!("{}/kiln{i}/big:v1", reg.host))
             .arg("-o")
             .arg(dir.join(format!("pulled{i}.wasm"))))
     })?;
     let skopeo_pull = median(|i| {
         ok(Command::new("skopeo")
             .args(["copy", "-q", "--src-tls-verify=false"])
-            .arg(format!("docker://{}/kiln0/big:v1", reg.host))
+            .arg(format!("docker://{}/kiln{i}/big:v1", reg.host))
             .arg(format!(
                 "oci:{}:v1",
                 dir.join(format!("skopeo-pulled{i}")).display()
@@ -144,13 +165,13 @@ pub fn rows(kiln: &Path) -> Result<String> {
     let repush = crate::bench::run_json(
         Command::new(kiln)
             .args(["push", "-q", "--no-aot", "--json"])
-            .arg(&wasm)
+            .arg(&kiln_files[0])
             .arg(format!("{}/kiln0/big:v1", reg.host)),
     )?;
     let repush_time = median(|_| {
         ok(Command::new(kiln)
             .args(["push", "-q", "--no-aot"])
-            .arg(&wasm)
+            .arg(&kiln_files[0])
             .arg(format!("{}/kiln0/big:v1", reg.host)))
     })?;
     let mibs = |d: Duration| size as f64 / (1024.0 * 1024.0) / d.as_secs_f64();

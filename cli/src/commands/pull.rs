@@ -104,7 +104,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     }
     printer.status("Pulled", &format!("{reference} to `{}`", path.display()));
     let out = Output {
-        digest: kiln_core::Digest::of(&pulled.bytes).to_string(),
+        digest: pulled.digest.clone(),
         size: pulled.bytes.len() as u64,
         path,
         manifest_digest: pulled.manifest_digest.clone(),

@@ -76,6 +76,18 @@ fn push_pull_referrers_and_reproducible_digests() {
     ));
     assert_eq!(again["digest"], digest.as_str());
     assert_eq!(again["uploaded_bytes"], 0);
+    // Another repository of the same registry: blobs are mounted, not
+    // uploaded again.
+    let out = run_ok(
+        kiln_in(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg(format!("{}/demo/copy:1.0", reg.host))
+            .arg("--json"),
+    );
+    assert!(stderr(&out).contains("Mounted"), "{}", stderr(&out));
+    assert_eq!(json(&out)["uploaded_bytes"], 0);
+    assert_eq!(json(&out)["digest"], digest.as_str());
     // Anywhere: a local layout gives the same manifest digest.
     let layout = dir.path().join("layout");
     let local = json(&run_ok(

@@ -3,6 +3,7 @@
 pub mod artifact;
 pub mod auth;
 pub mod layout;
+pub mod locations;
 pub mod reference;
 pub mod registry;
 pub mod store;

@@ -40,7 +40,11 @@ pub fn is_loopback(registry: &str) -> bool {
 
 /// A client for one registry.
 pub struct Registry {
+    /// Everything, with blobs uploaded in one streamed request.
     client: Client,
+    /// Uploads of blobs over [`MONOLITHIC_MAX`], in 4 MiB chunks: proxies
+    /// in front of registries often cap the size of one request.
+    chunked: Client,
     auth: RegistryAuth,
     registry: String,
     attempts: u32,
@@ -157,22 +161,27 @@ impl Registry {
         let tls = connection.insecure || !connection.ca_files.is_empty();
         let plain = connection.plain_http || (is_loopback(registry) && !tls);
         let timeout = connection.timeout.unwrap_or(Duration::from_secs(30));
-        let config = ClientConfig {
-            protocol: if plain {
-                ClientProtocol::Http
-            } else {
-                ClientProtocol::Https
-            },
-            accept_invalid_certificates: connection.insecure,
-            extra_root_certificates: extra,
-            read_timeout: Some(timeout),
-            connect_timeout: Some(timeout),
-            user_agent: concat!("kiln/", env!("CARGO_PKG_VERSION")),
-            platform_resolver: None,
-            ..Default::default()
+        let make = |monolithic: bool| {
+            let config = ClientConfig {
+                protocol: if plain {
+                    ClientProtocol::Http
+                } else {
+                    ClientProtocol::Https
+                },
+                accept_invalid_certificates: connection.insecure,
+                extra_root_certificates: extra.clone(),
+                read_timeout: Some(timeout),
+                connect_timeout: Some(timeout),
+                user_agent: concat!("kiln/", env!("CARGO_PKG_VERSION")),
+                platform_resolver: None,
+                use_monolithic_push: monolithic,
+                ..Default::default()
+            };
+            Client::try_from(config)
+                .map_err(|e| anyhow!("failed to set up the registry client: {e}"))
         };
-        let client = Client::try_from(config)
-            .map_err(|e| anyhow!("failed to set up the registry client: {e}"))?;
+        let client = make(true)?;
+        let chunked = make(false)?;
         let auth = match credentials {
             Credentials::Anonymous => RegistryAuth::Anonymous,
             Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
@@ -184,6 +193,7 @@ impl Registry {
             .context("failed to start the network runtime")?;
         Ok(Registry {
             client,
+            chunked,
             auth,
             registry: registry.to_string(),
             attempts: connection.attempts.unwrap_or(5).max(1),
@@ -257,7 +267,16 @@ impl Registry {
         self.retry(&format!("authenticate to `{}`", self.registry), || {
             self.client.auth(&r, &self.auth, op)
         })?;
+        self.runtime.block_on(
+            self.chunked
+                .store_auth_if_needed(r.resolve_registry(), &self.auth),
+        );
         Ok(())
+    }
+
+    /// The registry's host (and port).
+    pub fn host(&self) -> &str {
+        &self.registry
     }
 
     /// Checks that the registry accepts the credentials, by listing the
@@ -320,9 +339,12 @@ impl Registry {
         self.retry(&format!("upload blob {}", d.digest), || {
             let sent = Arc::new(AtomicU64::new(0));
             let stream = chunks(data, sent.clone());
-            let push = self
-                .client
-                .push_blob_stream(&r, stream, &d.digest, Some(d.size));
+            let client = if d.size <= MONOLITHIC_MAX {
+                &self.client
+            } else {
+                &self.chunked
+            };
+            let push = client.push_blob_stream(&r, stream, &d.digest, Some(d.size));
             async move {
                 tokio::pin!(push);
                 let mut reported = 0;
@@ -463,7 +485,16 @@ impl Registry {
             }
             Ok(out)
         })?;
-        verify(d, &bytes)?;
+        // oci-client checked the digest as the bytes streamed in (its
+        // stream ends in an error otherwise); the size is checked here.
+        if bytes.len() as u64 != d.size {
+            bail!(
+                "blob {} has {} bytes, but its descriptor says {}",
+                d.digest,
+                bytes.len(),
+                d.size
+            );
+        }
         Ok(bytes)
     }
 
@@ -511,6 +542,8 @@ impl Registry {
 }
 
 const CHUNK: usize = 4 << 20;
+/// Blobs up to this size go up in one request.
+const MONOLITHIC_MAX: u64 = 128 << 20;
 
 type Chunk = std::result::Result<bytes::Bytes, OciDistributionError>;
 

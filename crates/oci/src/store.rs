@@ -8,6 +8,7 @@ use crate::artifact::{
 };
 use crate::auth::{self, Credentials};
 use crate::layout::Layout;
+use crate::locations::BlobLocations;
 use crate::reference::Reference;
 use crate::registry::{Connection, Registry};
 use anyhow::{Context, Result, bail};
@@ -71,6 +72,8 @@ pub struct Pulled {
     /// The content: a `.wasm`, or a `.cwasm` when a precompiled artifact
     /// for the requested target was found.
     pub bytes: Vec<u8>,
+    /// The digest of `bytes` (checked).
+    pub digest: String,
     /// What `bytes` is.
     pub content: Content,
 }
@@ -264,22 +267,38 @@ impl Store {
         reporter: &dyn Reporter,
     ) -> Result<u64> {
         let mut uploaded = 0;
+        let mut locations = match self {
+            Store::Registry { .. } => Some(BlobLocations::load()),
+            Store::Layout(_) => None,
+        };
         for blob in &package.blobs {
-            if self.has_blob(&blob.descriptor)? {
-                reporter.status(
-                    "Exists",
-                    &format!(
-                        "{} ({})",
-                        short(&blob.descriptor.digest),
-                        blob.descriptor.media_type
-                    ),
-                );
-                continue;
+            let d = &blob.descriptor;
+            let what = format!("{} ({})", short(&d.digest), d.media_type);
+            if self.has_blob(d)? {
+                reporter.status("Exists", &what);
+            } else if let (
+                Store::Registry {
+                    client, repository, ..
+                },
+                Some(locs),
+            ) = (self, &locations)
+                && let Some(from) = locs.find(client.host(), &d.digest, repository)
+                && client.mount_blob(repository, from, d)
+                && client.has_blob(repository, d)?
+            {
+                reporter.status("Mounted", &format!("{what} from `{from}`"));
+            } else {
+                self.put_blob(d, &blob.data, reporter)?;
+                uploaded += d.size;
             }
-            self.put_blob(&blob.descriptor, &blob.data, reporter)?;
-            uploaded += blob.descriptor.size;
+            if let (Store::Registry { client, repository }, Some(locs)) = (self, &mut locations) {
+                locs.record(client.host(), &d.digest, repository);
+            }
         }
         self.put_manifest(&package.manifest, &package.descriptor, tag)?;
+        if let Some(locs) = &locations {
+            locs.save();
+        }
         Ok(uploaded)
     }
 
@@ -430,6 +449,7 @@ impl Store {
                     manifest,
                     config,
                     bytes: cwasm,
+                    digest: layer.digest.clone(),
                     content: Content::Cwasm {
                         digest: r.digest.clone(),
                         file_name: layer
@@ -456,6 +476,7 @@ impl Store {
             bail!("the layer of `{reference}` is not a wasm module or component");
         }
         Ok(Pulled {
+            digest: layer.digest.clone(),
             manifest_digest: digest,
             manifest,
             config,
