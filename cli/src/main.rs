@@ -39,6 +39,11 @@ enum Command {
     Pull(commands::pull::Args),
     Tags(commands::tags::Args),
     Login(commands::login::LoginArgs),
+    Keygen(commands::sign::KeygenArgs),
+    Sign(commands::sign::SignArgs),
+    Verify(commands::sign::VerifyArgs),
+    SignBlob(commands::sign::SignBlobArgs),
+    VerifyBlob(commands::sign::VerifyBlobArgs),
     Logout(commands::login::LogoutArgs),
     Doctor(commands::doctor::Args),
 }
@@ -64,6 +69,11 @@ fn main() -> ExitCode {
         Command::Pull(args) => commands::pull::run(args, &printer),
         Command::Tags(args) => commands::tags::run(args, &printer),
         Command::Login(args) => commands::login::login(args, &printer),
+        Command::Keygen(args) => commands::sign::keygen(args, &printer),
+        Command::Sign(args) => commands::sign::sign(args, &printer),
+        Command::Verify(args) => commands::sign::verify(args, &printer),
+        Command::SignBlob(args) => commands::sign::sign_blob(args, &printer),
+        Command::VerifyBlob(args) => commands::sign::verify_blob(args, &printer),
         Command::Logout(args) => commands::login::logout(args, &printer),
         Command::Doctor(args) => commands::doctor::run(args, &printer),
     };

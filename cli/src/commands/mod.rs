@@ -9,6 +9,7 @@ pub mod login;
 pub mod pull;
 pub mod push;
 pub mod registry;
+pub mod sign;
 pub mod tags;
 pub mod validate;
 

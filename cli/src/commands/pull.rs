@@ -24,6 +24,11 @@ pub struct Args {
     /// otherwise the portable component.
     #[arg(long, value_name = "TRIPLE")]
     target: Option<String>,
+    /// Verify a signature by this public key (and, for a precompiled
+    /// artifact, its own signature from `kiln sign --recursive`) before
+    /// writing anything.
+    #[arg(long, value_name = "FILE")]
+    verify_key: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
     /// Print the result as JSON.
@@ -55,6 +60,37 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         kiln_aot::engine_config(t, &kiln_aot::Cpu::Baseline, &kiln_aot::Settings::default())?;
     }
     let store = args.registry.open(&reference, false, printer)?;
+    let key = args
+        .verify_key
+        .as_deref()
+        .map(super::sign::verifier)
+        .transpose()?;
+    let check = |digest: &str, what: &str| -> Result<()> {
+        if let Some(key) = &key {
+            let (good, _) =
+                super::sign::verified_payloads(&store, digest, key, &Default::default(), printer)?;
+            if good.is_empty() {
+                anyhow::bail!(
+                    "{what} {digest} has no valid signature by `{}`; nothing was written",
+                    args.verify_key
+                        .as_deref()
+                        .unwrap_or(std::path::Path::new("?"))
+                        .display()
+                );
+            }
+            printer.status("Verified", &format!("{what} {digest}"));
+        }
+        Ok(())
+    };
+    // Verified by digest, then pulled by that digest: a tag that moves in
+    // between cannot slip in something unverified.
+    let reference = if key.is_some() {
+        let digest = store.resolve_digest(&reference)?;
+        check(&digest, "the artifact")?;
+        reference.with_digest(&digest)
+    } else {
+        reference
+    };
     let major = kiln_aot::WASMTIME_VERSION
         .split('.')
         .next()
@@ -92,6 +128,9 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             Some(descriptor_json.clone()),
         ),
     };
+    if let Content::Cwasm { digest, .. } = &pulled.content {
+        check(digest, "the precompiled artifact")?;
+    }
     let path = match &args.output {
         Some(p) if p.is_dir() => p.join(&name),
         Some(p) => p.clone(),

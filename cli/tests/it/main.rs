@@ -14,3 +14,4 @@ mod errors;
 mod inspect;
 mod oci;
 mod registry_harness;
+mod sign;

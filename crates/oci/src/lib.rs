@@ -6,6 +6,7 @@ pub mod layout;
 pub mod locations;
 pub mod reference;
 pub mod registry;
+pub mod signature;
 pub mod store;
 
 pub use artifact::{ComponentInfo, ImageMetadata, Package, cwasm_package, wasm_package};

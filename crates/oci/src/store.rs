@@ -161,7 +161,7 @@ impl Store {
 
     /// Fetches a manifest (or index) by tag or digest: bytes, media type,
     /// digest. `None` when there is none.
-    fn get_manifest(
+    pub(crate) fn manifest(
         &self,
         tag: Option<&str>,
         digest: Option<&str>,
@@ -206,7 +206,7 @@ impl Store {
         }
     }
 
-    fn get_blob(&self, d: &Descriptor, reporter: &dyn Reporter) -> Result<Vec<u8>> {
+    pub(crate) fn blob(&self, d: &Descriptor, reporter: &dyn Reporter) -> Result<Vec<u8>> {
         match self {
             Store::Registry { client, repository } => {
                 let bar = reporter.progress(&format!("Downloading {}", short(&d.digest)), d.size);
@@ -237,7 +237,7 @@ impl Store {
 
     fn referrers_index(&self, subject: &str) -> Result<Index> {
         let tag = referrers_tag(subject)?;
-        match self.get_manifest(Some(&tag), None)? {
+        match self.manifest(Some(&tag), None)? {
             Some((bytes, _, _)) => Ok(serde_json::from_slice::<Index>(&bytes).unwrap_or_default()),
             None => Ok(Index::default()),
         }
@@ -260,7 +260,7 @@ impl Store {
 
     /// Stores a package's blobs (skipping those already there) and then its
     /// manifest, under `tag` or by digest. Returns bytes uploaded.
-    fn put_package(
+    pub(crate) fn store_package(
         &self,
         package: &Package,
         tag: Option<&str>,
@@ -317,14 +317,14 @@ impl Store {
         if let Store::Registry { client, repository } = self {
             client.authenticate(repository, true)?;
         }
-        let mut uploaded = self.put_package(package, reference.tag(), reporter)?;
+        let mut uploaded = self.store_package(package, reference.tag(), reporter)?;
         reporter.status(
             "Pushed",
             &format!("{} {}", reference, package.descriptor.digest),
         );
         let mut referrers = Vec::new();
         for a in attachments {
-            uploaded += self.put_package(a, None, reporter)?;
+            uploaded += self.store_package(a, None, reporter)?;
             self.add_referrer(&package.descriptor.digest, &a.descriptor)?;
             let target = a.descriptor.annotations.get(ANNOTATION_TARGET).cloned();
             reporter.status(
@@ -361,9 +361,9 @@ impl Store {
         reference: &Reference,
         reporter: &dyn Reporter,
     ) -> Result<(String, Manifest, WasmConfig)> {
-        let (bytes, media_type, digest) =
-            self.get_manifest(reference.tag(), reference.digest())?
-                .with_context(|| format!("`{reference}` does not exist"))?;
+        let (bytes, media_type, digest) = self
+            .manifest(reference.tag(), reference.digest())?
+            .with_context(|| format!("`{reference}` does not exist"))?;
         if media_type == INDEX_MEDIA_TYPE {
             bail!("`{reference}` is an image index, not a Wasm artifact");
         }
@@ -387,7 +387,7 @@ impl Store {
             );
         }
         manifest.config.checked_digest()?;
-        let config_bytes = self.get_blob(&manifest.config, reporter)?;
+        let config_bytes = self.blob(&manifest.config, reporter)?;
         let config: WasmConfig = serde_json::from_slice(&config_bytes)
             .with_context(|| format!("the config of `{reference}` is not a Wasm config"))?;
         Ok((digest, manifest, config))
@@ -413,13 +413,12 @@ impl Store {
             });
             if let Some(r) = found {
                 r.checked_digest()?;
-                let (bytes, _, _) =
-                    self.get_manifest(None, Some(&r.digest))?.with_context(|| {
-                        format!(
-                            "the referrer {} listed for `{reference}` is missing",
-                            r.digest
-                        )
-                    })?;
+                let (bytes, _, _) = self.manifest(None, Some(&r.digest))?.with_context(|| {
+                    format!(
+                        "the referrer {} listed for `{reference}` is missing",
+                        r.digest
+                    )
+                })?;
                 let m: Manifest = serde_json::from_slice(&bytes).with_context(|| {
                     format!("the referrer {} is not an OCI image manifest", r.digest)
                 })?;
@@ -439,11 +438,11 @@ impl Store {
                 layer.checked_digest()?;
                 let descriptor_json = if m.config.media_type == CWASM_CONFIG_MEDIA_TYPE {
                     m.config.checked_digest()?;
-                    self.get_blob(&m.config, reporter)?
+                    self.blob(&m.config, reporter)?
                 } else {
                     Vec::new()
                 };
-                let cwasm = self.get_blob(layer, reporter)?;
+                let cwasm = self.blob(layer, reporter)?;
                 return Ok(Pulled {
                     manifest_digest: digest,
                     manifest,
@@ -471,7 +470,7 @@ impl Store {
             .find(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
             .context("no wasm layer")?;
         layer.checked_digest()?;
-        let bytes = self.get_blob(layer, reporter)?;
+        let bytes = self.blob(layer, reporter)?;
         if kiln_core::WasmKind::sniff(&bytes).is_none() {
             bail!("the layer of `{reference}` is not a wasm module or component");
         }

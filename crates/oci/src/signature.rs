@@ -1,0 +1,157 @@
+//! Signatures stored as cosign stores them: an OCI manifest under the tag `sha256-<hex>.sig` in the signed artifact's repository, one `application/vnd.dev.cosign.simplesigning.v1+json` layer per signature with the base64 signature in its `dev.cosignproject.cosign/signature` annotation.
+
+use crate::artifact::{
+    Blob, Descriptor, MANIFEST_MEDIA_TYPE, Manifest, Package, check_digest, to_bytes,
+};
+use crate::store::Store;
+use anyhow::{Context, Result, bail};
+use kiln_core::Reporter;
+
+/// The media type of a signed payload layer.
+pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
+/// The annotation holding the base64 signature.
+pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
+/// The config media type of cosign's signature manifests.
+const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+
+/// The tag holding the signatures of `digest`: `sha256-<hex>.sig`.
+pub fn signature_tag(digest: &str) -> Result<String> {
+    check_digest(digest)?;
+    Ok(format!("{}.sig", digest.replacen(':', "-", 1)))
+}
+
+/// One stored signature.
+#[derive(Debug, Clone)]
+pub struct StoredSignature {
+    /// The payload's bytes (digest checked).
+    pub payload: Vec<u8>,
+    /// The base64 signature from the annotation.
+    pub signature: String,
+}
+
+/// The config cosign writes: an image config whose `diff_ids` list the
+/// payload digests.
+fn config(layers: &[Descriptor]) -> Result<Vec<u8>> {
+    to_bytes(&serde_json::json!({
+        "architecture": "",
+        "config": {},
+        "created": "0001-01-01T00:00:00Z",
+        "history": [{"created": "0001-01-01T00:00:00Z"}],
+        "os": "",
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": layers.iter().map(|l| l.digest.clone()).collect::<Vec<_>>(),
+        },
+    }))
+}
+
+impl Store {
+    /// The digest a reference names (its manifest's, for a tag).
+    pub fn resolve_digest(&self, reference: &crate::Reference) -> Result<String> {
+        let (_, _, digest) = self
+            .manifest(reference.tag(), reference.digest())?
+            .with_context(|| format!("`{reference}` does not exist"))?;
+        Ok(digest)
+    }
+
+    /// The signature manifest of `subject`, if any.
+    fn signature_manifest(&self, subject: &str) -> Result<Option<Manifest>> {
+        let tag = signature_tag(subject)?;
+        match self.manifest(Some(&tag), None)? {
+            Some((bytes, _, _)) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("the signature manifest `{tag}` is not an OCI image manifest")
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every signature stored for `subject`. Layers that are not
+    /// signatures, or whose payload is missing or does not match its
+    /// digest, come back as the reason they were skipped.
+    pub fn signatures(
+        &self,
+        subject: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<std::result::Result<StoredSignature, String>>> {
+        let Some(manifest) = self.signature_manifest(subject)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for layer in &manifest.layers {
+            if layer.media_type != SIMPLE_SIGNING_MEDIA_TYPE {
+                out.push(Err(format!(
+                    "layer {} is `{}`, not a signature",
+                    layer.digest, layer.media_type
+                )));
+                continue;
+            }
+            let Some(signature) = layer.annotations.get(SIGNATURE_ANNOTATION) else {
+                out.push(Err(format!(
+                    "layer {} has no signature annotation",
+                    layer.digest
+                )));
+                continue;
+            };
+            if check_digest(&layer.digest).is_err() || layer.size > 1 << 20 {
+                out.push(Err(format!("layer {} is malformed", layer.digest)));
+                continue;
+            }
+            match self.blob(layer, reporter) {
+                Ok(payload) => out.push(Ok(StoredSignature {
+                    payload,
+                    signature: signature.clone(),
+                })),
+                Err(e) => out.push(Err(format!("payload {}: {e:#}", layer.digest))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds a signature of `subject` to its signature manifest (creating
+    /// it), keeping the signatures already there. Returns the signature
+    /// manifest's digest.
+    pub fn add_signature(
+        &self,
+        subject: &str,
+        payload: Vec<u8>,
+        signature: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<String> {
+        let tag = signature_tag(subject)?;
+        let mut layers = match self.signature_manifest(subject)? {
+            Some(m) => m.layers,
+            None => Vec::new(),
+        };
+        let mut layer = Blob::bytes(SIMPLE_SIGNING_MEDIA_TYPE, payload);
+        layer
+            .descriptor
+            .annotations
+            .insert(SIGNATURE_ANNOTATION.to_string(), signature.to_string());
+        if layers.iter().any(|l| {
+            l.digest == layer.descriptor.digest
+                && l.annotations.get(SIGNATURE_ANNOTATION).map(String::as_str) == Some(signature)
+        }) {
+            bail!("this signature is already stored for {subject}");
+        }
+        layers.push(layer.descriptor.clone());
+        let config_bytes = config(&layers)?;
+        let config = Blob::bytes(CONFIG_MEDIA_TYPE, config_bytes);
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+            artifact_type: None,
+            config: config.descriptor.clone(),
+            layers,
+            subject: None,
+            annotations: Default::default(),
+        };
+        let bytes = to_bytes(&manifest)?;
+        let package = Package {
+            descriptor: Descriptor::of(MANIFEST_MEDIA_TYPE, &bytes),
+            manifest: bytes,
+            blobs: vec![config, layer],
+        };
+        self.store_package(&package, Some(&tag), reporter)?;
+        Ok(package.descriptor.digest)
+    }
+}
