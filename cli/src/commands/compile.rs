@@ -121,12 +121,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         .map(|d| d.join("aot"));
     let dir = match &args.output {
         Some(d) => d.clone(),
-        None => args
-            .file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."))
-            .to_path_buf(),
+        None => super::dir_of(&args.file),
     };
     let stem = args
         .file

@@ -29,3 +29,12 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>> {
     }
     std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))
 }
+
+/// The directory a file is in (`.` for a bare file name), where outputs
+/// beside it go.
+pub fn dir_of(file: &Path) -> std::path::PathBuf {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}

@@ -102,12 +102,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     } else {
         let dir = match &args.aot {
             Some(d) => d.clone(),
-            None => args
-                .file
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."))
-                .to_path_buf(),
+            None => super::dir_of(&args.file),
         };
         let layer_digest = package.blobs[1].descriptor.digest.clone();
         precompiled(

@@ -217,6 +217,35 @@ pub enum BlobData {
     File(std::path::PathBuf),
 }
 
+/// Reads a file in 1 MiB chunks, hashing it and copying it to `sink` when
+/// given; returns its `sha256:` digest and size.
+pub fn hash_file(
+    path: &std::path::Path,
+    mut sink: Option<&mut dyn std::io::Write>,
+) -> Result<(String, u64)> {
+    use sha2::Digest as _;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if let Some(w) = sink.as_deref_mut() {
+            w.write_all(&buf[..n]).context("failed to copy the blob")?;
+        }
+        size += n as u64;
+    }
+    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
+}
+
 impl Blob {
     /// A blob in memory.
     pub fn bytes(media_type: &str, bytes: Vec<u8>) -> Blob {
@@ -228,27 +257,11 @@ impl Blob {
 
     /// A file as a blob, hashed by reading it in chunks.
     pub fn file(media_type: &str, path: &std::path::Path) -> Result<Blob> {
-        use sha2::Digest as _;
-        use std::io::Read;
-        let mut f = std::fs::File::open(path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = f
-                .read(&mut buf)
-                .with_context(|| format!("failed to read `{}`", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            size += n as u64;
-        }
+        let (digest, size) = hash_file(path, None)?;
         Ok(Blob {
             descriptor: Descriptor {
                 media_type: media_type.to_string(),
-                digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+                digest,
                 size,
                 artifact_type: None,
                 annotations: BTreeMap::new(),

@@ -67,31 +67,13 @@ impl Layout {
     /// Stores a file as a blob: copied in chunks while hashed, moved into
     /// place only if it matches `d`.
     pub fn put_blob_file(&self, d: &Descriptor, path: &Path) -> Result<()> {
-        use sha2::Digest as _;
-        use std::io::{Read, Write};
         let dest = self.blob_path(&d.digest)?;
         let dir = dest.parent().unwrap_or(&self.dir);
-        let mut src = std::fs::File::open(path)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
         let mut tmp = tempfile::Builder::new()
             .prefix(".kiln-tmp-")
             .tempfile_in(dir)
             .with_context(|| format!("failed to write in `{}`", dir.display()))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = src
-                .read(&mut buf)
-                .with_context(|| format!("failed to read `{}`", path.display()))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            tmp.write_all(&buf[..n])?;
-            size += n as u64;
-        }
-        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let (digest, size) = crate::artifact::hash_file(path, Some(tmp.as_file_mut()))?;
         if digest != d.digest || size != d.size {
             bail!(
                 "`{}` changed while it was being stored ({digest}, {size} bytes; expected {}, {} bytes)",
@@ -193,8 +175,8 @@ impl Layout {
     }
 }
 
-/// Fails unless `bytes` have the digest and size `d` says.
-pub fn verify(d: &Descriptor, bytes: &[u8]) -> Result<()> {
+/// Fails unless `bytes` have the size `d` says.
+pub fn verify_size(d: &Descriptor, bytes: &[u8]) -> Result<()> {
     if bytes.len() as u64 != d.size {
         bail!(
             "blob {} has {} bytes, but its descriptor says {}",
@@ -203,6 +185,12 @@ pub fn verify(d: &Descriptor, bytes: &[u8]) -> Result<()> {
             d.size
         );
     }
+    Ok(())
+}
+
+/// Fails unless `bytes` have the digest and size `d` says.
+pub fn verify(d: &Descriptor, bytes: &[u8]) -> Result<()> {
+    verify_size(d, bytes)?;
     let actual = Digest::of(bytes).to_string();
     if actual != d.digest {
         bail!(

@@ -2,7 +2,7 @@
 
 use crate::artifact::{BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::auth::Credentials;
-use crate::layout::verify;
+use crate::layout::{verify, verify_size};
 use anyhow::{Context, Result, anyhow, bail};
 use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -487,14 +487,7 @@ impl Registry {
         })?;
         // oci-client checked the digest as the bytes streamed in (its
         // stream ends in an error otherwise); the size is checked here.
-        if bytes.len() as u64 != d.size {
-            bail!(
-                "blob {} has {} bytes, but its descriptor says {}",
-                d.digest,
-                bytes.len(),
-                d.size
-            );
-        }
+        verify_size(d, &bytes)?;
         Ok(bytes)
     }
 
