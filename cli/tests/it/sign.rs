@@ -451,3 +451,101 @@ fn blobs_and_keys_made_by_openssl() {
     // keygen never overwrites by accident.
     assert_eq!(run(k(d).args(["keygen"])).status.code(), Some(2));
 }
+
+#[test]
+fn recursive_signatures_garbage_and_other_algorithms() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let wasm = hello(d);
+    run_ok(kiln().arg("compile").arg(&wasm));
+    let layout = d.join("layout");
+    let r = format!("oci:{}:1", layout.display());
+    run_ok(k(d).arg("push").arg(&wasm).arg(&r));
+    let (key, public) = keygen(d, "cosign");
+    let signed: serde_json::Value = serde_json::from_slice(
+        &run_ok(
+            k(d).args(["sign", &r, "--recursive", "--json", "--key"])
+                .arg(&key),
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(signed.as_array().unwrap().len(), 2, "{signed}");
+    assert_eq!(signed[1]["target"], kiln_aot::host_triple());
+    // The precompiled artifact verifies on its own digest, and pulls verified.
+    let cw = d.join("pulled.cwasm");
+    run_ok(
+        k(d).args(["pull", &r, "--target", "host", "--verify-key"])
+            .arg(&public)
+            .arg("-o")
+            .arg(&cw),
+    );
+    assert!(cw.is_file());
+
+    // A stored signature that is garbage is "not accepted", never a panic
+    // and never "verified".
+    let lr = kiln_oci::Reference::parse(&r).unwrap();
+    let store =
+        kiln_oci::Store::open(&lr, &Default::default(), false, &kiln_core::SilentReporter).unwrap();
+    let digest = store.resolve_digest(&lr).unwrap();
+    store
+        .add_signature(
+            &digest,
+            b"{not a payload".to_vec(),
+            "%%% not base64 %%%",
+            &kiln_core::SilentReporter,
+        )
+        .unwrap();
+    let (_, stranger) = keygen(d, "stranger");
+    let out = run(k(d).args(["verify", &r, "--key"]).arg(&stranger));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not accepted"), "{}", stderr(&out));
+    // The real signature still verifies next to the garbage.
+    assert_eq!(
+        run(k(d).args(["verify", &r, "--key"]).arg(&public))
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // Public keys of other algorithms: not verified, not an error.
+    for (name, args) in [
+        (
+            "ed25519",
+            &["genpkey", "-algorithm", "ed25519", "-out", "ed.key"][..],
+        ),
+        (
+            "rsa",
+            &[
+                "genpkey",
+                "-algorithm",
+                "rsa",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "rsa.key",
+            ][..],
+        ),
+    ] {
+        assert!(
+            openssl()
+                .args(args)
+                .current_dir(d)
+                .status()
+                .unwrap()
+                .success(),
+            "{name}"
+        );
+        let private = if name == "rsa" { "rsa.key" } else { "ed.key" };
+        assert!(
+            openssl()
+                .args(["pkey", "-in", private, "-pubout", "-out", "other.pub"])
+                .current_dir(d)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let out = run(k(d).args(["verify", &r, "--key", "other.pub"]));
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr(&out));
+    }
+}
