@@ -51,6 +51,18 @@ impl Layout {
             .join(digest.trim_start_matches("sha256:")))
     }
 
+    /// A descriptor for a stored blob found by digest alone (a manifest
+    /// stored but not listed in `index.json`); `None` when it is absent.
+    pub fn stored_blob(&self, digest: &str, media_type: &str) -> Result<Option<Descriptor>> {
+        let Ok(meta) = std::fs::metadata(self.blob_path(digest)?) else {
+            return Ok(None);
+        };
+        let mut d = Descriptor::of(media_type, &[]);
+        d.digest = digest.to_string();
+        d.size = meta.len();
+        Ok(Some(d))
+    }
+
     /// Whether the blob is stored with the right size.
     pub fn has_blob(&self, d: &Descriptor) -> Result<bool> {
         let path = self.blob_path(&d.digest)?;

@@ -170,36 +170,16 @@ impl Store {
             Store::Registry { client, repository } => client.get_manifest(repository, tag, digest),
             Store::Layout(l) => {
                 let d = match (digest, tag) {
-                    (Some(d), _) => l
-                        .index()?
-                        .manifests
-                        .into_iter()
-                        .find(|m| m.digest == d)
-                        .or_else(|| {
-                            // A manifest stored as a blob but not listed.
-                            Some(Descriptor {
-                                media_type: MANIFEST_MEDIA_TYPE.to_string(),
-                                digest: d.to_string(),
-                                size: 0,
-                                artifact_type: None,
-                                annotations: Default::default(),
-                            })
-                        }),
+                    (Some(d), _) => {
+                        match l.index()?.manifests.into_iter().find(|m| m.digest == d) {
+                            Some(listed) => Some(listed),
+                            None => l.stored_blob(d, MANIFEST_MEDIA_TYPE)?,
+                        }
+                    }
                     (None, Some(t)) => l.resolve_tag(t)?,
                     (None, None) => l.resolve_tag("latest")?,
                 };
-                let Some(mut d) = d else { return Ok(None) };
-                if d.size == 0 {
-                    // Size unknown: read it from disk, the digest still checks the bytes.
-                    match std::fs::metadata(
-                        l.dir()
-                            .join("blobs/sha256")
-                            .join(d.digest.trim_start_matches("sha256:")),
-                    ) {
-                        Ok(m) => d.size = m.len(),
-                        Err(_) => return Ok(None),
-                    }
-                }
+                let Some(d) = d else { return Ok(None) };
                 let bytes = l.get_blob(&d)?;
                 Ok(Some((bytes, d.media_type.clone(), d.digest.clone())))
             }
