@@ -22,6 +22,20 @@ pub struct Args {
     /// Where to write the component (default: `<target dir>/kiln/<name>.wasm`).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// The wasm target: wasm32-wasip2 (a component directly) or wasm32-wasip1
+    /// (a core module that kiln componentizes with the WASI adapter). Rust only.
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    #[command(flatten)]
+    flags: BuildFlags,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How to build: the flags `kiln build` and `kiln publish` share.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BuildFlags {
     /// The package to build in a Cargo workspace.
     #[arg(short, long, value_name = "SPEC")]
     package: Option<String>,
@@ -52,10 +66,10 @@ pub struct Args {
     /// Build without accessing the network.
     #[arg(long)]
     offline: bool,
-    /// The wasm target: wasm32-wasip2 (a component directly) or wasm32-wasip1
-    /// (a core module that kiln componentizes with the WASI adapter). Rust only.
-    #[arg(long, value_name = "TRIPLE")]
-    target: Option<String>,
+    /// The wasm target (`--target` of `kiln build`, `--wasm-target` of
+    /// `kiln publish`), set by each command.
+    #[arg(skip)]
+    pub target: Option<String>,
     /// The clang to compile C with (default: `CC` when it is a clang, then
     /// `WASI_SDK_PATH`, then the newest system clang with a WASI libc).
     #[arg(long, value_name = "CC")]
@@ -70,9 +84,6 @@ pub struct Args {
     /// builds are reproducible).
     #[arg(long)]
     no_trimpath: bool,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    json: bool,
     /// Extra arguments for the language's build tool (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     tool_args: Vec<String>,
@@ -98,62 +109,91 @@ struct Summary {
 /// linker runs themselves; everything else in `total_ms` is kiln's own work:
 /// `setup_ms` finds the toolchain and reads the project (cargo metadata,
 /// versions, git revision), then the steps after the compiler.
-#[derive(Serialize)]
-struct Timings {
-    compiler_ms: f64,
-    setup_ms: f64,
-    componentize_ms: f64,
-    metadata_ms: f64,
-    validate_ms: f64,
-    write_ms: f64,
-    total_ms: f64,
+#[derive(Debug, Clone, Serialize)]
+pub struct Timings {
+    pub compiler_ms: f64,
+    pub setup_ms: f64,
+    pub componentize_ms: f64,
+    pub metadata_ms: f64,
+    pub validate_ms: f64,
+    pub write_ms: f64,
+    pub total_ms: f64,
 }
 
-fn ms(since: Instant) -> f64 {
+pub fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
-pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+/// A built, validated component, written to its output path.
+pub struct BuildOutput {
+    /// The project it was built from.
+    pub project: kiln_build::Project,
+    /// Where the component was written.
+    pub path: PathBuf,
+    /// The component's bytes.
+    pub component: Vec<u8>,
+    /// Their digest.
+    pub digest: Digest,
+    /// Its top-level imports, exports and metadata.
+    pub surface: kiln_inspect::Surface,
+    /// The WASI adapter used, when the toolchain made a core module.
+    pub adapter: Option<Adapter>,
+    /// The driver's result; its `wasm` is the toolchain's core module for
+    /// Go (whose SBOM is read from it) and empty otherwise.
+    pub built: kiln_build::Built,
+    /// Milliseconds spent in each step.
+    pub timings: Timings,
+}
+
+/// Builds the project at `path` into a validated component written to
+/// `output` (default `<target dir>/kiln/<name>.wasm`).
+pub fn build_component(
+    path: &std::path::Path,
+    output: Option<PathBuf>,
+    flags: &BuildFlags,
+    printer: &dyn Reporter,
+) -> Result<BuildOutput> {
     let started = Instant::now();
-    let project = kiln_build::discover(&args.path)?;
-    check_flags(&args, project.lang)?;
+    let project = kiln_build::discover(path)?;
+    check_flags(flags, project.lang)?;
+    let flags = flags.clone();
     let rust = RustOptions {
-        package: args.package,
-        target: match (args.bin, args.lib) {
+        package: flags.package,
+        target: match (flags.bin, flags.lib) {
             (Some(bin), _) => TargetChoice::Bin(bin),
             (None, true) => TargetChoice::Lib,
             (None, false) => TargetChoice::Auto,
         },
-        profile: match (args.release, args.profile) {
+        profile: match (flags.release, flags.profile) {
             (true, _) => Profile::Release,
             (false, Some(p)) => Profile::Named(p),
             (false, None) => Profile::Dev,
         },
-        features: args.features,
-        all_features: args.all_features,
-        no_default_features: args.no_default_features,
-        locked: args.locked,
-        offline: args.offline,
-        triple: args.target,
-        cargo_args: args.tool_args.clone(),
+        features: flags.features,
+        all_features: flags.all_features,
+        no_default_features: flags.no_default_features,
+        locked: flags.locked,
+        offline: flags.offline,
+        triple: flags.target,
+        cargo_args: flags.tool_args.clone(),
     };
     let toolchain_started = Instant::now();
     let mut built = match project.lang {
         Lang::Rust => kiln_build::rust::build(&project.manifest, &rust, printer)?,
         Lang::C => {
             let opts = COptions {
-                cc: args.cc,
-                release: args.release,
-                tool_args: args.tool_args,
+                cc: flags.cc,
+                release: flags.release,
+                tool_args: flags.tool_args,
             };
             kiln_build::c::build(&project, &opts, printer)?
         }
         Lang::Go => {
             let opts = GoOptions {
-                tags: args.go_tags,
-                ldflags: args.go_ldflags,
-                no_trimpath: args.no_trimpath,
-                go_args: args.tool_args,
+                tags: flags.go_tags,
+                ldflags: flags.go_ldflags,
+                no_trimpath: flags.no_trimpath,
+                go_args: flags.tool_args,
             };
             kiln_build::go::build(&project, &opts, printer)?
         }
@@ -162,6 +202,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let driver_ms = ms(toolchain_started);
     let compiler_ms = built.compile_time.as_secs_f64() * 1e3;
     let step = Instant::now();
+    let keep_core = matches!(built.sbom, kiln_build::sbom::SbomSource::Go { .. });
     let (component, adapter) = match built.kind {
         WasmKind::Component => (std::mem::take(&mut built.wasm), None),
         WasmKind::CoreModule => {
@@ -177,6 +218,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                     })?;
                     kiln_component::embed_world(&built.wasm, &resolve, id)?
                 }
+                None if keep_core => built.wasm.clone(),
                 None => std::mem::take(&mut built.wasm),
             };
             let adapter = if built.is_program {
@@ -197,6 +239,9 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             (component, Some(adapter))
         }
     };
+    if !keep_core {
+        built.wasm = Vec::new();
+    }
     let componentize_ms = ms(step);
     let step = Instant::now();
     let (component, warnings) = kiln_component::embed_metadata(&component, &built.metadata)?;
@@ -209,7 +254,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     // (not yet in place) are independent: the validator uses every core for
     // function bodies meanwhile, and the file is moved into place only once
     // the component is known to be valid.
-    let path = args.output.unwrap_or_else(|| built.default_output());
+    let path = output.unwrap_or_else(|| built.default_output());
     let (valid, digest, surface, staged) = std::thread::scope(|s| {
         let validation = s.spawn(|| kiln_component::validate(&component));
         let staged = s.spawn(|| kiln_core::fs::Staged::write(&path, &component));
@@ -233,18 +278,14 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     staged.commit()?;
     let write_ms = ms(step);
     printer.status("Created", &format!("`{}`", path.display()));
-
-    let summary = Summary {
+    Ok(BuildOutput {
+        project,
         path,
-        size: component.len() as u64,
+        component,
         digest,
-        kind: WasmKind::Component,
-        world: surface,
-        language: project.lang,
-        package: built.metadata.name.clone(),
-        version: built.metadata.version.clone(),
+        surface,
         adapter,
-        toolchain_output: built.toolchain_output,
+        built,
         timings: Timings {
             compiler_ms,
             setup_ms: driver_ms - compiler_ms,
@@ -254,6 +295,24 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             write_ms,
             total_ms: ms(started),
         },
+    })
+}
+
+pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
+    args.flags.target = args.target.take();
+    let out = build_component(&args.path, args.output, &args.flags, printer)?;
+    let summary = Summary {
+        path: out.path,
+        size: out.component.len() as u64,
+        digest: out.digest,
+        kind: WasmKind::Component,
+        world: out.surface,
+        language: out.project.lang,
+        package: out.built.metadata.name.clone(),
+        version: out.built.metadata.version.clone(),
+        adapter: out.adapter,
+        toolchain_output: out.built.toolchain_output,
+        timings: out.timings,
     };
     if args.json {
         printer.json(&summary)?;
@@ -279,7 +338,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
 
 /// Refuses flags that mean nothing for the project's language, rather than
 /// silently ignoring them.
-fn check_flags(args: &Args, lang: Lang) -> Result<()> {
+fn check_flags(args: &BuildFlags, lang: Lang) -> Result<()> {
     let given: [(&str, bool, &[Lang]); 14] = [
         ("--package", args.package.is_some(), &[Lang::Rust]),
         ("--bin", args.bin.is_some(), &[Lang::Rust]),

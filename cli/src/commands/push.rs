@@ -51,17 +51,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     })?;
     let surface = kiln_inspect::surface(&wasm)
         .with_context(|| format!("failed to read `{}`", args.file.display()))?;
-    let m = &surface.metadata;
-    let metadata = ImageMetadata {
-        name: m.name.clone(),
-        version: m.version.clone(),
-        description: m.description.clone(),
-        licenses: m.licenses.clone(),
-        source: m.source.clone(),
-        homepage: m.homepage.clone(),
-        revision: m.revision.clone(),
-        authors: m.authors.clone(),
-    };
+    let metadata = image_metadata(&surface);
     let stem = args
         .file
         .file_stem()
@@ -145,8 +135,23 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// The OCI annotations' source: the component's embedded metadata.
+pub fn image_metadata(surface: &kiln_inspect::Surface) -> ImageMetadata {
+    let m = &surface.metadata;
+    ImageMetadata {
+        name: m.name.clone(),
+        version: m.version.clone(),
+        description: m.description.clone(),
+        licenses: m.licenses.clone(),
+        source: m.source.clone(),
+        homepage: m.homepage.clone(),
+        revision: m.revision.clone(),
+        authors: m.authors.clone(),
+    }
+}
+
 /// `NAME:VERSION` in the local layout, from the metadata or the file name.
-fn default_reference(metadata: &ImageMetadata, stem: &str) -> Result<Reference> {
+pub fn default_reference(metadata: &ImageMetadata, stem: &str) -> Result<Reference> {
     let raw = metadata.name.as_deref().unwrap_or(stem);
     let name: String = raw
         .to_ascii_lowercase()

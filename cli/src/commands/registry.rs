@@ -1,6 +1,5 @@
 //! Options shared by the commands that talk to registries: how to connect, and turning them into a store.
 
-use crate::output::Printer;
 use anyhow::Result;
 use kiln_oci::{Connection, Reference, Store};
 use std::path::{Path, PathBuf};
@@ -40,7 +39,12 @@ impl RegistryArgs {
     }
 
     /// Opens the store a reference names.
-    pub fn open(&self, reference: &Reference, create: bool, printer: &Printer) -> Result<Store> {
+    pub fn open(
+        &self,
+        reference: &Reference,
+        create: bool,
+        printer: &dyn kiln_core::Reporter,
+    ) -> Result<Store> {
         Store::open(reference, &self.connection(), create, printer)
     }
 }

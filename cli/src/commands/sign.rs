@@ -120,7 +120,7 @@ fn password(confirm: bool) -> Result<Option<Zeroizing<String>>> {
     Ok(Some(first))
 }
 
-fn signer(key: &Path) -> Result<kiln_sign::Signer> {
+pub fn signer(key: &Path) -> Result<kiln_sign::Signer> {
     let pem = Zeroizing::new(
         std::fs::read(key)
             .with_context(|| format!("failed to read the key `{}`", key.display()))?,
@@ -163,7 +163,7 @@ pub fn keygen(args: KeygenArgs, printer: &Printer) -> Result<Outcome> {
 
 /// The identity cosign puts in a payload: the repository, without tag or
 /// digest.
-fn identity(reference: &Reference) -> String {
+pub fn identity(reference: &Reference) -> String {
     match reference {
         Reference::Registry {
             registry,

@@ -77,6 +77,16 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
         // own bindings the same way.
         embed_world: None,
         compile_time,
+        sbom: crate::sbom::SbomSource::C {
+            root: project.root.clone(),
+            sources: if build == CBuild::Sources {
+                sources(&project.root, &manifest)?
+            } else {
+                Vec::new()
+            },
+            compiler: tc.version.clone(),
+            sysroot: tc.sysroot.clone(),
+        },
     })
 }
 

@@ -10,6 +10,7 @@ pub mod go;
 pub mod manifest;
 mod project;
 pub mod rust;
+pub mod sbom;
 pub mod toolchain;
 
 pub use project::{CBuild, Project, discover};
@@ -42,6 +43,8 @@ pub struct Built {
     /// Time spent in the compiler and linker runs themselves, as opposed to
     /// kiln's own discovery and checks around them.
     pub compile_time: std::time::Duration,
+    /// What the SBOM of the result is made from.
+    pub sbom: sbom::SbomSource,
 }
 
 impl Built {

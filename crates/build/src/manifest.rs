@@ -14,6 +14,154 @@ pub struct KilnToml {
     /// `[build]`.
     #[serde(default)]
     pub build: BuildSection,
+    /// `[publish]`: where `kiln publish` sends the component.
+    #[serde(default)]
+    pub publish: PublishSection,
+    /// `[compile]`: the precompiled artifacts `kiln publish` makes.
+    #[serde(default)]
+    pub compile: CompileSection,
+    /// `[sign]`: how `kiln publish` signs.
+    #[serde(default)]
+    pub sign: SignSection,
+    /// `[audit]`: the audit policy (docs/audit-policy.md), read by the
+    /// audit stage itself.
+    #[serde(default)]
+    pub audit: Option<toml::Table>,
+}
+
+/// `[publish]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PublishSection {
+    /// The destination: `REGISTRY/REPO[:TAG]`, `oci:DIR[:TAG]` or
+    /// `NAME[:TAG]` (default: the package name and version in the local
+    /// layout `target/kiln/oci`).
+    pub to: Option<String>,
+    /// Whether to make, push and sign an SBOM (default true).
+    pub sbom: Option<bool>,
+}
+
+/// `[compile]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CompileSection {
+    /// Target triples, or `["all"]` (default: this host's); `[]` makes none.
+    pub targets: Option<Vec<String>>,
+    /// `baseline` (default), `native`, or presets and features.
+    pub cpu: Option<String>,
+}
+
+/// `[sign]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SignSection {
+    /// The private key, relative to the manifest's directory.
+    pub key: Option<PathBuf>,
+}
+
+/// The `kiln publish` settings of a project, from kiln.toml or, for a Rust
+/// project without one, from `[package.metadata.kiln]` in Cargo.toml.
+#[derive(Debug, Clone, Default)]
+pub struct PublishSettings {
+    /// The file they were read from, if any.
+    pub file: Option<PathBuf>,
+    /// `[publish]`.
+    pub publish: PublishSection,
+    /// `[compile]`.
+    pub compile: CompileSection,
+    /// `[sign]`, with the key made relative to the current directory.
+    pub sign: SignSection,
+    /// `[audit]` as TOML text (a policy document), with where it came from.
+    pub audit: Option<(String, String)>,
+}
+
+/// `[package.metadata.kiln]`: the same tables as kiln.toml without `[build]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct CargoKiln {
+    #[serde(default)]
+    publish: PublishSection,
+    #[serde(default)]
+    compile: CompileSection,
+    #[serde(default)]
+    sign: SignSection,
+    #[serde(default)]
+    audit: Option<toml::Table>,
+}
+
+/// Reads the publish settings of `project`.
+pub fn publish_settings(project: &crate::Project) -> Result<PublishSettings> {
+    let from = |file: PathBuf,
+                publish: PublishSection,
+                compile: CompileSection,
+                mut sign: SignSection,
+                audit: Option<toml::Table>,
+                origin: String|
+     -> Result<PublishSettings> {
+        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        sign.key = sign.key.map(|k| dir.join(k));
+        let audit = match audit {
+            Some(table) => Some((
+                toml::to_string(&table).context("failed to re-encode `[audit]`")?,
+                origin,
+            )),
+            None => None,
+        };
+        Ok(PublishSettings {
+            file: Some(file),
+            publish,
+            compile,
+            sign,
+            audit,
+        })
+    };
+    let kiln_toml = project.root.join("kiln.toml");
+    if let Some(m) = &project.kiln_toml {
+        return from(
+            kiln_toml.clone(),
+            m.publish.clone(),
+            m.compile.clone(),
+            m.sign.clone(),
+            m.audit.clone(),
+            format!("{} [audit]", kiln_toml.display()),
+        );
+    }
+    if project.lang == kiln_core::Lang::Rust && project.manifest.is_file() {
+        #[derive(Deserialize)]
+        struct CargoToml {
+            package: Option<CargoPackage>,
+        }
+        #[derive(Deserialize)]
+        struct CargoPackage {
+            metadata: Option<CargoMetadata>,
+        }
+        #[derive(Deserialize)]
+        struct CargoMetadata {
+            kiln: Option<CargoKiln>,
+        }
+        let text = std::fs::read_to_string(&project.manifest)
+            .with_context(|| format!("failed to read `{}`", project.manifest.display()))?;
+        let cargo: CargoToml = toml::from_str(&text).with_context(|| {
+            format!(
+                "invalid `[package.metadata.kiln]` in `{}`",
+                project.manifest.display()
+            )
+        })?;
+        if let Some(k) = cargo.package.and_then(|p| p.metadata).and_then(|m| m.kiln) {
+            return from(
+                project.manifest.clone(),
+                k.publish,
+                k.compile,
+                k.sign,
+                k.audit,
+                format!(
+                    "{} [package.metadata.kiln.audit]",
+                    project.manifest.display()
+                ),
+            );
+        }
+    }
+    Ok(PublishSettings::default())
 }
 
 /// `[package]`: what is embedded as the component's metadata.

@@ -110,15 +110,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
                 cmd.args(["--profile", p]);
             }
         }
-        if !opts.features.is_empty() {
-            cmd.args(["--features", &opts.features.join(",")]);
-        }
-        if opts.all_features {
-            cmd.arg("--all-features");
-        }
-        if opts.no_default_features {
-            cmd.arg("--no-default-features");
-        }
+        cmd.args(feature_args(opts));
         if opts.locked {
             cmd.arg("--locked");
         }
@@ -203,8 +195,30 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
             },
             embed_world: None,
             compile_time,
+            sbom: crate::sbom::SbomSource::Rust {
+                manifest: package.manifest_path.clone().into_std_path_buf(),
+                package: package.name.to_string(),
+                version: package.version.to_string(),
+                triple: triple.to_string(),
+                feature_args: feature_args(opts),
+            },
         })
     })
+}
+
+/// The feature flags of a build, as cargo takes them.
+fn feature_args(opts: &RustOptions) -> Vec<String> {
+    let mut args = Vec::new();
+    if !opts.features.is_empty() {
+        args.extend(["--features".to_string(), opts.features.join(",")]);
+    }
+    if opts.all_features {
+        args.push("--all-features".to_string());
+    }
+    if opts.no_default_features {
+        args.push("--no-default-features".to_string());
+    }
+    args
 }
 
 /// `cargo metadata --no-deps`, remembered between runs while every input of

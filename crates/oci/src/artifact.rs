@@ -24,6 +24,12 @@ pub const CWASM_ARTIFACT_TYPE: &str = "application/vnd.kiln.wasmtime.cwasm.v1";
 pub const CWASM_LAYER_MEDIA_TYPE: &str = "application/vnd.kiln.wasmtime.cwasm.v1+elf";
 /// The config holding the `.cwasm`'s descriptor (docs/aot.md).
 pub const CWASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.kiln.cwasm.descriptor.v1+json";
+/// The artifact type (and layer media type) of a CycloneDX SBOM attached
+/// to a component's manifest.
+pub const SBOM_ARTIFACT_TYPE: &str = "application/vnd.cyclonedx+json";
+/// The OCI empty descriptor's media type, the config of artifacts that
+/// need none.
+pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 /// Annotation: the target triple of a precompiled artifact.
 pub const ANNOTATION_TARGET: &str = "dev.kiln.cwasm.target";
 /// Annotation: the Wasmtime release that made a precompiled artifact.
@@ -423,6 +429,47 @@ pub fn cwasm_package(
             Blob {
                 descriptor: layer,
                 data: BlobData::Bytes(cwasm),
+            },
+        ],
+    )
+}
+
+/// An SBOM attached to `subject` (a component's manifest), as `oras attach`
+/// makes such artifacts: the empty config, the document as the one layer.
+pub fn sbom_package(document: Vec<u8>, subject: &Descriptor, created: &str) -> Result<Package> {
+    let mut layer = Descriptor::of(SBOM_ARTIFACT_TYPE, &document);
+    layer
+        .annotations
+        .insert(ANNOTATION_TITLE.to_string(), "sbom.cdx.json".to_string());
+    let empty = b"{}".to_vec();
+    let config = Descriptor::of(EMPTY_MEDIA_TYPE, &empty);
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        "org.opencontainers.image.created".to_string(),
+        created.to_string(),
+    );
+    let mut subject = subject.clone();
+    subject.annotations.clear();
+    subject.artifact_type = None;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+        artifact_type: Some(SBOM_ARTIFACT_TYPE.to_string()),
+        config: config.clone(),
+        layers: vec![layer.clone()],
+        subject: Some(subject),
+        annotations,
+    };
+    Package::new(
+        &manifest,
+        vec![
+            Blob {
+                descriptor: config,
+                data: BlobData::Bytes(empty),
+            },
+            Blob {
+                descriptor: layer,
+                data: BlobData::Bytes(document),
             },
         ],
     )

@@ -9,7 +9,9 @@ pub mod registry;
 pub mod signature;
 pub mod store;
 
-pub use artifact::{ComponentInfo, ImageMetadata, Package, cwasm_package, wasm_package};
+pub use artifact::{
+    ComponentInfo, ImageMetadata, Package, cwasm_package, sbom_package, wasm_package,
+};
 pub use reference::Reference;
 pub use registry::Connection;
 pub use store::{Content, Pulled, Pushed, Store};

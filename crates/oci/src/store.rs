@@ -334,6 +334,47 @@ impl Store {
         })
     }
 
+    /// Stores `package` (a manifest whose `subject` is `subject`) and lists
+    /// it among `subject`'s referrers. Returns bytes uploaded.
+    pub fn attach(&self, subject: &str, package: &Package, reporter: &dyn Reporter) -> Result<u64> {
+        let uploaded = self.store_package(package, None, reporter)?;
+        self.add_referrer(subject, &package.descriptor)?;
+        Ok(uploaded)
+    }
+
+    /// The layer of the first referrer of `subject` with `artifact_type`,
+    /// checked against its digest: the manifest digest and the bytes.
+    pub fn referrer_layer(
+        &self,
+        subject: &str,
+        artifact_type: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Option<(String, Vec<u8>)>> {
+        let Some(r) = self
+            .referrers(subject)?
+            .into_iter()
+            .find(|r| r.artifact_type.as_deref() == Some(artifact_type))
+        else {
+            return Ok(None);
+        };
+        r.checked_digest()?;
+        let (bytes, _, _) = self
+            .manifest(None, Some(&r.digest))?
+            .with_context(|| format!("the referrer {} of {subject} is missing", r.digest))?;
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .with_context(|| format!("the referrer {} is not an OCI image manifest", r.digest))?;
+        if m.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject) {
+            bail!("the referrer {} does not refer to {subject}", r.digest);
+        }
+        let layer = m
+            .layers
+            .iter()
+            .find(|l| l.media_type == artifact_type)
+            .with_context(|| format!("the referrer {} has no `{artifact_type}` layer", r.digest))?;
+        layer.checked_digest()?;
+        Ok(Some((r.digest, self.blob(layer, reporter)?)))
+    }
+
     /// Resolves a reference to its Wasm artifact manifest and config,
     /// without downloading the wasm layer.
     pub fn resolve(

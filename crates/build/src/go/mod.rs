@@ -131,6 +131,9 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         ),
         embed_world: world,
         compile_time,
+        sbom: crate::sbom::SbomSource::Go {
+            version: go.version.clone(),
+        },
     })
 }
 
