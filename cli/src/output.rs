@@ -2,7 +2,7 @@
 
 use crate::GlobalOpts;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln_core::{Hinted, Reporter};
 use serde::Serialize;
 use std::io::{IsTerminal, Write};
@@ -24,6 +24,9 @@ pub struct Printer {
     color: bool,
     /// Whether progress bars may be drawn: stderr is a terminal and `CI` is unset.
     interactive: bool,
+    /// The one display every bar and spinner joins on a terminal, so status
+    /// lines print above them instead of through them.
+    multi: MultiProgress,
 }
 
 const BOLD_GREEN: &str = "\x1b[1;32m";
@@ -42,10 +45,16 @@ impl Printer {
             ColorChoice::Auto => tty && !no_color,
         };
         let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+        let interactive = tty && !ci;
         Printer {
             quiet: opts.quiet,
             color,
-            interactive: tty && !ci,
+            interactive,
+            multi: MultiProgress::with_draw_target(if interactive {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            }),
         }
     }
 
@@ -60,7 +69,27 @@ impl Printer {
     fn stderr_line(&self, line: &str) {
         // A closed stderr leaves nowhere to report to; dropping the line is all
         // that can be done.
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        if self.interactive {
+            let _ = self.multi.println(line);
+        } else {
+            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        }
+    }
+
+    /// A spinner for a running stage, drawn only on an interactive terminal.
+    pub fn spinner(&self, label: &str) -> ProgressBar {
+        if !self.interactive || self.quiet {
+            return ProgressBar::hidden();
+        }
+        let bar = self.multi.add(ProgressBar::new_spinner());
+        if let Ok(style) =
+            ProgressStyle::with_template("{prefix:>12.cyan.bold} {spinner} {elapsed}")
+        {
+            bar.set_style(style);
+        }
+        bar.set_prefix(label.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        bar
     }
 
     /// Writes data to stdout.
@@ -106,7 +135,7 @@ impl Printer {
         if !self.interactive || self.quiet {
             return ProgressBar::hidden();
         }
-        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        let bar = self.multi.add(ProgressBar::new(len));
         if let Ok(style) =
             ProgressStyle::with_template("{prefix:>12.cyan.bold} [{bar:30}] {pos}/{len} {wide_msg}")
         {
@@ -141,7 +170,7 @@ impl Reporter for Printer {
             self.status(verb, &format!("{rest} ({})", human_size(total)));
             return Box::new(kiln_core::NoProgress);
         }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        let bar = self.multi.add(ProgressBar::new(total));
         if let Ok(style) = ProgressStyle::with_template(
             "{prefix:>12.cyan.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {wide_msg}",
         ) {

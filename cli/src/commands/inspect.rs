@@ -4,6 +4,7 @@ use super::read_input;
 use crate::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result};
+use kiln_core::Reporter;
 use kiln_inspect::{Report, World, WorldItem};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -25,6 +26,10 @@ pub struct Args {
     /// for components, `module::name` for core modules), for quick diffs.
     #[arg(long, conflicts_with_all = ["json", "wit"])]
     imports: bool,
+    /// For OCI references: print the CycloneDX SBOM attached to the
+    /// artifact (by `kiln publish`), checked against its digest.
+    #[arg(long, conflicts_with_all = ["json", "wit", "imports"])]
+    sbom: bool,
     #[command(flatten)]
     registry: super::registry::RegistryArgs,
 }
@@ -32,6 +37,11 @@ pub struct Args {
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     if let Some(reference) = super::registry::as_reference(&args.file) {
         return remote(&args, &reference, printer);
+    }
+    if args.sbom {
+        anyhow::bail!(
+            "--sbom reads the SBOM attached to an OCI artifact; give a reference (REGISTRY/REPO:TAG or oci:DIR:TAG), not a file"
+        );
     }
     let bytes = read_input(&args.file)?;
     let name = args.file.display();
@@ -250,6 +260,16 @@ pub fn render(r: &Report) -> String {
 fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Result<Outcome> {
     let store = args.registry.open(reference, false, printer)?;
     let (digest, manifest, config) = store.resolve(reference, printer)?;
+    if args.sbom {
+        let (sbom_digest, bytes) = store
+            .referrer_layer(&digest, kiln_oci::artifact::SBOM_ARTIFACT_TYPE, printer)?
+            .with_context(|| format!("`{reference}` ({digest}) has no SBOM attached"))?;
+        let _: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("the SBOM {sbom_digest} is not JSON"))?;
+        printer.status("SBOM", &format!("{sbom_digest} for {digest}"));
+        printer.data(&String::from_utf8_lossy(&bytes))?;
+        return Ok(Outcome::Ok);
+    }
     let referrers = store.referrers(&digest)?;
     let info = config.component.clone().unwrap_or_default();
     if args.imports {

@@ -111,6 +111,7 @@ struct Toolchain {
 
 #[derive(Debug, Serialize)]
 struct AdapterInfo {
+    kind: &'static str,
     name: &'static str,
     digest: String,
 }
@@ -236,8 +237,10 @@ impl Events<'_> {
     /// Runs one stage, timing it and reporting its start, end or failure.
     fn stage<T>(&self, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
         self.emit(&Event::StageStarted { stage });
+        let spinner = self.printer.spinner(stage);
         let started = Instant::now();
         let result = f();
+        spinner.finish_and_clear();
         let elapsed = ms(started);
         match &result {
             Ok(_) => {
@@ -684,6 +687,10 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
             wasmtime: kiln_aot::WASMTIME_VERSION,
         },
         adapter: out.adapter.map(|a| AdapterInfo {
+            kind: match a {
+                kiln_component::Adapter::Command => "command",
+                kiln_component::Adapter::Reactor => "reactor",
+            },
             name: a.name(),
             digest: kiln_core::Digest::of(a.bytes()).to_string(),
         }),

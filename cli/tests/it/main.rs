@@ -13,5 +13,6 @@ mod doctor;
 mod errors;
 mod inspect;
 mod oci;
+mod publish;
 mod registry_harness;
 mod sign;

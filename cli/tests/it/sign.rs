@@ -96,38 +96,7 @@ fn round_trip(dir: &Path, wasm: &Path, r: &str, sig_tag_ref: impl Fn(&str) -> St
 
     // Independent check: the payload and signature from the `.sig`
     // manifest, verified by openssl.
-    let sig_ref = sig_tag_ref(&digest);
-    let (manifest, payload) = fetch_signature(dir, &sig_ref);
-    let layer = &manifest["layers"][0];
-    assert_eq!(
-        layer["mediaType"],
-        "application/vnd.dev.cosign.simplesigning.v1+json"
-    );
-    let sig_b64 = layer["annotations"]["dev.cosignproject.cosign/signature"]
-        .as_str()
-        .unwrap();
-    std::fs::write(dir.join("payload.json"), &payload).unwrap();
-    std::fs::write(dir.join("sig.b64"), sig_b64).unwrap();
-    let der = openssl()
-        .args(["base64", "-d", "-A", "-in", "sig.b64", "-out", "sig.der"])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(der.status.success());
-    let v = openssl()
-        .args([
-            "dgst",
-            "-sha256",
-            "-verify",
-            "cosign.pub",
-            "-signature",
-            "sig.der",
-            "payload.json",
-        ])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(v.status.success(), "openssl: {}{}", stdout(&v), stderr(&v));
+    openssl_verifies(dir, &public, &sig_tag_ref(&digest));
 
     // pull --verify-key: the right key pulls, another writes nothing.
     let out_dir = dir.join("pulled");
@@ -185,6 +154,36 @@ fn round_trip(dir: &Path, wasm: &Path, r: &str, sig_tag_ref: impl Fn(&str) -> St
     // Keys and passwords never show.
     let key_text = std::fs::read_to_string(&key).unwrap();
     assert!(!stdout(&out).contains(PASSWORD) && !stderr(&out).contains(&key_text));
+}
+
+/// Checks, with openssl alone, that the first signature in the cosign
+/// signature manifest `sig_ref` verifies its payload with `public`.
+pub(crate) fn openssl_verifies(dir: &Path, public: &Path, sig_ref: &str) {
+    let (manifest, payload) = fetch_signature(dir, sig_ref);
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"],
+        "application/vnd.dev.cosign.simplesigning.v1+json"
+    );
+    let sig_b64 = layer["annotations"]["dev.cosignproject.cosign/signature"]
+        .as_str()
+        .unwrap();
+    std::fs::write(dir.join("payload.json"), &payload).unwrap();
+    std::fs::write(dir.join("sig.b64"), sig_b64).unwrap();
+    let der = openssl()
+        .args(["base64", "-d", "-A", "-in", "sig.b64", "-out", "sig.der"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(der.status.success());
+    let v = openssl()
+        .args(["dgst", "-sha256", "-verify"])
+        .arg(public)
+        .args(["-signature", "sig.der", "payload.json"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(v.status.success(), "openssl: {}{}", stdout(&v), stderr(&v));
 }
 
 /// The signature manifest and its first payload, read without kiln.
