@@ -45,6 +45,7 @@ enum Command {
     SignBlob(commands::sign::SignBlobArgs),
     VerifyBlob(commands::sign::VerifyBlobArgs),
     Logout(commands::login::LogoutArgs),
+    New(commands::new::Args),
     Publish(Box<commands::publish::Args>),
     Doctor(commands::doctor::Args),
 }
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
         Command::SignBlob(args) => commands::sign::sign_blob(args, &printer),
         Command::VerifyBlob(args) => commands::sign::verify_blob(args, &printer),
         Command::Logout(args) => commands::login::logout(args, &printer),
+        Command::New(args) => commands::new::run(args, &printer),
         Command::Publish(args) => commands::publish::run(*args, &printer),
         Command::Doctor(args) => commands::doctor::run(args, &printer),
     };

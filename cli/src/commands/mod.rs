@@ -6,6 +6,7 @@ pub mod compile;
 pub mod doctor;
 pub mod inspect;
 pub mod login;
+pub mod new;
 pub mod publish;
 pub mod pull;
 pub mod push;

@@ -12,6 +12,7 @@ mod corrupt;
 mod doctor;
 mod errors;
 mod inspect;
+mod new;
 mod oci;
 mod publish;
 mod registry_harness;
