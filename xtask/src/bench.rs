@@ -12,7 +12,7 @@ use wasm_encoder::{
 
 const RUNS: usize = 15;
 
-const PARTS: &[&str] = &["inspect", "audit", "build", "compile", "oci"];
+const PARTS: &[&str] = &["inspect", "audit", "build", "compile", "oci", "publish"];
 
 pub fn run(parts: &[String]) -> Result<()> {
     if let Some(p) = parts.iter().find(|p| !PARTS.contains(&p.as_str())) {
@@ -94,6 +94,11 @@ pub fn run(parts: &[String]) -> Result<()> {
     } else {
         String::new()
     };
+    let publish = if part("publish") {
+        crate::bench_publish::rows(&kiln)?
+    } else {
+        String::new()
+    };
     let aot = if part("compile") {
         let path = dir.join("aot-input.wasm");
         let component = wit_component::ComponentEncoder::default()
@@ -125,6 +130,7 @@ pub fn run(parts: &[String]) -> Result<()> {
     report.push_str(&overhead);
     report.push_str(&aot);
     report.push_str(&oci);
+    report.push_str(&publish);
     print!("{report}");
     crate::write_report(&dir.join("report.md"), &report)?;
     eprintln!(
@@ -201,7 +207,7 @@ pub(crate) fn large_module(code_bytes: usize) -> Vec<u8> {
 /// The wasm-tools binary itself: `wasm-tools` on PATH is a Python entry
 /// point (behind a pyenv shell shim) whose start-up, about 100 ms, would
 /// otherwise be charged to wasm-tools in every measurement.
-fn wasm_tools_binary() -> PathBuf {
+pub fn wasm_tools_binary() -> PathBuf {
     Command::new("python3")
         .args([
             "-c",

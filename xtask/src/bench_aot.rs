@@ -17,7 +17,7 @@ const FOUR: [&str; 4] = [
 
 /// wasmtime-cli of kiln's Wasmtime release, built with every architecture
 /// (its default build compiles only for the host), under `target/bench`.
-fn ensure_wasmtime_cli() -> Result<PathBuf> {
+pub fn ensure_wasmtime_cli() -> Result<PathBuf> {
     let prefix = root().join("target/bench/wasmtime-cli");
     let bin = prefix.join("bin/wasmtime");
     let version = Command::new(&bin).arg("--version").output();

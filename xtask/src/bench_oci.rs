@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 const RUNS: usize = 3;
 
-struct Registry {
+pub struct Registry {
     child: Child,
-    host: String,
+    pub host: String,
 }
 
 impl Drop for Registry {
@@ -21,7 +21,7 @@ impl Drop for Registry {
     }
 }
 
-fn start_registry(dir: &Path) -> Result<Registry> {
+pub fn start_registry(dir: &Path) -> Result<Registry> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let host = format!("127.0.0.1:{port}");
     let config = dir.join("registry.yml");

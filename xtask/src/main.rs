@@ -3,6 +3,7 @@
 mod bench;
 mod bench_aot;
 mod bench_oci;
+mod bench_publish;
 mod setup;
 
 use anyhow::{Context, Result, bail};
@@ -19,7 +20,7 @@ commands:
   bless   rerun the expected-output tests with BLESS=1 to rewrite their files
   bench [PART...]
           compare kiln with the standalone tools (writes target/bench/report.md);
-          PART is inspect, audit, build, compile or oci (default: all of them)
+          PART is inspect, audit, build, compile, oci or publish (default: all)
   fuzz [SECONDS]
           fuzz the audit path (cargo fuzz, installed when missing) for SECONDS (default 120)
 ";

@@ -407,6 +407,11 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
     let out = events.stage("build", || {
         super::build::build_component(&args.path, None, &args.flags, &events)
     })?;
+    if let Ok(mut t) = events.timings.lock() {
+        // The compiler's own run inside the build stage, so the rest of
+        // kiln's time can be told apart from it.
+        t.insert("build.compiler".to_string(), out.timings.compiler_ms);
+    }
     let root = out.project.root.clone();
     let kiln_dir = out.built.target_dir.join("kiln");
     let created = kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;

@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use crate::registry_harness::{Registry, Variant, files_under};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const PASSWORD: &str = "publish-test-password";
@@ -346,7 +346,7 @@ fn an_audit_violation_or_a_bad_key_pushes_nothing() {
     assert!(receipt["pushed"].is_null());
     assert!(receipt["signatures"].as_array().unwrap().is_empty());
     assert_eq!(receipt["precompiled"].as_array().unwrap().len(), 1);
-    assert!(PathBuf::from(dir.join("t/kiln/hello-command.cdx.json")).is_file());
+    assert!(dir.join("t/kiln/hello-command.cdx.json").is_file());
     let tags = run(k(dir, &dir.join("t")).args(["tags", &to]));
     assert_ne!(tags.status.code(), Some(0));
 }
