@@ -15,7 +15,8 @@ usage: cargo xtask <command>
 
 commands:
   setup   install what kiln's builds and tests need (idempotent)
-  demo    set up, then build the Rust, C and Go command fixtures with kiln, validate them and inspect one
+  demo    set up, then build the Rust, C and Go command fixtures with kiln, validate them, inspect one,
+          and publish the Rust one (build, audit, precompile, SBOM, push to its local OCI layout)
   test    set up, then run fmt, clippy and every test
   bless   rerun the expected-output tests with BLESS=1 to rewrite their files
   bench [PART...]
@@ -99,6 +100,10 @@ fn demo() -> Result<()> {
     }
     sh(Command::new(kiln_bin()).arg("validate").args(&outputs))?;
     sh(Command::new(kiln_bin()).arg("inspect").arg(&outputs[0]))?;
+    // The whole pipeline, to the layout under the fixture's target dir.
+    sh(Command::new(kiln_bin())
+        .args(["publish", "--policy", "builtin:wasi-cli-pure"])
+        .arg(Path::new("fixtures").join("rust-command")))?;
     Ok(())
 }
 

@@ -411,6 +411,7 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
         // The compiler's own run inside the build stage, so the rest of
         // kiln's time can be told apart from it.
         t.insert("build.compiler".to_string(), out.timings.compiler_ms);
+        t.insert("build.setup".to_string(), out.timings.setup_ms);
     }
     let root = out.project.root.clone();
     let kiln_dir = out.built.target_dir.join("kiln");
@@ -514,17 +515,20 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
     let mut signatures = Vec::new();
 
     // Precompiling runs beside the SBOM, the push of the component and its
-    // signing, which need only the component.
+    // signing, which need only the component; each precompiled artifact is
+    // then attached as soon as it is made.
+    let (tx, rx) = std::sync::mpsc::channel::<kiln_aot::Artifact>();
     let compiled = std::thread::scope(|s| -> Result<Vec<kiln_aot::Artifact>> {
         let compile = s.spawn(|| {
+            let tx = tx;
             if plan.targets.is_empty() {
-                return Ok(Vec::new());
+                return Ok(());
             }
             events.stage("compile", || {
-                compile_targets(&out.component, &plan, &kiln_dir, &stem, &events)
+                compile_targets(&out.component, &plan, &kiln_dir, &stem, &events, &tx)
             })
         });
-        let rest = (|| -> Result<()> {
+        let rest = (|| -> Result<Vec<kiln_aot::Artifact>> {
             let sbom = if plan.sbom {
                 Some(events.stage("sbom", || {
                     make_sbom(&out, &created, &kiln_dir.join(format!("{stem}.cdx.json")))
@@ -541,43 +545,44 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
                     manifest: None,
                 });
             }
-            if args.dry_run {
-                return Ok(());
-            }
-            let store = events.stage("push", || {
-                let store = args.registry.open(&reference, true, &events)?;
-                let pushed = store.push(&reference, &package, &[], &events)?;
-                run.uploaded_bytes += pushed.uploaded_bytes;
-                pushed_info = Some(PushedInfo {
-                    reference: pushed.reference.clone(),
-                    digest: pushed.digest.clone(),
-                    size: pushed.size,
-                    media_type: pushed.media_type.clone(),
-                    referrers: Vec::new(),
-                });
-                if let Some((_, bytes, _)) = &sbom {
-                    let sbom_package =
-                        kiln_oci::sbom_package(bytes.clone(), &package.descriptor, &created)?;
-                    run.uploaded_bytes +=
-                        store.attach(&package.descriptor.digest, &sbom_package, &events)?;
-                    events.status(
-                        "Attached",
-                        &format!("SBOM {}", sbom_package.descriptor.digest),
-                    );
-                    if let Some(s) = &mut sbom_info {
-                        s.manifest = Some(sbom_package.descriptor.digest.clone());
+            let store = if args.dry_run {
+                None
+            } else {
+                Some(events.stage("push", || {
+                    let store = args.registry.open(&reference, true, &events)?;
+                    let pushed = store.push(&reference, &package, &[], &events)?;
+                    run.uploaded_bytes += pushed.uploaded_bytes;
+                    pushed_info = Some(PushedInfo {
+                        reference: pushed.reference.clone(),
+                        digest: pushed.digest.clone(),
+                        size: pushed.size,
+                        media_type: pushed.media_type.clone(),
+                        referrers: Vec::new(),
+                    });
+                    if let Some((_, bytes, _)) = &sbom {
+                        let sbom_package =
+                            kiln_oci::sbom_package(bytes.clone(), &package.descriptor, &created)?;
+                        run.uploaded_bytes +=
+                            store.attach(&package.descriptor.digest, &sbom_package, &events)?;
+                        events.status(
+                            "Attached",
+                            &format!("SBOM {}", sbom_package.descriptor.digest),
+                        );
+                        if let Some(s) = &mut sbom_info {
+                            s.manifest = Some(sbom_package.descriptor.digest.clone());
+                        }
+                        if let Some(p) = &mut pushed_info {
+                            p.referrers.push(ReferrerInfo {
+                                artifact_type: kiln_oci::artifact::SBOM_ARTIFACT_TYPE.to_string(),
+                                digest: sbom_package.descriptor.digest.clone(),
+                                target: None,
+                            });
+                        }
                     }
-                    if let Some(p) = &mut pushed_info {
-                        p.referrers.push(ReferrerInfo {
-                            artifact_type: kiln_oci::artifact::SBOM_ARTIFACT_TYPE.to_string(),
-                            digest: sbom_package.descriptor.digest.clone(),
-                            target: None,
-                        });
-                    }
-                }
-                Ok(store)
-            })?;
-            if let Some(signer) = &signer {
+                    Ok(store)
+                })?)
+            };
+            if let (Some(store), Some(signer)) = (&store, &signer) {
                 events.stage("sign", || {
                     let mut subjects =
                         vec![(package.descriptor.digest.clone(), "component".to_string())];
@@ -586,86 +591,99 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
                     }
                     for (subject, what) in subjects {
                         signatures.push(sign_once(
-                            &store, signer, &reference, &subject, &what, &mut run, &events,
+                            store, signer, &reference, &subject, &what, &mut run, &events,
                         )?);
                     }
                     Ok(())
                 })?;
             }
-            Ok(())
+            // Precompiled artifacts, as the compile stage finishes each.
+            let mut compiled = Vec::new();
+            let mut attached = Vec::new();
+            for a in rx.iter() {
+                let path = kiln_dir.join(format!("{stem}.{}.cwasm", a.descriptor.target));
+                let mut entry = Precompiled {
+                    target: a.descriptor.target.clone(),
+                    path: relative(&root, &path),
+                    digest: a.descriptor.artifact_digest.clone(),
+                    size: a.descriptor.artifact_size,
+                    descriptor: a.descriptor.clone(),
+                    manifest: None,
+                };
+                if let Some(store) = &store {
+                    events.stage("attach", || {
+                        let mut json = serde_json::to_vec_pretty(&a.descriptor)?;
+                        json.push(b'\n');
+                        let file_name = format!("{stem}.{}.cwasm", a.descriptor.target);
+                        let cwasm = kiln_oci::cwasm_package(
+                            a.bytes.clone(),
+                            json,
+                            &a.descriptor.target,
+                            &a.descriptor.wasmtime_version,
+                            &file_name,
+                            &package.descriptor,
+                            &created,
+                        )?;
+                        run.uploaded_bytes += store.put_attachment(&cwasm, &events)?;
+                        events.status(
+                            "Attached",
+                            &format!("{} {}", a.descriptor.target, cwasm.descriptor.digest),
+                        );
+                        entry.manifest = Some(cwasm.descriptor.digest.clone());
+                        if let Some(pi) = &mut pushed_info {
+                            pi.referrers.push(ReferrerInfo {
+                                artifact_type: kiln_oci::artifact::CWASM_ARTIFACT_TYPE.to_string(),
+                                digest: cwasm.descriptor.digest.clone(),
+                                target: Some(a.descriptor.target.clone()),
+                            });
+                        }
+                        attached.push(cwasm.descriptor);
+                        Ok(())
+                    })?;
+                }
+                precompiled.push(entry);
+                compiled.push(a);
+            }
+            if let Some(store) = &store
+                && !attached.is_empty()
+            {
+                // One update of the referrers index for all of them.
+                events.stage("attach", || {
+                    store.add_referrers(&package.descriptor.digest, &attached)
+                })?;
+                if let Some(signer) = &signer {
+                    events.stage("sign", || {
+                        for p in &precompiled {
+                            if let Some(m) = &p.manifest {
+                                signatures.push(sign_once(
+                                    store,
+                                    signer,
+                                    &reference,
+                                    m,
+                                    &format!("precompiled {}", p.target),
+                                    &mut run,
+                                    &events,
+                                )?);
+                            }
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+            Ok(compiled)
         })();
-        let compiled = compile
+        let compiled_ok = compile
             .join()
             .map_err(|_| anyhow::anyhow!("internal error: the compile stage panicked"))?;
-        rest?;
-        compiled
+        let compiled = rest?;
+        compiled_ok?;
+        Ok(compiled)
     })?;
-
     for a in &compiled {
         if a.cached {
             run.from_cache += 1;
         } else {
             run.compiled += 1;
-        }
-        let path = kiln_dir.join(format!("{stem}.{}.cwasm", a.descriptor.target));
-        precompiled.push(Precompiled {
-            target: a.descriptor.target.clone(),
-            path: relative(&root, &path),
-            digest: a.descriptor.artifact_digest.clone(),
-            size: a.descriptor.artifact_size,
-            descriptor: a.descriptor.clone(),
-            manifest: None,
-        });
-    }
-    if !args.dry_run && !compiled.is_empty() {
-        let store = args.registry.open(&reference, true, &events)?;
-        events.stage("attach", || {
-            for (a, p) in compiled.iter().zip(precompiled.iter_mut()) {
-                let mut json = serde_json::to_vec_pretty(&a.descriptor)?;
-                json.push(b'\n');
-                let file_name = format!("{stem}.{}.cwasm", a.descriptor.target);
-                let cwasm = kiln_oci::cwasm_package(
-                    a.bytes.clone(),
-                    json,
-                    &a.descriptor.target,
-                    &a.descriptor.wasmtime_version,
-                    &file_name,
-                    &package.descriptor,
-                    &created,
-                )?;
-                run.uploaded_bytes += store.attach(&package.descriptor.digest, &cwasm, &events)?;
-                events.status(
-                    "Attached",
-                    &format!("{} {}", a.descriptor.target, cwasm.descriptor.digest),
-                );
-                p.manifest = Some(cwasm.descriptor.digest.clone());
-                if let Some(pi) = &mut pushed_info {
-                    pi.referrers.push(ReferrerInfo {
-                        artifact_type: kiln_oci::artifact::CWASM_ARTIFACT_TYPE.to_string(),
-                        digest: cwasm.descriptor.digest.clone(),
-                        target: Some(a.descriptor.target.clone()),
-                    });
-                }
-            }
-            Ok(())
-        })?;
-        if let Some(signer) = &signer {
-            events.stage("sign", || {
-                for p in &precompiled {
-                    if let Some(m) = &p.manifest {
-                        signatures.push(sign_once(
-                            &store,
-                            signer,
-                            &reference,
-                            m,
-                            &format!("precompiled {}", p.target),
-                            &mut run,
-                            &events,
-                        )?);
-                    }
-                }
-                Ok(())
-            })?;
         }
     }
 
@@ -783,11 +801,13 @@ fn compile_targets(
     dir: &Path,
     stem: &str,
     events: &Events,
-) -> Result<Vec<kiln_aot::Artifact>> {
+    done: &std::sync::mpsc::Sender<kiln_aot::Artifact>,
+) -> Result<()> {
     let cache = kiln_core::cache_dir().map(|d| d.join("aot"));
     let settings = kiln_aot::Settings::default();
-    let mut out = Vec::new();
-    // One target at a time: each compile already uses every core.
+    // One target at a time (each compile already spreads its functions over
+    // every core), each handed on as soon as it is written, so the first is
+    // being uploaded while the next compiles.
     for target in &plan.targets {
         let artifact = kiln_aot::compile(wasm, target, &plan.cpu, &settings, cache.as_deref())
             .with_context(|| format!("failed to precompile for {target}"))?;
@@ -804,9 +824,12 @@ fn compile_targets(
             },
             &format!("{target} `{}`", path.display()),
         );
-        out.push(artifact);
+        if done.send(artifact).is_err() {
+            // The pipeline stopped on an error of its own; it reports that.
+            break;
+        }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Writes `bytes` atomically unless the file already holds exactly them.

@@ -227,11 +227,29 @@ impl Store {
     /// (keeping what is listed there), so clients on registries without
     /// the referrers API, and on layouts, find it.
     fn add_referrer(&self, subject: &str, referrer: &Descriptor) -> Result<()> {
+        self.add_referrers(subject, std::slice::from_ref(referrer))
+    }
+
+    /// Stores a package that refers to another by its `subject`, without
+    /// listing it among the referrers yet (see [`Store::add_referrers`]).
+    /// Returns bytes uploaded.
+    pub fn put_attachment(&self, package: &Package, reporter: &dyn Reporter) -> Result<u64> {
+        self.store_package(package, None, reporter)
+    }
+
+    /// Lists manifests among `subject`'s referrers, with one update of the
+    /// referrers tag schema's index, keeping what is listed there.
+    pub fn add_referrers(&self, subject: &str, referrers: &[Descriptor]) -> Result<()> {
         let mut index = self.referrers_index(subject)?;
-        if index.manifests.iter().any(|m| m.digest == referrer.digest) {
+        let before = index.manifests.len();
+        for referrer in referrers {
+            if !index.manifests.iter().any(|m| m.digest == referrer.digest) {
+                index.manifests.push(referrer.clone());
+            }
+        }
+        if index.manifests.len() == before {
             return Ok(());
         }
-        index.manifests.push(referrer.clone());
         index.media_type = Some(INDEX_MEDIA_TYPE.to_string());
         let bytes = to_bytes(&index)?;
         let d = Descriptor::of(INDEX_MEDIA_TYPE, &bytes);
@@ -337,8 +355,24 @@ impl Store {
     /// Stores `package` (a manifest whose `subject` is `subject`) and lists
     /// it among `subject`'s referrers. Returns bytes uploaded.
     pub fn attach(&self, subject: &str, package: &Package, reporter: &dyn Reporter) -> Result<u64> {
-        let uploaded = self.store_package(package, None, reporter)?;
-        self.add_referrer(subject, &package.descriptor)?;
+        self.attach_all(subject, std::slice::from_ref(package), reporter)
+    }
+
+    /// Stores several packages referring to `subject` and lists them among
+    /// its referrers with one update of the referrers index. Returns bytes
+    /// uploaded.
+    pub fn attach_all(
+        &self,
+        subject: &str,
+        packages: &[Package],
+        reporter: &dyn Reporter,
+    ) -> Result<u64> {
+        let mut uploaded = 0;
+        for package in packages {
+            uploaded += self.put_attachment(package, reporter)?;
+        }
+        let descriptors: Vec<Descriptor> = packages.iter().map(|p| p.descriptor.clone()).collect();
+        self.add_referrers(subject, &descriptors)?;
         Ok(uploaded)
     }
 
