@@ -171,6 +171,7 @@ struct ReferrerInfo {
 struct SignatureInfo {
     subject: String,
     what: String,
+    reference: String,
     signature_manifest: String,
 }
 
@@ -900,6 +901,7 @@ fn sign_once(
     Ok(SignatureInfo {
         subject: subject.to_string(),
         what: what.to_string(),
+        reference: reference.with_tag(&tag).to_string(),
         signature_manifest: manifest,
     })
 }

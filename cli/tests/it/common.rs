@@ -221,6 +221,12 @@ impl Library {
     pub fn new(wasm: &Path) -> Result<Library> {
         let engine = engine();
         let component = w(Component::from_file(&engine, wasm)).context("load component")?;
+        Library::from_loaded(&engine, &component)
+    }
+
+    /// Instantiates an already loaded (or deserialized) component.
+    pub fn from_loaded(engine: &Engine, component: &Component) -> Result<Library> {
+        let engine = engine.clone();
         let mut linker = Linker::<Host>::new(&engine);
         w(wasmtime_wasi::p2::add_to_linker_sync(&mut linker))?;
         let mut store = Store::new(
@@ -230,7 +236,7 @@ impl Library {
                 table: ResourceTable::new(),
             },
         );
-        let instance = w(linker.instantiate(&mut store, &component))?;
+        let instance = w(linker.instantiate(&mut store, component))?;
         Ok(Library { store, instance })
     }
 

@@ -3,7 +3,7 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
-use wasmtime::{Config, Engine, Store};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -20,10 +20,9 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("go", "library"),
 ];
 
-/// Makes a project with `kiln new`, checks it holds every file of its
-/// template, publishes it to its local layout, pulls the component back
-/// and returns its path.
-fn new_and_publish(dir: &Path, lang: &str, template: &str) -> PathBuf {
+/// Makes a project with `kiln new` and checks it holds exactly its
+/// template's files, with every placeholder replaced.
+fn new_project(dir: &Path, lang: &str, template: &str) -> PathBuf {
     let name = format!("my-{lang}-{template}");
     let project = dir.join(&name);
     let out = run_ok(kiln().current_dir(dir).args([
@@ -35,7 +34,6 @@ fn new_and_publish(dir: &Path, lang: &str, template: &str) -> PathBuf {
         template,
     ]));
     assert_eq!(stdout(&out).trim(), name);
-    // The project has exactly its template's files.
     let template_dir = root().join("templates").join(format!("{lang}-{template}"));
     let mut want: Vec<String> = crate::registry_harness::files_under(&template_dir)
         .iter()
@@ -68,70 +66,47 @@ fn new_and_publish(dir: &Path, lang: &str, template: &str) -> PathBuf {
         !text.contains("{{"),
         "unreplaced placeholder in {lang}-{template}"
     );
-
-    let receipt = dir.join(format!("{name}.receipt.json"));
-    run_ok(
-        kiln()
-            .current_dir(dir)
-            .env("CI", "1")
-            .arg("publish")
-            .arg(&project)
-            .args(["--target", "none", "--receipt"])
-            .arg(&receipt),
-    );
-    let receipt: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&receipt).unwrap()).unwrap();
-    assert_eq!(receipt["audit"]["passed"], true, "{lang}-{template}");
-    let reference = receipt["pushed"]["reference"].as_str().unwrap();
-    let pulled = dir.join(format!("{name}.wasm"));
-    run_ok(kiln().args(["pull", reference, "-o"]).arg(&pulled));
-    pulled
+    project
 }
 
 #[test]
-fn every_template_builds_publishes_and_runs() {
+fn every_template_builds_publishes_verifies_and_runs() {
+    use crate::publish::{Check, publish_verify_and_run};
+    let reg = crate::registry_harness::Registry::start(crate::registry_harness::Variant::Plain);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     for (lang, template) in TEMPLATES {
-        let wasm = new_and_publish(dir, lang, template);
+        let project = new_project(dir, lang, template);
         let name = format!("my-{lang}-{template}");
-        match *template {
-            "command" => assert_eq!(
+        let interface = format!("component:{name}/api@0.1.0");
+        let check = match (*lang, *template) {
+            (_, "command") => Check::Command(&["kiln"]),
+            ("go", "library") => Check::Call {
+                interface,
+                func: "add",
+                args: vec![Val::S32(40), Val::S32(2)],
+                want: Val::S32(42),
+            },
+            (_, "library") => Check::Call {
+                interface,
+                func: "greet",
+                args: vec![Val::String("kiln".into())],
+                want: Val::String("Hello, kiln!".into()),
+            },
+            (_, "http") => Check::Http {
+                path: "/hello?x=1",
+                body: format!("Hello from {name}! You asked for /hello?x=1\n"),
+            },
+            other => unreachable!("{other:?}"),
+        };
+        publish_verify_and_run(dir, &reg.host, &project, &[], &check);
+        // The command templates greet as their source says.
+        if *template == "command" {
+            let wasm = dir.join(format!("{name}.pulled.wasm"));
+            assert_eq!(
                 run_command(&wasm, &["kiln"], &[]).unwrap(),
-                "Hello, kiln!\n",
-                "{lang}"
-            ),
-            "library" if *lang == "go" => {
-                let mut lib = Library::new(&wasm).unwrap();
-                let sum = lib
-                    .call(
-                        &format!("component:{name}/api@0.1.0"),
-                        "add",
-                        &[Val::S32(40), Val::S32(2)],
-                    )
-                    .unwrap();
-                assert_eq!(sum, Val::S32(42));
-            }
-            "library" => {
-                let mut lib = Library::new(&wasm).unwrap();
-                let greeting = lib
-                    .call(
-                        &format!("component:{name}/api@0.1.0"),
-                        "greet",
-                        &[Val::String("kiln".into())],
-                    )
-                    .unwrap();
-                assert_eq!(greeting, Val::String("Hello, kiln!".into()), "{lang}");
-            }
-            "http" => {
-                let (status, body) = serve_one(&wasm, "/hello?x=1");
-                assert_eq!(status, 200);
-                assert_eq!(
-                    body,
-                    format!("Hello from {name}! You asked for /hello?x=1\n")
-                );
-            }
-            other => unreachable!("{other}"),
+                "Hello, kiln!\n"
+            );
         }
     }
 }
@@ -220,21 +195,23 @@ impl WasiHttpView for HttpHost {
 
 /// Sends one GET request to a wasi:http/proxy component in Wasmtime's own
 /// wasi:http host (as `wasmtime serve` does) and returns the status and body.
-fn serve_one(wasm: &Path, path_and_query: &str) -> (u16, String) {
+pub(crate) fn serve_one_loaded(
+    engine: &Engine,
+    component: &Component,
+    path_and_query: &str,
+) -> (u16, String) {
     use http_body_util::BodyExt;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let engine = Engine::new(&Config::new()).unwrap();
-        let component = Component::from_file(&engine, wasm).unwrap();
-        let mut linker = Linker::<HttpHost>::new(&engine);
+        let mut linker = Linker::<HttpHost>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).unwrap();
-        let pre = ProxyPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+        let pre = ProxyPre::new(linker.instantiate_pre(component).unwrap()).unwrap();
         let mut store = Store::new(
-            &engine,
+            engine,
             HttpHost {
                 wasi: WasiCtx::builder().build(),
                 http: WasiHttpCtx::new(),

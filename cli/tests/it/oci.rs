@@ -595,6 +595,22 @@ fn tampered_content_and_non_wasm_artifacts_are_refused_and_nothing_is_written() 
         "{:?}",
         files_under(&out_dir)
     );
+    // A blob of the wrong size: the layer cut short in the registry.
+    let mut original = bytes.clone();
+    original[100] ^= 0xff;
+    std::fs::write(&blob, &original[..original.len() - 100]).unwrap();
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(&r)
+        .arg("-o")
+        .arg(out_dir.join("short.wasm")));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("but its descriptor says") || err.contains("does not match its digest"),
+        "{err}"
+    );
+    assert!(files_under(&out_dir).is_empty());
     // The same in a local layout.
     let layout = dir.path().join("l");
     let lblob = layout
@@ -612,6 +628,20 @@ fn tampered_content_and_non_wasm_artifacts_are_refused_and_nothing_is_written() 
         "{}",
         stderr(&out)
     );
+    // And cut short in the layout.
+    std::fs::write(&lblob, &original[..original.len() - 100]).unwrap();
+    let out = run(kiln_in(dir.path())
+        .arg("pull")
+        .arg(format!("oci:{}:1", layout.display()))
+        .arg("-o")
+        .arg(out_dir.join("short2.wasm")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("but its descriptor says"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(files_under(&out_dir).is_empty());
     // A manifest fetched by digest that is not that digest.
     let wrong = format!("sha256:{}", "0".repeat(64));
     let out = run(kiln_in(dir.path())
@@ -803,4 +833,57 @@ fn kiln_pulls_what_oras_pushed_in_the_cncf_layout() {
         kiln_in(dir.path()).args(["inspect", "--json", &target]),
     ));
     assert_eq!(shown["config"]["created"], "2024-01-01T00:00:00Z");
+}
+
+#[test]
+fn an_artifact_over_128_mib_is_uploaded_in_chunks_and_pulled_back_whole() {
+    let reg = Registry::start(Variant::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    // A core module whose one custom section holds 130 MiB: over the size
+    // above which kiln uploads in chunks.
+    let payload = 130usize << 20;
+    let leb = |mut n: usize| {
+        let mut out = Vec::new();
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return out;
+            }
+            out.push(byte | 0x80);
+        }
+    };
+    let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+    bytes.push(0);
+    bytes.extend(leb(1 + 3 + payload));
+    bytes.extend([3, b'b', b'i', b'g']);
+    bytes.resize(bytes.len() + payload, 0x5a);
+    let wasm = dir.path().join("big.wasm");
+    std::fs::write(&wasm, &bytes).unwrap();
+    let r = format!("{}/big/module:1", reg.host);
+    let pushed = json(&run_ok(
+        kiln_in(dir.path())
+            .args(["push", "--no-aot", "--json"])
+            .arg(&wasm)
+            .arg(&r),
+    ));
+    assert!(pushed["uploaded_bytes"].as_u64().unwrap() > payload as u64);
+    let back = dir.path().join("back.wasm");
+    run_ok(kiln_in(dir.path()).args(["pull", &r, "-o"]).arg(&back));
+    let pulled = std::fs::read(&back).unwrap();
+    assert_eq!(pulled.len(), bytes.len());
+    assert!(
+        pulled == bytes,
+        "the pulled module differs from the pushed one"
+    );
+    // skopeo reads the same manifest.
+    let raw = skopeo()
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{r}"))
+        .output()
+        .unwrap();
+    assert!(raw.status.success(), "{}", stderr(&raw));
+    let m: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(m["layers"][0]["size"].as_u64().unwrap(), bytes.len() as u64);
 }

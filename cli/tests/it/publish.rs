@@ -350,3 +350,172 @@ fn an_audit_violation_or_a_bad_key_pushes_nothing() {
     let tags = run(k(dir, &dir.join("t")).args(["tags", &to]));
     assert_ne!(tags.status.code(), Some(0));
 }
+
+/// How a published project is run to check it.
+pub(crate) enum Check {
+    /// A command, run with these arguments.
+    Command(&'static [&'static str]),
+    /// A library: `interface#func(args)` must return `want`.
+    Call {
+        interface: String,
+        func: &'static str,
+        args: Vec<wasmtime::component::Val>,
+        want: wasmtime::component::Val,
+    },
+    /// A wasi:http handler: GET of `path` must answer 200 with `body`.
+    Http { path: &'static str, body: String },
+}
+
+/// Publishes `project` to the registry with a key and the host as the
+/// precompile target, verifies its signature with kiln and with openssl,
+/// pulls the component and the host's precompiled artifact, and runs both.
+#[allow(unsafe_code)]
+pub(crate) fn publish_verify_and_run(
+    dir: &Path,
+    registry: &str,
+    project: &Path,
+    extra: &[&str],
+    check: &Check,
+) {
+    let name = project.file_name().unwrap().to_string_lossy().into_owned();
+    if !dir.join("cosign.key").exists() {
+        run_ok(k(dir, &dir.join("t")).args(["keygen", "--output-prefix", "cosign"]));
+    }
+    let host = kiln_aot::host_triple();
+    let tagged = format!("{registry}/all/{name}:1");
+    let out = run_ok(
+        kiln()
+            .current_dir(dir)
+            .env("KILN_PASSWORD", PASSWORD)
+            .env("DOCKER_CONFIG", dir.join(".docker"))
+            .env("CI", "1")
+            .arg("publish")
+            .arg(project)
+            .args([
+                "--to",
+                &tagged,
+                "--key",
+                "cosign.key",
+                "--target",
+                host,
+                "--json",
+            ])
+            .args(extra)
+            .arg("--receipt")
+            .arg(dir.join(format!("{name}.receipt.json"))),
+    );
+    let receipt = receipt_of(&out);
+    check_schema(&receipt);
+    assert!(
+        receipt["audit"]["passed"].as_bool().unwrap_or(true),
+        "{name}"
+    );
+    assert_eq!(receipt["signatures"].as_array().unwrap().len(), 3, "{name}");
+    let digest = receipt["pushed"]["digest"].as_str().unwrap();
+    run_ok(
+        kiln()
+            .current_dir(dir)
+            .args(["verify", &tagged, "--key", "cosign.pub"]),
+    );
+    let sig_ref = format!("{registry}/all/{name}:{}.sig", digest.replace(':', "-"));
+    crate::sign::openssl_verifies(dir, &dir.join("cosign.pub"), &sig_ref);
+
+    let wasm = dir.join(format!("{name}.pulled.wasm"));
+    let cwasm = dir.join(format!("{name}.pulled.cwasm"));
+    run_ok(kiln().args(["pull", &tagged, "-o"]).arg(&wasm));
+    run_ok(
+        kiln()
+            .args(["pull", &tagged, "--target", "host", "-o"])
+            .arg(&cwasm),
+    );
+    let config = kiln_aot::engine_config(
+        host,
+        &kiln_aot::Cpu::Baseline,
+        &kiln_aot::Settings::default(),
+    )
+    .unwrap();
+    let engine = wasmtime::Engine::new(&config).unwrap();
+    let plain = wasmtime::component::Component::from_file(&engine, &wasm).unwrap();
+    // SAFETY: compiled moments ago by this test's kiln, with the same
+    // Wasmtime release and configuration, for this host.
+    let precompiled =
+        unsafe { wasmtime::component::Component::deserialize_file(&engine, &cwasm) }.unwrap();
+    for component in [&plain, &precompiled] {
+        match check {
+            Check::Command(args) => {
+                let got = run_component(&engine, component, args, &[]).unwrap();
+                assert!(!got.is_empty(), "{name} printed nothing");
+                assert_eq!(got, run_command(&wasm, args, &[]).unwrap(), "{name}");
+            }
+            Check::Call {
+                interface,
+                func,
+                args,
+                want,
+            } => {
+                let mut lib = Library::from_loaded(&engine, component).unwrap();
+                assert_eq!(&lib.call(interface, func, args).unwrap(), want, "{name}");
+            }
+            Check::Http { path, body } => {
+                let (status, got) = crate::new::serve_one_loaded(&engine, component, path);
+                assert_eq!((status, &got), (200, body), "{name}");
+            }
+        }
+    }
+}
+
+#[test]
+fn every_fixture_publishes_verifies_and_runs_from_the_registry() {
+    use wasmtime::component::Val;
+    let reg = Registry::start(Variant::Plain);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let s = |t: &str| Val::String(t.into());
+    let fixtures: Vec<(&str, &[&str], Check)> = vec![
+        ("rust-command", &[], Check::Command(&["kiln"])),
+        (
+            "rust-workspace",
+            &["-p", "greeter"],
+            Check::Command(&["p1"]),
+        ),
+        (
+            "rust-library",
+            &[],
+            Check::Call {
+                interface: "kiln-fixtures:text/tools@0.1.0".into(),
+                func: "shout",
+                args: vec![s("quiet")],
+                want: s("QUIET"),
+            },
+        ),
+        ("c-command", &[], Check::Command(&["kiln"])),
+        ("c-make", &[], Check::Command(&["1", "2", "39"])),
+        ("c-cmake", &[], Check::Command(&["one two", "three"])),
+        (
+            "c-library",
+            &[],
+            Check::Call {
+                interface: "kiln-fixtures:strings/text@0.1.0".into(),
+                func: "reverse",
+                args: vec![s("kiln")],
+                want: s("nlik"),
+            },
+        ),
+        ("go-command", &[], Check::Command(&["Grace"])),
+        (
+            "go-reactor",
+            &[],
+            Check::Call {
+                interface: "kiln-fixtures:calc/math@0.1.0".into(),
+                func: "add",
+                args: vec![Val::S32(40), Val::S32(2)],
+                want: Val::S32(42),
+            },
+        ),
+    ];
+    for (name, extra, check) in &fixtures {
+        let project = dir.join(name);
+        copy_dir(&fixture(name), &project);
+        publish_verify_and_run(dir, &reg.host, &project, extra, check);
+    }
+}

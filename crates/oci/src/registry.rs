@@ -590,3 +590,31 @@ fn chunks(
         .boxed(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denied_and_refused_are_told_apart_and_never_retried() {
+        let denied = OciDistributionError::ServerError {
+            code: 403,
+            url: "https://r.example/v2/a/b/blobs/uploads/".to_string(),
+            message: "denied".to_string(),
+        };
+        let text = describe(&denied, "r.example");
+        assert!(text.contains("denied access (403)"), "{text}");
+        assert!(!transient(&denied));
+        let refused = OciDistributionError::UnauthorizedError {
+            url: "https://r.example/v2/".to_string(),
+        };
+        assert!(describe(&refused, "r.example").contains("kiln login r.example"));
+        assert!(!transient(&refused));
+        let busy = OciDistributionError::ServerError {
+            code: 503,
+            url: String::new(),
+            message: String::new(),
+        };
+        assert!(transient(&busy));
+    }
+}
