@@ -145,6 +145,12 @@ pub struct BuildOutput {
     pub timings: Timings,
 }
 
+/// Called with the component's final bytes and where it will be written,
+/// before it is validated: work that reads the component (precompiling)
+/// can start while it is checked. That work must not publish anything
+/// until [`build_component`] has returned it valid.
+pub type OnComponent<'a> = &'a (dyn Fn(&[u8], &std::path::Path) + Sync);
+
 /// Builds the project at `path` into a validated component written to
 /// `output` (default `<target dir>/kiln/<name>.wasm`).
 pub fn build_component(
@@ -152,6 +158,7 @@ pub fn build_component(
     output: Option<PathBuf>,
     flags: &BuildFlags,
     printer: &dyn Reporter,
+    on_component: Option<OnComponent<'_>>,
 ) -> Result<BuildOutput> {
     let started = Instant::now();
     let project = kiln_build::discover(path)?;
@@ -255,6 +262,9 @@ pub fn build_component(
     // function bodies meanwhile, and the file is moved into place only once
     // the component is known to be valid.
     let path = output.unwrap_or_else(|| built.default_output());
+    if let Some(f) = on_component {
+        f(&component, &path);
+    }
     let (valid, digest, surface, staged) = std::thread::scope(|s| {
         let validation = s.spawn(|| kiln_component::validate(&component));
         let staged = s.spawn(|| kiln_core::fs::Staged::write(&path, &component));
@@ -300,7 +310,7 @@ pub fn build_component(
 
 pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
     args.flags.target = args.target.take();
-    let out = build_component(&args.path, args.output, &args.flags, printer)?;
+    let out = build_component(&args.path, args.output, &args.flags, printer, None)?;
     let summary = Summary {
         path: out.path,
         size: out.component.len() as u64,

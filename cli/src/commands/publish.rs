@@ -12,6 +12,8 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 use std::time::Instant;
 
 /// Build, audit, precompile, push and sign a project in one step.
@@ -405,9 +407,89 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
         _ => None,
     };
 
-    let out = events.stage("build", || {
-        super::build::build_component(&args.path, None, &args.flags, &events)
-    })?;
+    // Precompiling starts as soon as the component's bytes are final, while
+    // the build still validates and writes them: it publishes nothing, and
+    // its artifacts are attached only once the component is pushed.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<(Vec<u8>, PathBuf)>();
+    let ready = Mutex::new(Some(ready_tx));
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<kiln_aot::Artifact>();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let compile = s.spawn(|| precompile_when_ready(ready_rx, &plan, &events, done_tx, &stop));
+        let outcome = pipeline(
+            &args,
+            &plan,
+            signer.as_ref(),
+            &events,
+            &ready,
+            done_rx,
+            compile,
+            started,
+            printer,
+        );
+        // Whatever ended the pipeline, no further target need be compiled.
+        stop.store(true, Ordering::Relaxed);
+        outcome
+    })
+}
+
+/// Where the build hands the component's final bytes and path to the
+/// precompile; emptied once the build is over, so the precompile never
+/// waits for a build that failed.
+type ReadySlot = Mutex<Option<Sender<(Vec<u8>, PathBuf)>>>;
+
+/// Waits for the component's bytes and precompiles them for each target,
+/// handing each artifact on as it is made; nothing when the build failed
+/// first or there are no targets.
+fn precompile_when_ready(
+    ready: Receiver<(Vec<u8>, PathBuf)>,
+    plan: &Plan,
+    events: &Events,
+    done: Sender<kiln_aot::Artifact>,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let Ok((component, path)) = ready.recv() else {
+        return Ok(());
+    };
+    if plan.targets.is_empty() {
+        return Ok(());
+    }
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    events.stage("compile", || {
+        compile_targets(&component, plan, &dir, &stem, events, &done, stop)
+    })
+}
+
+/// Build, audit, push, attach, sign and the receipt; `compile` is the
+/// precompile running beside it, fed through `ready`.
+#[allow(clippy::too_many_arguments)]
+fn pipeline(
+    args: &Args,
+    plan: &Plan,
+    signer: Option<&kiln_sign::Signer>,
+    events: &Events,
+    ready: &ReadySlot,
+    rx: Receiver<kiln_aot::Artifact>,
+    compile: std::thread::ScopedJoinHandle<'_, Result<()>>,
+    started: Instant,
+    printer: &Printer,
+) -> Result<Outcome> {
+    let on_component = |bytes: &[u8], path: &Path| {
+        if let Some(tx) = ready.lock().ok().and_then(|mut r| r.take()) {
+            let _ = tx.send((bytes.to_vec(), path.to_path_buf()));
+        }
+    };
+    let built = events.stage("build", || {
+        super::build::build_component(&args.path, None, &args.flags, events, Some(&on_component))
+    });
+    // A build that failed before its bytes were final: the compile stops
+    // waiting.
+    drop(ready.lock().ok().and_then(|mut r| r.take()));
+    let out = built?;
     if let Ok(mut t) = events.timings.lock() {
         // The compiler's own run inside the build stage, so the rest of
         // kiln's time can be told apart from it.
@@ -515,20 +597,10 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
     let mut pushed_info = None;
     let mut signatures = Vec::new();
 
-    // Precompiling runs beside the SBOM, the push of the component and its
-    // signing, which need only the component; each precompiled artifact is
-    // then attached as soon as it is made.
-    let (tx, rx) = std::sync::mpsc::channel::<kiln_aot::Artifact>();
-    let compiled = std::thread::scope(|s| -> Result<Vec<kiln_aot::Artifact>> {
-        let compile = s.spawn(|| {
-            let tx = tx;
-            if plan.targets.is_empty() {
-                return Ok(());
-            }
-            events.stage("compile", || {
-                compile_targets(&out.component, &plan, &kiln_dir, &stem, &events, &tx)
-            })
-        });
+    // Precompiling (started during the build) runs beside the SBOM, the
+    // push of the component and its signing, which need only the component;
+    // each precompiled artifact is then attached as soon as it is made.
+    let compiled = {
         let rest = (|| -> Result<Vec<kiln_aot::Artifact>> {
             let sbom = if plan.sbom {
                 Some(events.stage("sbom", || {
@@ -550,8 +622,8 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
                 None
             } else {
                 Some(events.stage("push", || {
-                    let store = args.registry.open(&reference, true, &events)?;
-                    let pushed = store.push(&reference, &package, &[], &events)?;
+                    let store = args.registry.open(&reference, true, events)?;
+                    let pushed = store.push(&reference, &package, &[], events)?;
                     run.uploaded_bytes += pushed.uploaded_bytes;
                     pushed_info = Some(PushedInfo {
                         reference: pushed.reference.clone(),
@@ -564,7 +636,7 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
                         let sbom_package =
                             kiln_oci::sbom_package(bytes.clone(), &package.descriptor, &created)?;
                         run.uploaded_bytes +=
-                            store.attach(&package.descriptor.digest, &sbom_package, &events)?;
+                            store.attach(&package.descriptor.digest, &sbom_package, events)?;
                         events.status(
                             "Attached",
                             &format!("SBOM {}", sbom_package.descriptor.digest),
@@ -592,7 +664,7 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
                     }
                     for (subject, what) in subjects {
                         signatures.push(sign_once(
-                            store, signer, &reference, &subject, &what, &mut run, &events,
+                            store, signer, &reference, &subject, &what, &mut run, events,
                         )?);
                     }
                     Ok(())
@@ -625,7 +697,7 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
                             &package.descriptor,
                             &created,
                         )?;
-                        run.uploaded_bytes += store.put_attachment(&cwasm, &events)?;
+                        run.uploaded_bytes += store.put_attachment(&cwasm, events)?;
                         events.status(
                             "Attached",
                             &format!("{} {}", a.descriptor.target, cwasm.descriptor.digest),
@@ -663,7 +735,7 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
                                     m,
                                     &format!("precompiled {}", p.target),
                                     &mut run,
-                                    &events,
+                                    events,
                                 )?);
                             }
                         }
@@ -678,8 +750,8 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
             .map_err(|_| anyhow::anyhow!("internal error: the compile stage panicked"))?;
         let compiled = rest?;
         compiled_ok?;
-        Ok(compiled)
-    })?;
+        compiled
+    };
     for a in &compiled {
         if a.cached {
             run.from_cache += 1;
@@ -802,7 +874,8 @@ fn compile_targets(
     dir: &Path,
     stem: &str,
     events: &Events,
-    done: &std::sync::mpsc::Sender<kiln_aot::Artifact>,
+    done: &Sender<kiln_aot::Artifact>,
+    stop: &AtomicBool,
 ) -> Result<()> {
     let cache = kiln_core::cache_dir().map(|d| d.join("aot"));
     let settings = kiln_aot::Settings::default();
@@ -810,6 +883,9 @@ fn compile_targets(
     // every core), each handed on as soon as it is written, so the first is
     // being uploaded while the next compiles.
     for target in &plan.targets {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         let artifact = kiln_aot::compile(wasm, target, &plan.cpu, &settings, cache.as_deref())
             .with_context(|| format!("failed to precompile for {target}"))?;
         let path = dir.join(format!("{stem}.{target}.cwasm"));

@@ -17,3 +17,4 @@ mod oci;
 mod publish;
 mod registry_harness;
 mod sign;
+mod token_service;

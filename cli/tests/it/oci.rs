@@ -428,6 +428,126 @@ fn credentials_from_login_and_helpers_and_never_printed() {
     no_secret(&out);
 }
 
+#[test]
+fn bearer_tokens_from_a_token_service_for_passwords_and_identity_tokens() {
+    use crate::token_service::{IDENTITY_TOKEN, READER};
+    let reg = Registry::start(Variant::Token);
+    let service = reg.token.as_ref().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path();
+    let wasm = dir.path().join("hello.wasm");
+    std::fs::copy(component(), &wasm).unwrap();
+    let r = format!("{}/bearer/hello:1", reg.host);
+    let no_secret = |out: &std::process::Output| {
+        for secret in [PASSWORD, IDENTITY_TOKEN] {
+            assert!(
+                !stdout(out).contains(secret) && !stderr(out).contains(secret),
+                "a secret was printed"
+            );
+        }
+    };
+
+    // Anonymous: the service hands out a token without push access, and
+    // the registry refuses the push.
+    let out = run(kiln_in(home).arg("push").arg(&wasm).arg(&r));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("kiln login"), "{}", stderr(&out));
+
+    // User and password: the token flow (GET on the realm with basic
+    // credentials), for login, push, tags and pull.
+    let mut login = kiln_in(home);
+    login.args(["login", &reg.host, "-u", USER, "--password-stdin"]);
+    let out = run_with_stdin(&mut login, "wrong-password\n");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = run_with_stdin(&mut login, &format!("{PASSWORD}\n"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(kiln_in(home).arg("push").arg(&wasm).arg(&r));
+    assert!(out.status.success(), "{}", stderr(&out));
+    no_secret(&out);
+    assert_eq!(stdout(&run_ok(kiln_in(home).arg("tags").arg(&r))), "1\n");
+    assert!(
+        service
+            .requests()
+            .iter()
+            .any(|l| l == &format!("GET {USER} repository:bearer/hello:pull,push")),
+        "{:?}",
+        service.requests()
+    );
+
+    // A user the service grants only pull: pulls, cannot push.
+    let mut login = kiln_in(home);
+    login.args(["login", &reg.host, "-u", READER, "--password-stdin"]);
+    run_with_stdin(&mut login, &format!("{PASSWORD}\n"));
+    let pulled = dir.path().join("reader.wasm");
+    run_ok(kiln_in(home).args(["pull", &r, "-o"]).arg(&pulled));
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+    let out = run(kiln_in(home)
+        .arg("push")
+        .arg(&wasm)
+        .arg(format!("{}/bearer/hello:2", reg.host)));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+
+    // An identity token in config.json, as `docker login` leaves it for
+    // registries with OAuth2 logins: exchanged (POST, grant_type
+    // refresh_token) for an access token, never sent to the registry.
+    let docker = home.join(".docker/config.json");
+    std::fs::write(
+        &docker,
+        serde_json::json!({"auths": {reg.host.clone(): {"auth": "", "identitytoken": IDENTITY_TOKEN}}})
+            .to_string(),
+    )
+    .unwrap();
+    let r2 = format!("{}/bearer/hello:2", reg.host);
+    let out = run(kiln_in(home).arg("push").arg(&wasm).arg(&r2));
+    assert!(out.status.success(), "{}", stderr(&out));
+    no_secret(&out);
+    let pulled = dir.path().join("identity.wasm");
+    let out = run(kiln_in(home).args(["pull", &r2, "-o"]).arg(&pulled));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        std::fs::read(&wasm).unwrap()
+    );
+    let out = run_ok(kiln_in(home).arg("tags").arg(&r2));
+    assert_eq!(stdout(&out), "1\n2\n");
+    let requests = service.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|l| l == "POST identity repository:bearer/hello:pull,push"),
+        "{requests:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|l| l == "POST identity repository:bearer/hello:pull"),
+        "{requests:?}"
+    );
+    // Reading the manifest and config goes through the same exchange.
+    let out = run(kiln_in(home).args(["inspect", &r2, "--json"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A revoked identity token: the service's refusal, with what to do.
+    std::fs::write(
+        &docker,
+        serde_json::json!({"auths": {reg.host.clone(): {"identitytoken": "revoked-token"}}})
+            .to_string(),
+    )
+    .unwrap();
+    let out = run(kiln_in(home)
+        .args(["pull", &r2, "-o"])
+        .arg(dir.path().join("no.wasm")));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("refused the identity token"), "{err}");
+    assert!(err.contains("log in again"), "{err}");
+    assert!(!err.contains("revoked-token"), "{err}");
+    assert!(!dir.path().join("no.wasm").exists());
+}
+
 fn run_with_stdin(cmd: &mut std::process::Command, input: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = cmd

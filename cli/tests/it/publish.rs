@@ -349,6 +349,31 @@ fn an_audit_violation_or_a_bad_key_pushes_nothing() {
     assert!(dir.join("t/kiln/hello-command.cdx.json").is_file());
     let tags = run(k(dir, &dir.join("t")).args(["tags", &to]));
     assert_ne!(tags.status.code(), Some(0));
+
+    // A compile error stops the run at the build stage (the precompile,
+    // which waits for the build's bytes, never starts) and pushes nothing.
+    let main = project.join("src/main.rs");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(
+        &main,
+        format!("{source}\nfn broken() -> u32 {{ \"no\" }}\n"),
+    )
+    .unwrap();
+    let out = run(k(dir, &dir.join("t"))
+        .arg("publish")
+        .arg(&project)
+        .args(["--to", &to, "--json"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        events(&out)
+            .iter()
+            .any(|e| e["type"] == "stage-failed" && e["stage"] == "build"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!events(&out).iter().any(|e| e["stage"] == "compile"));
+    let tags = run(k(dir, &dir.join("t")).args(["tags", &to]));
+    assert_ne!(tags.status.code(), Some(0));
 }
 
 /// How a published project is run to check it.

@@ -1,10 +1,12 @@
-//! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free loopback port, plain, behind htpasswd basic auth, or with TLS from a private CA; stopped by its process id when dropped.
+//! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free loopback port, plain, behind htpasswd basic auth, behind a bearer token service, or with TLS from a private CA; stopped by its process id when dropped.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use crate::token_service::TokenService;
 
 /// How the registry is set up.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,10 @@ pub enum Variant {
     Auth,
     /// HTTPS with a certificate from a private CA (see [`Registry::ca_file`]).
     Tls,
+    /// Plain HTTP, bearer tokens from a [`TokenService`] that takes
+    /// [`USER`]/[`PASSWORD`] and the identity token
+    /// [`crate::token_service::IDENTITY_TOKEN`].
+    Token,
 }
 
 /// The user of the [`Variant::Auth`] registry.
@@ -31,6 +37,8 @@ pub struct Registry {
     pub host: String,
     config: PathBuf,
     variant: Variant,
+    /// The token service of a [`Variant::Token`] registry.
+    pub token: Option<TokenService>,
 }
 
 fn tool(name: &str) -> PathBuf {
@@ -66,8 +74,20 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n  secret: kiln-test-secret\n",
             dir.path().join("data").display()
         );
+        let mut token = None;
         match variant {
             Variant::Plain => {}
+            Variant::Token => {
+                let service = TokenService::start(dir.path(), USER, PASSWORD);
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    service.realm,
+                    crate::token_service::SERVICE,
+                    crate::token_service::ISSUER,
+                    service.certificate.display()
+                ));
+                token = Some(service);
+            }
             Variant::Auth => {
                 let out = Command::new(tool("htpasswd"))
                     .args(["-Bbn", USER, PASSWORD])
@@ -168,6 +188,7 @@ impl Registry {
             host,
             config: config_path,
             variant,
+            token,
         };
         r.resume();
         r

@@ -8,6 +8,7 @@ pub mod reference;
 pub mod registry;
 pub mod signature;
 pub mod store;
+mod token;
 
 pub use artifact::{
     ComponentInfo, ImageMetadata, Package, cwasm_package, sbom_package, wasm_package,

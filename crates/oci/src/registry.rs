@@ -3,6 +3,7 @@
 use crate::artifact::{BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::auth::Credentials;
 use crate::layout::{verify, verify_size};
+use crate::token::IdentityToken;
 use anyhow::{Context, Result, anyhow, bail};
 use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -46,6 +47,9 @@ pub struct Registry {
     /// in front of registries often cap the size of one request.
     chunked: Client,
     auth: RegistryAuth,
+    /// Set when the credentials are a Docker identity token: exchanged
+    /// for an access token per repository before each use.
+    identity: Option<IdentityToken>,
     registry: String,
     attempts: u32,
     runtime: tokio::runtime::Runtime,
@@ -182,19 +186,52 @@ impl Registry {
         };
         let client = make(true)?;
         let chunked = make(false)?;
-        let auth = match credentials {
-            Credentials::Anonymous => RegistryAuth::Anonymous,
-            Credentials::Basic { username, password } => RegistryAuth::Basic(username, password),
-            Credentials::Token(t) => RegistryAuth::Bearer(t),
-        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("failed to start the network runtime")?;
+        let (auth, identity) = match credentials {
+            Credentials::Anonymous => (RegistryAuth::Anonymous, None),
+            Credentials::Basic { username, password } => {
+                (RegistryAuth::Basic(username, password), None)
+            }
+            Credentials::Token(refresh) => {
+                let mut http = reqwest::Client::builder()
+                    .danger_accept_invalid_certs(connection.insecure)
+                    .read_timeout(timeout)
+                    .connect_timeout(timeout)
+                    .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")));
+                let mut certs = Vec::new();
+                for c in &extra {
+                    certs.push(reqwest::Certificate::from_pem(&c.data).map_err(|e| {
+                        anyhow!("failed to read a certificate from the CA files: {e}")
+                    })?);
+                }
+                if !certs.is_empty() {
+                    http = http.tls_certs_merge(certs);
+                }
+                let http = http
+                    .build()
+                    .map_err(|e| anyhow!("failed to set up the token client: {e}"))?;
+                let base = format!("{}://{registry}", if plain { "http" } else { "https" });
+                // oci-client keeps the first credentials it is given per
+                // registry and would send them as they are when a token
+                // lapses; give it none, so only exchanged access tokens
+                // (handed over in `ensure`) ever reach the registry.
+                for c in [&client, &chunked] {
+                    runtime.block_on(c.store_auth_if_needed(registry, &RegistryAuth::Anonymous));
+                }
+                (
+                    RegistryAuth::Anonymous,
+                    Some(IdentityToken::new(http, base, registry, refresh)),
+                )
+            }
+        };
         Ok(Registry {
             client,
             chunked,
             auth,
+            identity,
             registry: registry.to_string(),
             attempts: connection.attempts.unwrap_or(5).max(1),
             runtime,
@@ -255,9 +292,41 @@ impl Registry {
         }
     }
 
+    /// With an identity token: exchanges it for an access token for
+    /// `repository` (once per scope while it lasts) and hands that to
+    /// oci-client for both operations it covers. Nothing otherwise.
+    fn ensure(&self, repository: &str, push: bool) -> Result<()> {
+        let Some(identity) = &self.identity else {
+            return Ok(());
+        };
+        let fresh = self
+            .runtime
+            .block_on(identity.access_token(repository, push))?;
+        if let Some((token, true)) = fresh {
+            let r = self.reference(repository, Some("latest"), None);
+            let auth = RegistryAuth::Bearer(token);
+            let ops: &[RegistryOperation] = if push {
+                &[RegistryOperation::Pull, RegistryOperation::Push]
+            } else {
+                &[RegistryOperation::Pull]
+            };
+            for client in [&self.client, &self.chunked] {
+                for op in ops {
+                    self.runtime
+                        .block_on(client.auth(&r, &auth, *op))
+                        .map_err(|e| anyhow!("{}", describe(&e, &self.registry)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Makes sure the credentials are good for `op` on `repository`
     /// (fetching a bearer token where the registry uses them).
     pub fn authenticate(&self, repository: &str, push: bool) -> Result<()> {
+        if self.identity.is_some() {
+            return self.ensure(repository, push);
+        }
         let r = self.reference(repository, Some("latest"), None);
         let op = if push {
             RegistryOperation::Push
@@ -283,6 +352,7 @@ impl Registry {
     /// tags of a repository that need not exist: "unknown repository" is
     /// an answer from an authenticated session, a refusal is not.
     pub fn check_login(&self) -> Result<()> {
+        self.ensure("kiln/login-check", false)?;
         let r = self.reference("kiln/login-check", Some("latest"), None);
         let result = self
             .runtime
@@ -307,6 +377,7 @@ impl Registry {
 
     /// Whether a blob is in the repository.
     pub fn has_blob(&self, repository: &str, d: &Descriptor) -> Result<bool> {
+        self.ensure(repository, false)?;
         let r = self.reference(repository, None, Some(&d.digest));
         self.retry(&format!("check for blob {}", d.digest), || {
             self.client.blob_exists(&r, &d.digest)
@@ -316,6 +387,9 @@ impl Registry {
     /// Mounts a blob from another repository of the same registry; `false`
     /// when the registry declined (the caller then uploads).
     pub fn mount_blob(&self, repository: &str, from: &str, d: &Descriptor) -> bool {
+        if self.ensure(repository, true).is_err() {
+            return false;
+        }
         let r = self.reference(repository, None, Some(&d.digest));
         let source = self.reference(from, None, Some(&d.digest));
         self.runtime
@@ -335,6 +409,7 @@ impl Registry {
         if let BlobData::Bytes(b) = data {
             verify(d, b)?;
         }
+        self.ensure(repository, true)?;
         let r = self.reference(repository, None, Some(&d.digest));
         self.retry(&format!("upload blob {}", d.digest), || {
             let sent = Arc::new(AtomicU64::new(0));
@@ -375,6 +450,7 @@ impl Registry {
         media_type: &str,
         tag: Option<&str>,
     ) -> Result<()> {
+        self.ensure(repository, true)?;
         let digest = kiln_core::Digest::of(bytes).to_string();
         let r = match tag {
             Some(t) => self.reference(repository, Some(t), None),
@@ -400,6 +476,7 @@ impl Registry {
         tag: Option<&str>,
         digest: Option<&str>,
     ) -> Result<Option<(Vec<u8>, String, String)>> {
+        self.ensure(repository, false)?;
         let r = self.reference(repository, tag, digest);
         let accepted = [MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE];
         let result = self.runtime.block_on(async {
@@ -468,6 +545,7 @@ impl Registry {
         d: &Descriptor,
         progress: &dyn Fn(u64),
     ) -> Result<Vec<u8>> {
+        self.ensure(repository, false)?;
         let r = self.reference(repository, None, Some(&d.digest));
         let bytes = self.retry(&format!("download blob {}", d.digest), || async {
             let mut stream = self.client.pull_blob_stream(&r, d.digest.as_str()).await?;
@@ -493,6 +571,7 @@ impl Registry {
 
     /// Every tag of the repository, sorted.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
+        self.ensure(repository, false)?;
         let r = self.reference(repository, Some("latest"), None);
         let mut tags = Vec::new();
         let mut last: Option<String> = None;
@@ -516,6 +595,7 @@ impl Registry {
     /// Manifests referring to `subject`: from the registry's referrers API,
     /// or (where it answers 404) from the referrers tag schema's index.
     pub fn referrers(&self, repository: &str, subject: &str) -> Result<Vec<Descriptor>> {
+        self.ensure(repository, false)?;
         let r = self.reference(repository, None, Some(subject));
         let index = self.retry(&format!("list the referrers of {subject}"), || {
             self.client.pull_referrers(&r, None)
