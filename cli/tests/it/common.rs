@@ -260,3 +260,15 @@ impl Library {
         Ok(result)
     }
 }
+
+/// The engine kiln precompiles for by default (this host, baseline CPU,
+/// default settings): what loads a `.cwasm` from `kiln compile`/`publish`.
+pub fn host_engine() -> Engine {
+    let config = kiln_aot::engine_config(
+        kiln_aot::host_triple(),
+        &kiln_aot::Cpu::Baseline,
+        &kiln_aot::Settings::default(),
+    )
+    .expect("the host's engine configuration");
+    Engine::new(&config).expect("the host's engine")
+}

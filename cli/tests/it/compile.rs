@@ -42,13 +42,7 @@ fn host_artifact_loads_and_runs_like_the_component() {
     let path = PathBuf::from(out[0]["path"].as_str().unwrap());
     assert_eq!(path, dir.path().join(format!("hello.{host}.cwasm")));
     let bytes = std::fs::read(&path).unwrap();
-    let config = kiln_aot::engine_config(
-        host,
-        &kiln_aot::Cpu::Baseline,
-        &kiln_aot::Settings::default(),
-    )
-    .unwrap();
-    let engine = wasmtime::Engine::new(&config).unwrap();
+    let engine = host_engine();
     // SAFETY: the artifact was made a moment ago by this test, with the same
     // Wasmtime release and configuration, on this host: the case Wasmtime
     // documents as safe to deserialize.

@@ -163,13 +163,7 @@ fn rust_project_publishes_to_a_registry_signed_with_sbom_and_precompiled_artifac
             .args(["pull", &tagged, "--target", "host", "-o"])
             .arg(&cwasm),
     );
-    let config = kiln_aot::engine_config(
-        host,
-        &kiln_aot::Cpu::Baseline,
-        &kiln_aot::Settings::default(),
-    )
-    .unwrap();
-    let engine = wasmtime::Engine::new(&config).unwrap();
+    let engine = host_engine();
     // SAFETY: made by this test's kiln with the same Wasmtime release and
     // configuration, for this host, moments ago.
     let component =
@@ -453,13 +447,7 @@ pub(crate) fn publish_verify_and_run(
             .args(["pull", &tagged, "--target", "host", "-o"])
             .arg(&cwasm),
     );
-    let config = kiln_aot::engine_config(
-        host,
-        &kiln_aot::Cpu::Baseline,
-        &kiln_aot::Settings::default(),
-    )
-    .unwrap();
-    let engine = wasmtime::Engine::new(&config).unwrap();
+    let engine = host_engine();
     let plain = wasmtime::component::Component::from_file(&engine, &wasm).unwrap();
     // SAFETY: compiled moments ago by this test's kiln, with the same
     // Wasmtime release and configuration, for this host.
