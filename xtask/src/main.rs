@@ -117,17 +117,31 @@ fn test(extra: &[String]) -> Result<()> {
     // compiling it. A separate `cargo clippy --all-targets` would check all
     // of wasmtime, cranelift and the rest a second time: 8 of CI's minutes.
     // Dependencies are built without the wrapper, as clippy builds them.
+    // The wrapper is given as configuration, not as RUSTC_WORKSPACE_WRAPPER:
+    // the tests inherit this environment, and the cargo runs they make on
+    // fixtures must use the plain compiler (one of them swaps in a fake
+    // rustc) without lints.
+    let driver = clippy_driver()?;
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace"])
+    cmd.args(["test", "--workspace", "--config"])
+        .arg(format!(
+            "build.rustc-workspace-wrapper={}",
+            toml_string(&driver.to_string_lossy())
+        ))
         .args(extra)
-        .env("RUSTC_WORKSPACE_WRAPPER", clippy_driver()?)
-        // How cargo-clippy hands lint flags to clippy-driver.
+        // How cargo-clippy hands lint flags to clippy-driver; inert for
+        // anything but clippy-driver.
         .env(
             "CLIPPY_ARGS",
             "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
         );
     sh(&mut cmd)?;
     Ok(())
+}
+
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// The toolchain's clippy-driver (installed with clippy by rustup).
