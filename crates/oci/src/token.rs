@@ -120,7 +120,13 @@ impl IdentityToken {
         push: bool,
     ) -> Result<Option<(String, bool)>> {
         let key = (repository.to_string(), push);
-        if let Some((token, until)) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned())
+        // A pull,push token also serves for pulling.
+        let cached = self.cache.lock().ok().and_then(|c| {
+            c.get(&(repository.to_string(), true))
+                .or_else(|| c.get(&key))
+                .cloned()
+        });
+        if let Some((token, until)) = cached
             && Instant::now() < until
         {
             return Ok(Some((token, false)));
