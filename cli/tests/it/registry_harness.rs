@@ -41,7 +41,9 @@ pub struct Registry {
     pub token: Option<TokenService>,
 }
 
-fn tool(name: &str) -> PathBuf {
+/// A tool the tests need, from PATH or /usr/(s)bin; a clear failure
+/// naming the Debian package when missing.
+pub fn tool(name: &str) -> PathBuf {
     for dir in std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default()

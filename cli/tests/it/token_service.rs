@@ -9,6 +9,8 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::registry_harness::tool;
+
 /// The service name the registry and the token service agree on.
 pub const SERVICE: &str = "kiln-test-registry";
 /// The issuer the registry trusts.
@@ -40,7 +42,7 @@ struct Keys {
 impl TokenService {
     /// Makes a signing key and certificate in `dir` and starts serving.
     pub fn start(dir: &Path, user: &str, password: &str) -> TokenService {
-        let out = Command::new("openssl")
+        let out = Command::new(tool("openssl"))
             .args([
                 "req",
                 "-x509",
@@ -310,7 +312,7 @@ fn jwt(keys: &Keys, subject: &str, access: Vec<serde_json::Value>) -> String {
     );
     let tmp = tempfile::NamedTempFile::new_in(&keys.dir).unwrap();
     std::fs::write(tmp.path(), &input).unwrap();
-    let out = Command::new("openssl")
+    let out = Command::new(tool("openssl"))
         .args(["dgst", "-sha256", "-sign"])
         .arg(keys.dir.join("token-key.pem"))
         .arg(tmp.path())
