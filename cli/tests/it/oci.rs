@@ -33,10 +33,14 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
-/// kiln with Docker's config in `home` (empty unless a test writes it).
+/// kiln with Docker's config in `home` (empty unless a test writes it) and
+/// its own cache, so what one test's pushes record about where blobs are
+/// (for mounts) is not what another test's registry, started later on the
+/// same port, is asked for.
 fn kiln_in(home: &Path) -> std::process::Command {
     let mut k = kiln();
     k.env("DOCKER_CONFIG", home.join(".docker"))
+        .env("KILN_CACHE_DIR", home.join("cache"))
         .env_remove("KILN_REGISTRY_USERNAME")
         .env_remove("KILN_REGISTRY_PASSWORD")
         .env_remove("SOURCE_DATE_EPOCH");

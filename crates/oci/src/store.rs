@@ -294,7 +294,7 @@ impl Store {
             }
         }
         self.put_manifest(&package.manifest, &package.descriptor, tag)?;
-        if let Some(locs) = &locations {
+        if let Some(locs) = &mut locations {
             locs.save();
         }
         Ok(uploaded)
