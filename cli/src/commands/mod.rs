@@ -15,21 +15,13 @@ pub mod sign;
 pub mod tags;
 pub mod validate;
 
-use anyhow::{Context, Result};
-use std::io::Read;
+use anyhow::Result;
 use std::path::Path;
 
-/// Reads a wasm input from a path, or from stdin when the path is `-`.
-pub fn read_input(path: &Path) -> Result<Vec<u8>> {
-    if path.as_os_str() == "-" {
-        let mut bytes = Vec::new();
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("failed to read stdin")?;
-        return Ok(bytes);
-    }
-    std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))
+/// Reads a wasm input from a path (mapped when large), or from stdin when
+/// the path is `-`.
+pub fn read_input(path: &Path) -> Result<kiln_core::input::Input> {
+    kiln_core::input::Input::read(path)
 }
 
 /// The directory a file is in (`.` for a bare file name), where outputs

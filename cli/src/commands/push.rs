@@ -42,6 +42,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
+    let given = args
+        .reference
+        .as_deref()
+        .map(Reference::parse)
+        .transpose()?;
     let wasm = read_input(&args.file)?;
     let kind = WasmKind::sniff(&wasm).with_context(|| {
         format!(
@@ -49,22 +54,43 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             args.file.display()
         )
     })?;
-    let surface = kiln_inspect::surface(&wasm)
-        .with_context(|| format!("failed to read `{}`", args.file.display()))?;
+    // Three things at once: the layer's digest (SHA-256 of the whole
+    // file), the component's metadata and surface, and, when the
+    // destination is named, opening and authenticating to it.
+    let (digest, surface, early_store) = std::thread::scope(|s| {
+        let digest = s.spawn(|| {
+            kiln_oci::artifact::Descriptor::of(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, &wasm)
+        });
+        let store = given.as_ref().map(|r| {
+            s.spawn(|| {
+                let reference = with_default_tag(r.clone());
+                let store = args.registry.open(&reference, true, printer)?;
+                store.prepare_push()?;
+                anyhow::Ok((reference, store))
+            })
+        });
+        let surface = kiln_inspect::surface(&wasm)
+            .with_context(|| format!("failed to read `{}`", args.file.display()));
+        let joined = |e| anyhow::anyhow!("a worker thread of `kiln push` panicked: {e:?}");
+        let digest = digest.join().map_err(joined);
+        let store = store.map(|t| t.join().map_err(joined));
+        (digest, surface, store)
+    });
+    let descriptor = digest?;
+    let surface = surface?;
     let metadata = image_metadata(&surface);
     let stem = args
         .file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "component".to_string());
-    let reference = match &args.reference {
-        Some(r) => Reference::parse(r)?,
-        None => default_reference(&metadata, &stem)?,
-    };
-    let reference = if reference.tag().is_none() && reference.digest().is_none() {
-        reference.with_tag("latest")
-    } else {
-        reference
+    let (reference, store) = match early_store {
+        Some(opened) => opened??,
+        None => {
+            let reference = with_default_tag(default_reference(&metadata, &stem)?);
+            let store = args.registry.open(&reference, true, printer)?;
+            (reference, store)
+        }
     };
     let info = (kind == WasmKind::Component).then(|| ComponentInfo {
         imports: surface.imports.clone(),
@@ -74,12 +100,14 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let created = kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
     // The layer streams from the file when pushed; stdin is held in memory.
     let layer = if args.file.as_os_str() == "-" {
-        kiln_oci::artifact::Blob::bytes(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, wasm)
+        kiln_oci::artifact::Blob {
+            descriptor,
+            data: kiln_oci::artifact::BlobData::Bytes(wasm.into_vec()),
+        }
     } else {
-        // Described from the bytes already read; the store checks the
-        // digest again as the file streams out.
-        let descriptor =
-            kiln_oci::artifact::Descriptor::of(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, &wasm);
+        // Described from the bytes already read; the file must not change
+        // before it streams out: a registry checks the digest of what it
+        // receives, a layout's copy is hashed again as it is written.
         drop(wasm);
         kiln_oci::artifact::Blob {
             descriptor,
@@ -105,7 +133,6 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             printer,
         )?
     };
-    let store = args.registry.open(&reference, true, printer)?;
     let pushed = store.push(&reference, &package, &attachments, printer)?;
     printer.status(
         "Uploaded",
@@ -245,4 +272,13 @@ fn precompiled(
         );
     }
     Ok(out)
+}
+
+/// A reference without tag or digest names `latest`.
+fn with_default_tag(reference: Reference) -> Reference {
+    if reference.tag().is_none() && reference.digest().is_none() {
+        reference.with_tag("latest")
+    } else {
+        reference
+    }
 }

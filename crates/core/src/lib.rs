@@ -1,12 +1,14 @@
 //! Shared vocabulary of kiln's stages: artifacts, digests, languages, errors with hints and progress reporting.
 //!
-//! This crate does no network or process work. Its one piece of I/O is
+//! This crate does no network or process work. Its I/O is
 //! [`fs::write_atomic`], the single place every stage writes an output file,
-//! so that no stage can leave a half-written artifact behind.
+//! so that no stage can leave a half-written artifact behind, and
+//! [`input::Input`], how large inputs are read.
 
 pub mod digest;
 pub mod error;
 pub mod fs;
+pub mod input;
 pub mod report;
 
 pub use digest::Digest;

@@ -53,6 +53,10 @@ pub struct Registry {
     registry: String,
     attempts: u32,
     runtime: tokio::runtime::Runtime,
+    /// Repositories already authenticated for, and whether for pushing, so
+    /// a push can authenticate while its input is still being hashed and
+    /// not again after.
+    authenticated: std::sync::Mutex<Vec<(String, bool)>>,
 }
 
 /// The HTTP status behind a failure, when there is one.
@@ -235,6 +239,7 @@ impl Registry {
             registry: registry.to_string(),
             attempts: connection.attempts.unwrap_or(5).max(1),
             runtime,
+            authenticated: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -327,6 +332,11 @@ impl Registry {
         if self.identity.is_some() {
             return self.ensure(repository, push);
         }
+        let done =
+            |list: &Vec<(String, bool)>| list.iter().any(|(r, p)| r == repository && (*p || !push));
+        if self.authenticated.lock().is_ok_and(|l| done(&l)) {
+            return Ok(());
+        }
         let r = self.reference(repository, Some("latest"), None);
         let op = if push {
             RegistryOperation::Push
@@ -340,6 +350,9 @@ impl Registry {
             self.chunked
                 .store_auth_if_needed(r.resolve_registry(), &self.auth),
         );
+        if let Ok(mut list) = self.authenticated.lock() {
+            list.push((repository.to_string(), push));
+        }
         Ok(())
     }
 
@@ -620,55 +633,66 @@ const MONOLITHIC_MAX: u64 = 128 << 20;
 
 type Chunk = std::result::Result<bytes::Bytes, OciDistributionError>;
 
-/// A blob's bytes as a stream of chunks (read from disk as the upload
-/// goes, for files), counting what was handed out in `sent`.
+/// A blob's bytes as a stream of chunks, counting what was handed out in
+/// `sent`. A large file is mapped and sent straight from the page cache;
+/// other files are read from disk as the upload goes, never held whole.
 fn chunks(
     data: &BlobData,
     sent: Arc<AtomicU64>,
 ) -> futures_util::stream::BoxStream<'static, Chunk> {
     use futures_util::StreamExt as _;
     match data {
-        BlobData::Bytes(b) => {
-            let bytes = bytes::Bytes::copy_from_slice(b);
-            let pieces: Vec<Chunk> = (0..bytes.len())
-                .step_by(CHUNK)
-                .map(|start| Ok(bytes.slice(start..(start + CHUNK).min(bytes.len()))))
-                .collect();
-            futures_util::stream::iter(pieces)
-                .inspect(move |c| {
-                    if let Ok(c) = c {
-                        sent.fetch_add(c.len() as u64, Ordering::Relaxed);
+        BlobData::Bytes(b) => pieces(bytes::Bytes::copy_from_slice(b), sent),
+        BlobData::File(path) => match kiln_core::input::Input::map(path) {
+            Some(mapped) => pieces(bytes::Bytes::from_owner(mapped), sent),
+            None => futures_util::stream::try_unfold(
+                (path.clone(), None::<tokio::fs::File>, sent),
+                |(path, file, sent)| async move {
+                    use tokio::io::AsyncReadExt as _;
+                    let mut f = match file {
+                        Some(f) => f,
+                        None => tokio::fs::File::open(&path).await?,
+                    };
+                    let mut buf = vec![0u8; CHUNK];
+                    let mut filled = 0;
+                    while filled < CHUNK {
+                        let n = f.read(&mut buf[filled..]).await?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
                     }
-                })
-                .boxed()
-        }
-        BlobData::File(path) => futures_util::stream::try_unfold(
-            (path.clone(), None::<tokio::fs::File>, sent),
-            |(path, file, sent)| async move {
-                use tokio::io::AsyncReadExt as _;
-                let mut f = match file {
-                    Some(f) => f,
-                    None => tokio::fs::File::open(&path).await?,
-                };
-                let mut buf = vec![0u8; CHUNK];
-                let mut filled = 0;
-                while filled < CHUNK {
-                    let n = f.read(&mut buf[filled..]).await?;
-                    if n == 0 {
-                        break;
+                    if filled == 0 {
+                        return Ok(None);
                     }
-                    filled += n;
-                }
-                if filled == 0 {
-                    return Ok(None);
-                }
-                buf.truncate(filled);
-                sent.fetch_add(filled as u64, Ordering::Relaxed);
-                Ok(Some((bytes::Bytes::from(buf), (path, Some(f), sent))))
-            },
-        )
-        .boxed(),
+                    buf.truncate(filled);
+                    sent.fetch_add(filled as u64, Ordering::Relaxed);
+                    Ok(Some((bytes::Bytes::from(buf), (path, Some(f), sent))))
+                },
+            )
+            .boxed(),
+        },
     }
+}
+
+/// `bytes` as a stream of [`CHUNK`]-sized pieces, counted into `sent` as
+/// they are taken.
+fn pieces(
+    bytes: bytes::Bytes,
+    sent: Arc<AtomicU64>,
+) -> futures_util::stream::BoxStream<'static, Chunk> {
+    use futures_util::StreamExt as _;
+    let pieces: Vec<Chunk> = (0..bytes.len())
+        .step_by(CHUNK)
+        .map(|start| Ok(bytes.slice(start..(start + CHUNK).min(bytes.len()))))
+        .collect();
+    futures_util::stream::iter(pieces)
+        .inspect(move |c| {
+            if let Ok(c) = c {
+                sent.fetch_add(c.len() as u64, Ordering::Relaxed);
+            }
+        })
+        .boxed()
 }
 
 #[cfg(test)]

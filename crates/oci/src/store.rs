@@ -300,6 +300,16 @@ impl Store {
         Ok(uploaded)
     }
 
+    /// Authenticates for pushing ahead of [`Store::push`] (which then does
+    /// not again), so the round trips to a registry and its token service
+    /// can overlap the local work of hashing and describing the input.
+    pub fn prepare_push(&self) -> Result<()> {
+        match self {
+            Store::Registry { client, repository } => client.authenticate(repository, true),
+            Store::Layout(_) => Ok(()),
+        }
+    }
+
     /// Pushes a Wasm artifact under the reference's tag (or by digest
     /// alone), then each attached precompiled artifact as a referrer.
     pub fn push(
