@@ -7,6 +7,7 @@ use kiln_build::c::COptions;
 use kiln_build::go::GoOptions;
 use kiln_build::rust::{Profile, RustOptions, TargetChoice};
 use kiln_component::Adapter;
+use kiln_core::input::Input;
 use kiln_core::{Digest, Lang, Reporter, WasmKind};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -223,7 +224,7 @@ pub fn build_component(
                             project.lang
                         )
                     })?;
-                    kiln_component::embed_world(&built.wasm, &resolve, id)?
+                    Input::Owned(kiln_component::embed_world(&built.wasm, &resolve, id)?)
                 }
                 None if keep_core => built.wasm.clone(),
                 None => std::mem::take(&mut built.wasm),
@@ -243,11 +244,11 @@ pub fn build_component(
                     built.toolchain_output.display()
                 )
             })?;
-            (component, Some(adapter))
+            (Input::Owned(component), Some(adapter))
         }
     };
     if !keep_core {
-        built.wasm = Vec::new();
+        built.wasm = Input::default();
     }
     let componentize_ms = ms(step);
     let step = Instant::now();
@@ -267,7 +268,13 @@ pub fn build_component(
     }
     let (valid, digest, surface, staged) = std::thread::scope(|s| {
         let validation = s.spawn(|| kiln_component::validate(&component));
-        let staged = s.spawn(|| kiln_core::fs::Staged::write(&path, &component));
+        // An output already holding these bytes is left as it is.
+        let staged = s.spawn(|| {
+            if kiln_core::fs::holds(&path, &component) {
+                return Ok(None);
+            }
+            kiln_core::fs::Staged::write(&path, &component).map(Some)
+        });
         let digest = Digest::of(&component);
         let surface = kiln_inspect::surface(&component);
         (validation.join(), digest, surface, staged.join())
@@ -285,7 +292,9 @@ pub fn build_component(
 
     let validate_ms = ms(step);
     let step = Instant::now();
-    staged.commit()?;
+    if let Some(staged) = staged {
+        staged.commit()?;
+    }
     let write_ms = ms(step);
     printer.status("Created", &format!("`{}`", path.display()));
     Ok(BuildOutput {

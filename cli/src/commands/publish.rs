@@ -891,8 +891,8 @@ fn compile_targets(
         let path = dir.join(format!("{stem}.{target}.cwasm"));
         let mut json = serde_json::to_vec_pretty(&artifact.descriptor)?;
         json.push(b'\n');
-        write_if_changed(&path, &artifact.bytes)?;
-        write_if_changed(&PathBuf::from(format!("{}.json", path.display())), &json)?;
+        kiln_core::fs::write_if_changed(&path, &artifact.bytes)?;
+        kiln_core::fs::write_if_changed(&PathBuf::from(format!("{}.json", path.display())), &json)?;
         events.status(
             if artifact.cached {
                 "Cached"
@@ -907,16 +907,6 @@ fn compile_targets(
         }
     }
     Ok(())
-}
-
-/// Writes `bytes` atomically unless the file already holds exactly them.
-fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
-    let same = std::fs::metadata(path).is_ok_and(|m| m.len() == bytes.len() as u64)
-        && std::fs::read(path).is_ok_and(|b| b == bytes);
-    if same {
-        return Ok(());
-    }
-    kiln_core::fs::write_atomic(path, bytes)
 }
 
 fn make_sbom(
@@ -938,7 +928,7 @@ fn make_sbom(
         &out.built.wasm,
     )?;
     let bytes = kiln_build::sbom::to_bytes(&bom)?;
-    write_if_changed(path, &bytes)?;
+    kiln_core::fs::write_if_changed(path, &bytes)?;
     Ok((bom, bytes, path.to_path_buf()))
 }
 

@@ -60,8 +60,7 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
         CBuild::Make => run_make(project, &manifest, &tc, kind, opts, reporter)?,
         CBuild::CMake => run_cmake(project, &manifest, &tc, &work, kind, opts, reporter)?,
     };
-    let wasm = std::fs::read(&wasm_path)
-        .with_context(|| format!("failed to read `{}`", wasm_path.display()))?;
+    let wasm = kiln_core::input::Input::read(&wasm_path)?;
     let wasm_kind = WasmKind::sniff(&wasm)
         .with_context(|| format!("`{}` is not a wasm binary", wasm_path.display()))?;
     Ok(Built {

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 /// What a driver built.
 #[derive(Debug, Clone)]
 pub struct Built {
-    /// The wasm the toolchain produced.
-    pub wasm: Vec<u8>,
+    /// The wasm the toolchain produced (mapped from its file when large).
+    pub wasm: kiln_core::input::Input,
     /// Where the toolchain wrote it.
     pub toolchain_output: PathBuf,
     /// Core module or component.

@@ -163,8 +163,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
                 target.name
             );
         };
-        let wasm = std::fs::read(&wasm_path)
-            .with_context(|| format!("failed to read `{}`", wasm_path.display()))?;
+        let wasm = kiln_core::input::Input::read(&wasm_path)?;
         let kind = WasmKind::sniff(&wasm).with_context(|| {
             format!(
                 "cargo's output `{}` is not a wasm binary",

@@ -12,6 +12,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Staged::write(path, bytes)?.commit()
 }
 
+/// Whether the file at `path` holds exactly `bytes` (false when it cannot
+/// be read). Large files are compared through a mapping, not read.
+pub fn holds(path: &Path, bytes: &[u8]) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
+        && crate::input::Input::read(path).is_ok_and(|b| *b == *bytes)
+}
+
+/// [`write_atomic`] unless the file already holds exactly `bytes`: an
+/// unchanged output keeps its modification time, and replacing a large file
+/// (freeing the old one's blocks) costs more than comparing it.
+pub fn write_if_changed(path: &Path, bytes: &[u8]) -> Result<()> {
+    if holds(path, bytes) {
+        return Ok(());
+    }
+    write_atomic(path, bytes)
+}
+
 /// [`write_atomic`] for files holding secrets (credentials, private keys):
 /// readable and writable by the owner only, from the first byte on.
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -90,6 +107,8 @@ mod tests {
         write_atomic(&path, b"one")?;
         write_atomic(&path, b"two")?;
         assert_eq!(std::fs::read(&path)?, b"two");
+        assert!(holds(&path, b"two") && !holds(&path, b"tw") && !holds(&path, b"owt"));
+        assert!(!holds(&dir.path().join("missing"), b""));
         let names: Vec<_> = std::fs::read_dir(dir.path().join("sub"))?
             .map(|e| e.map(|e| e.file_name()))
             .collect::<Result<_, _>>()?;

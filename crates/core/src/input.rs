@@ -26,6 +26,19 @@ impl std::ops::Deref for Input {
     }
 }
 
+/// A copy in memory (of the mapped bytes, for a mapping).
+impl Clone for Input {
+    fn clone(&self) -> Input {
+        Input::Owned(self.to_vec())
+    }
+}
+
+impl Default for Input {
+    fn default() -> Input {
+        Input::Owned(Vec::new())
+    }
+}
+
 impl AsRef<[u8]> for Input {
     fn as_ref(&self) -> &[u8] {
         self

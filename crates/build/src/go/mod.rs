@@ -109,14 +109,13 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
     kiln_process::output(&mut cmd)
         .with_context(|| format!("go could not build `{name}` for wasip1"))?;
     let compile_time = started.elapsed();
-    let wasm =
-        std::fs::read(&out).with_context(|| format!("failed to read `{}`", out.display()))?;
+    let wasm = kiln_core::input::Input::read(&out)?;
     let wasm = arena::add_cabi_realloc(&wasm)
         .with_context(|| format!("failed to prepare `{}` for the WASI adapter", out.display()))?;
     let wasm_kind = WasmKind::sniff(&wasm)
         .with_context(|| format!("`{}` is not a wasm binary", out.display()))?;
     Ok(Built {
-        wasm,
+        wasm: kiln_core::input::Input::Owned(wasm),
         toolchain_output: out,
         kind: wasm_kind,
         is_program: kind == ProjectKind::Command,
