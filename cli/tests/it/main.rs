@@ -15,6 +15,7 @@ mod inspect;
 mod new;
 mod oci;
 mod publish;
+mod referrers_proxy;
 mod registry_harness;
 mod sign;
 mod token_service;

@@ -1,6 +1,7 @@
 //! `kiln push`/`pull`/`tags`/`login` against a real registry (CNCF distribution) and local OCI layouts: the CNCF Wasm layout, reproducible digests, referrers through the tag schema, credentials, TLS, retries and tampered content; cross-checked with skopeo.
 
 use crate::common::*;
+use crate::referrers_proxy::ReferrersProxy;
 use crate::registry_harness::{PASSWORD, Registry, USER, Variant, files_under, skopeo};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -45,6 +46,64 @@ fn kiln_in(home: &Path) -> std::process::Command {
         .env_remove("KILN_REGISTRY_PASSWORD")
         .env_remove("SOURCE_DATE_EPOCH");
     k
+}
+
+#[test]
+fn a_registry_with_the_referrers_api_is_given_no_referrers_tag() {
+    let reg = Registry::start(Variant::Plain);
+    let api = ReferrersProxy::start(&reg.host);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = component_with_aot(dir.path());
+    let r = format!("{}/demo/api:1.0", api.host);
+    let pushed = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg(&r)
+            .arg("--json"),
+    ));
+    assert_eq!(pushed["referrers"].as_array().unwrap().len(), 2);
+    let digest = pushed["digest"].as_str().unwrap().to_string();
+    assert!(api.saw("GET", &format!("/v2/demo/api/referrers/{digest}")));
+    // The registry behind the API holds the tag pushed and nothing else:
+    // the referrers are found through the API, no `sha256-<hex>` tag.
+    let tags = json(&run_ok(
+        kiln_in(dir.path())
+            .args(["tags", "--all", "--json"])
+            .arg(format!("{}/demo/api", reg.host)),
+    ));
+    assert_eq!(tags, serde_json::json!(["1.0"]));
+    // Pull finds the host's precompiled artifact through the API.
+    let cw = dir.path().join("pulled.cwasm");
+    let p = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("pull")
+            .arg(&r)
+            .args(["--target", "host", "--json", "-o"])
+            .arg(&cw),
+    ));
+    assert_eq!(p["kind"], "cwasm");
+    let host = kiln_aot::host_triple();
+    assert_eq!(
+        std::fs::read(&cw).unwrap(),
+        std::fs::read(dir.path().join(format!("hello.{host}.cwasm"))).unwrap()
+    );
+    // Pushed again: still no tag, nothing uploaded.
+    let again = json(&run_ok(
+        kiln_in(dir.path())
+            .arg("push")
+            .arg(&wasm)
+            .arg(&r)
+            .arg("--json"),
+    ));
+    assert_eq!(again["uploaded_bytes"], 0);
+    let tags = json(&run_ok(
+        kiln_in(dir.path())
+            .args(["tags", "--all", "--json"])
+            .arg(format!("{}/demo/api", reg.host)),
+    ));
+    assert_eq!(tags, serde_json::json!(["1.0"]));
+    assert!(!api.saw("PUT", "/manifests/sha256-"));
 }
 
 #[test]

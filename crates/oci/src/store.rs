@@ -237,9 +237,22 @@ impl Store {
         self.store_package(package, None, reporter)
     }
 
-    /// Lists manifests among `subject`'s referrers, with one update of the
-    /// referrers tag schema's index, keeping what is listed there.
+    /// Lists manifests among `subject`'s referrers: on a registry with the
+    /// referrers API, by having stored them; elsewhere with one update of
+    /// the referrers tag schema's index, keeping what is listed there.
     pub fn add_referrers(&self, subject: &str, referrers: &[Descriptor]) -> Result<()> {
+        // A registry with the referrers API lists a manifest among its
+        // subject's referrers as soon as it is stored (it answers 404 to
+        // the API otherwise, and the list comes from the tag below): when
+        // every one is listed, there is nothing to add to a tag.
+        if let Store::Registry { client, repository } = self
+            && let Ok(listed) = client.referrers(repository, subject)
+            && referrers
+                .iter()
+                .all(|r| listed.iter().any(|l| l.digest == r.digest))
+        {
+            return Ok(());
+        }
         let mut index = self.referrers_index(subject)?;
         let before = index.manifests.len();
         for referrer in referrers {
