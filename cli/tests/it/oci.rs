@@ -107,6 +107,40 @@ fn a_registry_with_the_referrers_api_is_given_no_referrers_tag() {
 }
 
 #[test]
+fn a_registry_denying_the_push_is_a_clear_error_and_nothing_is_tagged() {
+    let reg = Registry::start(Variant::Plain);
+    let denying = ReferrersProxy::denying_writes(&reg.host);
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = component_with_aot(dir.path());
+    let out = run(kiln_in(dir.path())
+        .arg("push")
+        .arg(&wasm)
+        .arg(format!("{}/demo/denied:1.0", denying.host)));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("denied access (403)") && err.contains("permission"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    // Denied at the first upload, and never retried.
+    let posts = denying
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("POST"))
+        .count();
+    assert_eq!(posts, 1);
+    // Reading still works through the same registry; nothing was stored.
+    let tags = run(kiln_in(dir.path())
+        .args(["tags", "--json"])
+        .arg(format!("{}/demo/denied", denying.host)));
+    assert_ne!(tags.status.code(), Some(0), "{}", stdout(&tags));
+    assert!(stderr(&tags).contains("demo/denied"), "{}", stderr(&tags));
+}
+
+#[test]
 fn push_pull_referrers_and_reproducible_digests() {
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();

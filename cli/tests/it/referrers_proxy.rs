@@ -1,4 +1,4 @@
-//! A registry with the OCI referrers API for tests: a reverse proxy in front of CNCF distribution 2.8 (which has no such API) that records every manifest stored with a `subject` and answers `GET /v2/<repo>/referrers/<digest>` from that record, as registries implementing distribution-spec 1.1 do; everything else goes to distribution unchanged.
+//! Registry behaviours CNCF distribution 2.8 lacks, for tests: a reverse proxy in front of it that adds the OCI referrers API (records every manifest stored with a `subject` and answers `GET /v2/<repo>/referrers/<digest>` from that record, as registries implementing distribution-spec 1.1 do), or that denies every write with 403 and a `DENIED` error as hosted registries do for credentials without push permission; everything else goes to distribution unchanged.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -19,8 +19,19 @@ pub struct ReferrersProxy {
 }
 
 impl ReferrersProxy {
-    /// Starts proxying to the registry at `upstream` (`host:port`).
+    /// Starts proxying to the registry at `upstream` (`host:port`), with
+    /// the referrers API.
     pub fn start(upstream: &str) -> ReferrersProxy {
+        Self::serve(upstream, false)
+    }
+
+    /// Starts proxying to `upstream`, answering every write (POST, PUT,
+    /// PATCH, DELETE) with 403 `DENIED`.
+    pub fn denying_writes(upstream: &str) -> ReferrersProxy {
+        Self::serve(upstream, true)
+    }
+
+    fn serve(upstream: &str, deny_writes: bool) -> ReferrersProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let host = listener.local_addr().unwrap().to_string();
@@ -43,7 +54,13 @@ impl ReferrersProxy {
                         (upstream.clone(), referrers.clone(), seen.clone());
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req| {
-                            handle(req, upstream.clone(), referrers.clone(), seen.clone())
+                            handle(
+                                req,
+                                upstream.clone(),
+                                referrers.clone(),
+                                seen.clone(),
+                                deny_writes,
+                            )
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(TokioIo::new(stream), service)
@@ -77,11 +94,20 @@ async fn handle(
     upstream: String,
     referrers: Referrers,
     seen: Arc<Mutex<Vec<String>>>,
+    deny_writes: bool,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_string();
     seen.lock()
         .unwrap()
         .push(format!("{} {}", req.method(), path));
+    if deny_writes && ![hyper::Method::GET, hyper::Method::HEAD].contains(req.method()) {
+        let body = r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#;
+        return Ok(Response::builder()
+            .status(StatusCode::FORBIDDEN)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap());
+    }
     if req.method() == hyper::Method::GET
         && let Some((repo, digest)) = split(&path, "referrers")
     {
