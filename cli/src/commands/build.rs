@@ -85,6 +85,10 @@ pub struct BuildFlags {
     /// builds are reproducible).
     #[arg(long)]
     no_trimpath: bool,
+    /// Componentize, embed metadata and validate even when the toolchain's
+    /// output is the one the current component was made from.
+    #[arg(long)]
+    force: bool,
     /// Extra arguments for the language's build tool (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     tool_args: Vec<String>,
@@ -103,6 +107,9 @@ struct Summary {
     version: Option<String>,
     adapter: Option<Adapter>,
     toolchain_output: PathBuf,
+    /// The component from an earlier build was kept: the toolchain's output
+    /// and everything else it was made from are unchanged.
+    reused: bool,
     timings: Timings,
 }
 
@@ -132,7 +139,7 @@ pub struct BuildOutput {
     /// Where the component was written.
     pub path: PathBuf,
     /// The component's bytes.
-    pub component: Vec<u8>,
+    pub component: Input,
     /// Their digest.
     pub digest: Digest,
     /// Its top-level imports, exports and metadata.
@@ -142,6 +149,9 @@ pub struct BuildOutput {
     /// The driver's result; its `wasm` is the toolchain's core module for
     /// Go (whose SBOM is read from it) and empty otherwise.
     pub built: kiln_build::Built,
+    /// Whether the component of an earlier build was kept (see
+    /// `kiln_build::stamp`).
+    pub reused: bool,
     /// Milliseconds spent in each step.
     pub timings: Timings,
 }
@@ -209,13 +219,77 @@ pub fn build_component(
 
     let driver_ms = ms(toolchain_started);
     let compiler_ms = built.compile_time.as_secs_f64() * 1e3;
+    let path = output.unwrap_or_else(|| built.default_output());
+    let adapter = (built.kind == WasmKind::CoreModule).then_some(if built.is_program {
+        Adapter::Command
+    } else {
+        Adapter::Reactor
+    });
+    // Everything the component is made from besides the toolchain output.
+    let settings = (
+        built.kind,
+        built.is_program,
+        &built.metadata,
+        built
+            .embed_world
+            .as_ref()
+            .map(|w| (kiln_build::stamp::tree_digest(&w.path), &w.world)),
+        built.prepare.is_some(),
+    );
+    let key = kiln_build::stamp::key(&built.wasm, &settings);
+    if !flags.force
+        && let Some(digest) = kiln_build::stamp::fresh(&built.target_dir, &path, &key)
+        && let Ok(component) = Input::read(&path)
+        && let Ok(surface) = kiln_inspect::surface(&component)
+    {
+        if let Some(f) = on_component {
+            f(&component, &path);
+        }
+        if !matches!(built.sbom, kiln_build::sbom::SbomSource::Go { .. }) {
+            built.wasm = Input::default();
+        }
+        printer.status(
+            "Fresh",
+            &format!("`{}` (the toolchain's output is unchanged)", path.display()),
+        );
+        return Ok(BuildOutput {
+            project,
+            path,
+            component,
+            digest,
+            surface,
+            adapter,
+            built,
+            reused: true,
+            timings: Timings {
+                compiler_ms,
+                setup_ms: driver_ms - compiler_ms,
+                componentize_ms: 0.0,
+                metadata_ms: 0.0,
+                validate_ms: 0.0,
+                write_ms: 0.0,
+                total_ms: ms(started),
+            },
+        });
+    }
     let step = Instant::now();
     let keep_core = matches!(built.sbom, kiln_build::sbom::SbomSource::Go { .. });
-    let (component, adapter) = match built.kind {
-        WasmKind::Component => (std::mem::take(&mut built.wasm), None),
+    // A fix-up the toolchain's core module needs first (Go: an allocator
+    // for the adapter).
+    let prepared = match built.prepare {
+        Some(prepare) => Some(prepare(&built.wasm).with_context(|| {
+            format!(
+                "failed to prepare `{}` for the WASI adapter",
+                built.toolchain_output.display()
+            )
+        })?),
+        None => None,
+    };
+    let component = match built.kind {
+        WasmKind::Component => std::mem::take(&mut built.wasm),
         WasmKind::CoreModule => {
-            let module = match &built.embed_world {
-                Some(world) => {
+            let module = match (&built.embed_world, prepared) {
+                (Some(world), prepared) => {
                     let (resolve, id) = world.resolve()?;
                     kiln_component::check_scalar_world(&resolve, id).with_context(|| {
                         format!(
@@ -224,16 +298,14 @@ pub fn build_component(
                             project.lang
                         )
                     })?;
-                    Input::Owned(kiln_component::embed_world(&built.wasm, &resolve, id)?)
+                    let core = prepared.as_deref().unwrap_or(&built.wasm);
+                    Input::Owned(kiln_component::embed_world(core, &resolve, id)?)
                 }
-                None if keep_core => built.wasm.clone(),
-                None => std::mem::take(&mut built.wasm),
+                (None, Some(prepared)) => Input::Owned(prepared),
+                (None, None) if keep_core => built.wasm.clone(),
+                (None, None) => std::mem::take(&mut built.wasm),
             };
-            let adapter = if built.is_program {
-                Adapter::Command
-            } else {
-                Adapter::Reactor
-            };
+            let adapter = adapter.unwrap_or(Adapter::Command);
             printer.status(
                 "Componentizing",
                 &format!("{} with the {} adapter", built.name, adapter.name()),
@@ -244,7 +316,7 @@ pub fn build_component(
                     built.toolchain_output.display()
                 )
             })?;
-            (Input::Owned(component), Some(adapter))
+            Input::Owned(component)
         }
     };
     if !keep_core {
@@ -262,7 +334,6 @@ pub fn build_component(
     // (not yet in place) are independent: the validator uses every core for
     // function bodies meanwhile, and the file is moved into place only once
     // the component is known to be valid.
-    let path = output.unwrap_or_else(|| built.default_output());
     if let Some(f) = on_component {
         f(&component, &path);
     }
@@ -293,18 +364,21 @@ pub fn build_component(
     let validate_ms = ms(step);
     let step = Instant::now();
     if let Some(staged) = staged {
+        kiln_build::stamp::forget(&built.target_dir, &path);
         staged.commit()?;
     }
+    kiln_build::stamp::record(&built.target_dir, &path, &key, &digest);
     let write_ms = ms(step);
     printer.status("Created", &format!("`{}`", path.display()));
     Ok(BuildOutput {
         project,
         path,
-        component,
+        component: Input::Owned(component),
         digest,
         surface,
         adapter,
         built,
+        reused: false,
         timings: Timings {
             compiler_ms,
             setup_ms: driver_ms - compiler_ms,
@@ -331,6 +405,7 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
         version: out.built.metadata.version.clone(),
         adapter: out.adapter,
         toolchain_output: out.built.toolchain_output,
+        reused: out.reused,
         timings: out.timings,
     };
     if args.json {

@@ -299,3 +299,71 @@ fn cmake_project_builds_for_wasi() {
         "words=3\n"
     );
 }
+
+#[test]
+fn an_unchanged_toolchain_output_reuses_the_component_until_anything_it_was_made_from_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("c-command", dir.path());
+    let out = dir.path().join("c-greeter.wasm");
+    let first = build(&project, &out, &[]);
+    assert_eq!(first["reused"], false);
+    let modified = || std::fs::metadata(&out).unwrap().modified().unwrap();
+    let written = modified();
+
+    // The compiler runs again and links the same module: the component is
+    // kept as it is, not rewritten.
+    let second = build(&project, &out, &[]);
+    assert_eq!(second["reused"], true, "{second}");
+    assert_eq!(second["digest"], first["digest"]);
+    assert_eq!(second["timings"]["validate_ms"], 0.0);
+    assert_eq!(modified(), written);
+    assert_eq!(second["world"], first["world"]);
+
+    // --force makes it again (the same bytes).
+    let forced = build(&project, &out, &["--force"]);
+    assert_eq!(forced["reused"], false);
+    assert_eq!(forced["digest"], first["digest"]);
+
+    // New metadata with the same module: made again, with the new version.
+    let toml = std::fs::read_to_string(project.join("kiln.toml")).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        toml.replace("version = \"0.2.0\"", "version = \"0.3.0\""),
+    )
+    .unwrap();
+    let bumped = build(&project, &out, &[]);
+    assert_eq!(bumped["reused"], false);
+    assert_eq!(bumped["version"], "0.3.0");
+    assert_ne!(bumped["digest"], first["digest"]);
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&run_ok(kiln().arg("inspect").arg(&out).arg("--json")).stdout)
+            .unwrap();
+    assert_eq!(inspected["metadata"]["version"], "0.3.0");
+
+    // An output changed behind kiln's back is made again, whole and valid.
+    std::fs::write(&out, b"\0asm\x01\0\0\0").unwrap();
+    let repaired = build(&project, &out, &[]);
+    assert_eq!(repaired["reused"], false);
+    assert_eq!(repaired["digest"], bumped["digest"]);
+    assert_eq!(
+        kiln_core::Digest::of(&std::fs::read(&out).unwrap()).to_string(),
+        bumped["digest"].as_str().unwrap()
+    );
+
+    // Go, whose module gets an allocator before it is componentized: the
+    // reused component is the one made the first time, and it runs.
+    let go = fixture_copy("go-command", dir.path());
+    let go_out = dir.path().join("go.wasm");
+    let made = build(&go, &go_out, &[]);
+    let kept = build(&go, &go_out, &[]);
+    assert_eq!(
+        (made["reused"].clone(), kept["reused"].clone()),
+        (false.into(), true.into())
+    );
+    assert_eq!(kept["digest"], made["digest"]);
+    assert_eq!(kept["adapter"], "command");
+    assert_eq!(
+        run_command(&go_out, &["again"], &[]).unwrap(),
+        "hello from go, again! (1 args)\n"
+    );
+}

@@ -86,6 +86,7 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
             compiler: tc.version.clone(),
             sysroot: tc.sysroot.clone(),
         },
+        prepare: None,
     })
 }
 

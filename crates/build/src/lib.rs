@@ -11,6 +11,7 @@ pub mod manifest;
 mod project;
 pub mod rust;
 pub mod sbom;
+pub mod stamp;
 pub mod toolchain;
 
 pub use project::{CBuild, Project, discover};
@@ -45,6 +46,10 @@ pub struct Built {
     pub compile_time: std::time::Duration,
     /// What the SBOM of the result is made from.
     pub sbom: sbom::SbomSource,
+    /// A fix-up `wasm` needs before it is componentized (Go: an allocator
+    /// for the WASI adapter), left to the component stage so it is skipped
+    /// when the component of an earlier build is reused.
+    pub prepare: Option<fn(&[u8]) -> anyhow::Result<Vec<u8>>>,
 }
 
 impl Built {

@@ -201,6 +201,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
                 triple: triple.to_string(),
                 feature_args: feature_args(opts),
             },
+            prepare: None,
         })
     })
 }

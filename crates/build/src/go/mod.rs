@@ -110,12 +110,10 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         .with_context(|| format!("go could not build `{name}` for wasip1"))?;
     let compile_time = started.elapsed();
     let wasm = kiln_core::input::Input::read(&out)?;
-    let wasm = arena::add_cabi_realloc(&wasm)
-        .with_context(|| format!("failed to prepare `{}` for the WASI adapter", out.display()))?;
     let wasm_kind = WasmKind::sniff(&wasm)
         .with_context(|| format!("`{}` is not a wasm binary", out.display()))?;
     Ok(Built {
-        wasm: kiln_core::input::Input::Owned(wasm),
+        wasm,
         toolchain_output: out,
         kind: wasm_kind,
         is_program: kind == ProjectKind::Command,
@@ -133,6 +131,7 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         sbom: crate::sbom::SbomSource::Go {
             version: go.version.clone(),
         },
+        prepare: Some(arena::add_cabi_realloc),
     })
 }
 
