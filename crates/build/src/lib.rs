@@ -21,6 +21,9 @@ use anyhow::{Context, Result};
 use kiln_core::{PackageMetadata, WasmKind};
 use std::path::{Path, PathBuf};
 
+/// A fix-up of a toolchain's core module, returning the new module.
+pub type Prepare = fn(&[u8]) -> anyhow::Result<Vec<u8>>;
+
 /// What a driver built.
 #[derive(Debug, Clone)]
 pub struct Built {
@@ -49,7 +52,7 @@ pub struct Built {
     /// A fix-up `wasm` needs before it is componentized (Go: an allocator
     /// for the WASI adapter), left to the component stage so it is skipped
     /// when the component of an earlier build is reused.
-    pub prepare: Option<fn(&[u8]) -> anyhow::Result<Vec<u8>>>,
+    pub prepare: Option<Prepare>,
 }
 
 impl Built {
