@@ -63,20 +63,28 @@ pub fn run(parts: &[String]) -> Result<()> {
     let mut rows = Vec::new();
     for (name, path) in inputs.iter().filter(|_| part("inspect")) {
         let size = std::fs::metadata(path)?.len();
-        let k = time(Command::new(&kiln).args(["validate", "-q"]).arg(path))?;
-        let w = time(Command::new(&wasm_tools).arg("validate").arg(path))?;
-        rows.push(row("validate", name, size, k, w));
+        let t = time_all(&mut [
+            Command::new(&kiln).args(["validate", "-q"]).arg(path),
+            Command::new(&wasm_tools).arg("validate").arg(path),
+        ])?;
+        rows.push(row("validate", name, size, t[0], t[1]));
         // `component wit` reads components only.
         if std::fs::read(path)?.get(4..8) != Some(&[0x0d, 0, 0x01, 0][..]) {
             continue;
         }
-        let k = time(Command::new(&kiln).args(["inspect", "--json"]).arg(path))?;
-        let w = time(
+        let t = time_all(&mut [
+            Command::new(&kiln).args(["inspect", "--json"]).arg(path),
             Command::new(&wasm_tools)
                 .args(["component", "wit"])
                 .arg(path),
-        )?;
-        rows.push(row("inspect --json / component wit", name, size, k, w));
+        ])?;
+        rows.push(row(
+            "inspect --json / component wit",
+            name,
+            size,
+            t[0],
+            t[1],
+        ));
     }
 
     let audit = if part("audit") {
@@ -152,19 +160,35 @@ fn row(op: &str, name: &str, size: u64, kiln: Duration, tool: Duration) -> Strin
 
 /// Median wall time of `RUNS` runs, after one warm-up run.
 fn time(cmd: &mut Command) -> Result<Duration> {
-    cmd.stdout(Stdio::null()).stderr(Stdio::null());
-    let status = cmd.status().with_context(|| crate::display(cmd))?;
-    if !status.success() {
-        bail!("`{}` failed ({status})", crate::display(cmd));
+    Ok(time_all(&mut [cmd])?[0])
+}
+
+/// Median wall times of `cmds`, each run once to warm up and then `RUNS`
+/// times in turn (a, b, a, b, ...), so the machine's drift in speed
+/// during the runs hits each alike.
+fn time_all(cmds: &mut [&mut Command]) -> Result<Vec<Duration>> {
+    for cmd in cmds.iter_mut() {
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        let status = cmd.status().with_context(|| crate::display(cmd))?;
+        if !status.success() {
+            bail!("`{}` failed ({status})", crate::display(cmd));
+        }
     }
-    let mut times = Vec::with_capacity(RUNS);
+    let mut times = vec![Vec::with_capacity(RUNS); cmds.len()];
     for _ in 0..RUNS {
-        let start = Instant::now();
-        cmd.status()?;
-        times.push(start.elapsed());
+        for (cmd, times) in cmds.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            cmd.status()?;
+            times.push(start.elapsed());
+        }
     }
-    times.sort();
-    Ok(times[RUNS / 2])
+    Ok(times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[RUNS / 2]
+        })
+        .collect())
 }
 
 /// A valid module with about `code_bytes` of function bodies: many functions
