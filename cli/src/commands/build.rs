@@ -238,10 +238,13 @@ pub fn build_component(
     );
     let key = kiln_build::stamp::key(&built.wasm, &settings);
     if !flags.force
-        && let Some(digest) = kiln_build::stamp::fresh(&built.target_dir, &path, &key)
+        && let Some((digest, warnings)) = kiln_build::stamp::fresh(&built.target_dir, &path, &key)
         && let Ok(component) = Input::read(&path)
         && let Ok(surface) = kiln_inspect::surface(&component)
     {
+        for warning in &warnings {
+            printer.warn(warning);
+        }
         if let Some(f) = on_component {
             f(&component, &path);
         }
@@ -367,7 +370,7 @@ pub fn build_component(
         kiln_build::stamp::forget(&built.target_dir, &path);
         staged.commit()?;
     }
-    kiln_build::stamp::record(&built.target_dir, &path, &key, &digest);
+    kiln_build::stamp::record(&built.target_dir, &path, &key, &digest, &warnings);
     let write_ms = ms(step);
     printer.status("Created", &format!("`{}`", path.display()));
     Ok(BuildOutput {

@@ -196,4 +196,9 @@ fn a_cargo_license_that_is_not_spdx_is_a_warning_not_an_error() {
         "{err}"
     );
     assert_eq!(run_command(&out_file, &["x"], &[]).unwrap(), "hello, x!\n");
+    // A rebuild that reuses the component says it again.
+    let again = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out_file));
+    let err = stderr(&again);
+    assert!(err.contains("Fresh"), "{err}");
+    assert!(err.contains("is not an SPDX expression"), "{err}");
 }

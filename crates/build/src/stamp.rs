@@ -17,6 +17,9 @@ struct Stamp {
     key: String,
     digest: String,
     state: FileState,
+    /// Warnings given when the component was made, shown again on reuse.
+    #[serde(default)]
+    warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,20 +101,22 @@ fn stamp_path(target_dir: &Path, output: &Path) -> PathBuf {
         .join(format!("{}.json", &name[..32]))
 }
 
-/// The digest of `output` when its stamp says it was made under `key` and
-/// the file is as kiln left it; `None` otherwise.
-pub fn fresh(target_dir: &Path, output: &Path, key: &str) -> Option<Digest> {
+/// The digest of `output` and the warnings given when it was made, when its
+/// stamp says it was made under `key` and the file is as kiln left it;
+/// `None` otherwise.
+pub fn fresh(target_dir: &Path, output: &Path, key: &str) -> Option<(Digest, Vec<String>)> {
     let bytes = std::fs::read(stamp_path(target_dir, output)).ok()?;
     let stamp: Stamp = serde_json::from_slice(&bytes).ok()?;
     if stamp.key != key || FileState::of(output)? != stamp.state {
         return None;
     }
-    Digest::parse(&stamp.digest).ok()
+    Some((Digest::parse(&stamp.digest).ok()?, stamp.warnings))
 }
 
 /// Records that `output`, as it is now, with `digest`, was made under
-/// `key`. A stamp that cannot be written only costs the next build time.
-pub fn record(target_dir: &Path, output: &Path, key: &str, digest: &Digest) {
+/// `key`, with `warnings`. A stamp that cannot be written only costs the
+/// next build time.
+pub fn record(target_dir: &Path, output: &Path, key: &str, digest: &Digest, warnings: &[String]) {
     let Some(state) = FileState::of(output) else {
         return;
     };
@@ -119,6 +124,7 @@ pub fn record(target_dir: &Path, output: &Path, key: &str, digest: &Digest) {
         key: key.to_string(),
         digest: digest.to_string(),
         state,
+        warnings: warnings.to_vec(),
     };
     if let Ok(bytes) = serde_json::to_vec(&stamp) {
         let _ = kiln_core::fs::write_atomic(&stamp_path(target_dir, output), &bytes);
@@ -145,8 +151,11 @@ mod tests {
         assert_ne!(k, key(b"core module", &("reactor", 1)));
         assert_ne!(k, key(b"core modulE", &("command", 1)));
         assert_eq!(fresh(&target, &out, &k), None);
-        record(&target, &out, &k, &digest);
-        assert_eq!(fresh(&target, &out, &k), Some(digest));
+        record(&target, &out, &k, &digest, &["a warning".to_string()]);
+        assert_eq!(
+            fresh(&target, &out, &k),
+            Some((digest, vec!["a warning".to_string()]))
+        );
         assert_eq!(fresh(&target, &out, "other key"), None);
         // Another path has no stamp.
         let other = dir.path().join("other.wasm");
@@ -156,7 +165,7 @@ mod tests {
         std::fs::write(dir.path().join("new"), b"componenT").unwrap();
         std::fs::rename(dir.path().join("new"), &out).unwrap();
         assert_eq!(fresh(&target, &out, &k), None);
-        record(&target, &out, &k, &digest);
+        record(&target, &out, &k, &digest, &[]);
         forget(&target, &out);
         assert_eq!(fresh(&target, &out, &k), None);
         std::fs::remove_file(&out).unwrap();
