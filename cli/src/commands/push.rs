@@ -56,12 +56,16 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     })?;
     // Three things at once: the layer's digest (SHA-256 of the whole
     // file), the component's metadata and surface, and, when the
-    // destination is named, opening and authenticating to it.
+    // destination is a registry, opening and authenticating to it (a local
+    // layout is opened after, so a bad input leaves no layout behind).
+    let early = given
+        .as_ref()
+        .filter(|r| matches!(r, Reference::Registry { .. }));
     let (digest, surface, early_store) = std::thread::scope(|s| {
         let digest = s.spawn(|| {
             kiln_oci::artifact::Descriptor::of(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, &wasm)
         });
-        let store = given.as_ref().map(|r| {
+        let store = early.map(|r| {
             s.spawn(|| {
                 let reference = with_default_tag(r.clone());
                 let store = args.registry.open(&reference, true, printer)?;
@@ -87,7 +91,10 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let (reference, store) = match early_store {
         Some(opened) => opened??,
         None => {
-            let reference = with_default_tag(default_reference(&metadata, &stem)?);
+            let reference = with_default_tag(match given {
+                Some(r) => r,
+                None => default_reference(&metadata, &stem)?,
+            });
             let store = args.registry.open(&reference, true, printer)?;
             (reference, store)
         }
