@@ -237,6 +237,8 @@ pub fn build_component(
         built.prepare.is_some(),
     );
     let key = kiln_build::stamp::key(&built.wasm, &settings);
+    // Go's SBOM is read from its core module, which is kept.
+    let keep_core = matches!(built.sbom, kiln_build::sbom::SbomSource::Go { .. });
     if !flags.force
         && let Some((digest, warnings)) = kiln_build::stamp::fresh(&built.target_dir, &path, &key)
         && let Ok(component) = Input::read(&path)
@@ -248,7 +250,7 @@ pub fn build_component(
         if let Some(f) = on_component {
             f(&component, &path);
         }
-        if !matches!(built.sbom, kiln_build::sbom::SbomSource::Go { .. }) {
+        if !keep_core {
             built.wasm = Input::default();
         }
         printer.status(
@@ -276,7 +278,6 @@ pub fn build_component(
         });
     }
     let step = Instant::now();
-    let keep_core = matches!(built.sbom, kiln_build::sbom::SbomSource::Go { .. });
     // A fix-up the toolchain's core module needs first (Go: an allocator
     // for the adapter).
     let prepared = match built.prepare {

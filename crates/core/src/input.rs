@@ -66,23 +66,13 @@ impl Input {
                 .context("failed to read standard input")?;
             return Ok(Input::Owned(bytes));
         }
-        let failed = || format!("failed to read `{}`", path.display());
-        let file = std::fs::File::open(path).with_context(failed)?;
-        let meta = file.metadata().with_context(failed)?;
-        if !meta.is_file() || meta.len() < MAP_AT_LEAST {
-            let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-            (&file).read_to_end(&mut bytes).with_context(failed)?;
-            return Ok(Input::Owned(bytes));
+        if let Some(mapped) = Input::map(path) {
+            return Ok(mapped);
         }
-        match map(&file) {
-            Some(map) => Ok(Input::Mapped(map)),
-            // Some file systems cannot be mapped: read them instead.
-            None => {
-                let mut bytes = Vec::new();
-                (&file).read_to_end(&mut bytes).with_context(failed)?;
-                Ok(Input::Owned(bytes))
-            }
-        }
+        // Small files, files that cannot be mapped, and errors (named here).
+        std::fs::read(path)
+            .map(Input::Owned)
+            .with_context(|| format!("failed to read `{}`", path.display()))
     }
 
     /// `path` mapped, when it is a regular file of at least
