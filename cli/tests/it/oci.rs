@@ -34,6 +34,26 @@ fn json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
+/// Pulls `reference` with `--target host` into `dir` and checks that it is
+/// the precompiled artifact `kiln compile` wrote there for this host.
+fn pull_host_cwasm(dir: &Path, reference: &str) -> PathBuf {
+    let cw = dir.join("pulled.cwasm");
+    let p = json(&run_ok(
+        kiln_in(dir)
+            .arg("pull")
+            .arg(reference)
+            .args(["--target", "host", "--json", "-o"])
+            .arg(&cw),
+    ));
+    assert_eq!(p["kind"], "cwasm");
+    let host = kiln_aot::host_triple();
+    assert_eq!(
+        std::fs::read(&cw).unwrap(),
+        std::fs::read(dir.join(format!("hello.{host}.cwasm"))).unwrap()
+    );
+    cw
+}
+
 /// kiln with Docker's config in `home` (empty unless a test writes it) and
 /// its own cache, so what one test's pushes record about where blobs are
 /// (for mounts) is not what another test's registry, started later on the
@@ -74,20 +94,7 @@ fn a_registry_with_the_referrers_api_is_given_no_referrers_tag() {
     ));
     assert_eq!(tags, serde_json::json!(["1.0"]));
     // Pull finds the host's precompiled artifact through the API.
-    let cw = dir.path().join("pulled.cwasm");
-    let p = json(&run_ok(
-        kiln_in(dir.path())
-            .arg("pull")
-            .arg(&r)
-            .args(["--target", "host", "--json", "-o"])
-            .arg(&cw),
-    ));
-    assert_eq!(p["kind"], "cwasm");
-    let host = kiln_aot::host_triple();
-    assert_eq!(
-        std::fs::read(&cw).unwrap(),
-        std::fs::read(dir.path().join(format!("hello.{host}.cwasm"))).unwrap()
-    );
+    pull_host_cwasm(dir.path(), &r);
     // Pushed again: still no tag, nothing uploaded.
     let again = json(&run_ok(
         kiln_in(dir.path())
@@ -288,20 +295,7 @@ fn push_pull_referrers_and_reproducible_digests() {
         std::fs::read(&by_digest).unwrap(),
         std::fs::read(&wasm).unwrap()
     );
-    let cw = dir.path().join("pulled.cwasm");
-    let p = json(&run_ok(
-        kiln_in(dir.path())
-            .arg("pull")
-            .arg(&r)
-            .args(["--target", "host", "--json", "-o"])
-            .arg(&cw),
-    ));
-    assert_eq!(p["kind"], "cwasm");
-    let host = kiln_aot::host_triple();
-    assert_eq!(
-        std::fs::read(&cw).unwrap(),
-        std::fs::read(dir.path().join(format!("hello.{host}.cwasm"))).unwrap()
-    );
+    let cw = pull_host_cwasm(dir.path(), &r);
     // The descriptor comes along, so the pulled artifact checks as loading here.
     let check = run(kiln().args(["compile", "--check"]).arg(&cw));
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
