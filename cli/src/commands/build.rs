@@ -240,7 +240,8 @@ pub fn build_component(
     // Go's SBOM is read from its core module, which is kept.
     let keep_core = matches!(built.sbom, kiln_build::sbom::SbomSource::Go { .. });
     if !flags.force
-        && let Some((digest, warnings)) = kiln_build::stamp::fresh(&built.target_dir, &path, &key)
+        && let Some(key) = &key
+        && let Some((digest, warnings)) = kiln_build::stamp::fresh(&built.target_dir, &path, key)
         && let Ok(component) = Input::read(&path)
         && let Ok(surface) = kiln_inspect::surface(&component)
     {
@@ -371,7 +372,9 @@ pub fn build_component(
         kiln_build::stamp::forget(&built.target_dir, &path);
         staged.commit()?;
     }
-    kiln_build::stamp::record(&built.target_dir, &path, &key, &digest, &warnings);
+    if let Some(key) = &key {
+        kiln_build::stamp::record(&built.target_dir, &path, key, &digest, &warnings);
+    }
     let write_ms = ms(step);
     printer.status("Created", &format!("`{}`", path.display()));
     Ok(BuildOutput {

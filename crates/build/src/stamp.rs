@@ -53,8 +53,9 @@ impl FileState {
 }
 
 /// The key of a component made from `toolchain_output` with `settings`
-/// (anything else it depends on, serialized), by this kiln binary.
-pub fn key(toolchain_output: &[u8], settings: &impl Serialize) -> String {
+/// (anything else it depends on, serialized), by this kiln binary; `None`
+/// when the settings cannot be serialized (then nothing is reused).
+pub fn key(toolchain_output: &[u8], settings: &impl Serialize) -> Option<String> {
     // The running binary's size and modification time stand for its
     // version: a rebuilt kiln may componentize differently.
     let exe = std::env::current_exe()
@@ -67,8 +68,8 @@ pub fn key(toolchain_output: &[u8], settings: &impl Serialize) -> String {
         env!("CARGO_PKG_VERSION"),
         exe,
     ))
-    .unwrap_or_default();
-    Digest::of(text.as_bytes()).hex()
+    .ok()?;
+    Some(Digest::of(text.as_bytes()).hex())
 }
 
 /// The digest of the files under `path` (a file or a directory, walked in
@@ -147,9 +148,12 @@ mod tests {
         let out = dir.path().join("out.wasm");
         std::fs::write(&out, b"component").unwrap();
         let digest = Digest::of(b"component");
-        let k = key(b"core module", &("command", 1));
-        assert_ne!(k, key(b"core module", &("reactor", 1)));
-        assert_ne!(k, key(b"core modulE", &("command", 1)));
+        let k = key(b"core module", &("command", 1)).unwrap();
+        assert_ne!(Some(k.clone()), key(b"core module", &("reactor", 1)));
+        assert_ne!(Some(k.clone()), key(b"core modulE", &("command", 1)));
+        // Settings JSON cannot hold (map keys that are not strings): no key.
+        let odd = std::collections::BTreeMap::from([((1, 2), 3)]);
+        assert_eq!(key(b"core module", &odd), None);
         assert_eq!(fresh(&target, &out, &k), None);
         record(&target, &out, &k, &digest, &["a warning".to_string()]);
         assert_eq!(
