@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln_core::{Hinted, Reporter};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 
 /// `--color` values.
@@ -87,13 +88,15 @@ impl Printer {
         {
             bar.set_style(style);
         }
-        bar.set_prefix(label.to_string());
+        bar.set_prefix(escape(label, &[]).into_owned());
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
         bar
     }
 
-    /// Writes data to stdout.
+    /// Writes data to stdout, with control characters other than newlines
+    /// and tabs escaped (see [`escape_data`]).
     pub fn data(&self, text: &str) -> Result<()> {
+        let text = escape_data(text);
         let mut out = std::io::stdout().lock();
         out.write_all(text.as_bytes())
             .and_then(|()| out.flush())
@@ -107,14 +110,25 @@ impl Printer {
         self.data(&text)
     }
 
-    /// Prints an error with its causes and hint, as kiln's last words.
+    /// Prints an error with its causes and hint, as kiln's last words. A
+    /// message keeps its lines (a tool's stderr has several), and every
+    /// other control character in it is escaped.
     pub fn error(&self, err: &anyhow::Error) {
-        let mut text = format!("{} {err}", self.paint(BOLD_RED, "error:"));
+        let lines = |text: &str| -> Vec<String> {
+            text.lines()
+                .map(|l| escape(l, &['\t']).into_owned())
+                .collect()
+        };
+        let mut text = format!(
+            "{} {}",
+            self.paint(BOLD_RED, "error:"),
+            lines(&err.to_string()).join("\n")
+        );
         let causes: Vec<String> = err.chain().skip(1).map(|c| c.to_string()).collect();
         if !causes.is_empty() {
             text.push_str("\n\nCaused by:");
             for cause in causes {
-                for (i, line) in cause.lines().enumerate() {
+                for (i, line) in lines(&cause).iter().enumerate() {
                     text.push_str(if i == 0 { "\n  " } else { "\n    " });
                     text.push_str(line);
                 }
@@ -124,7 +138,11 @@ impl Printer {
             .downcast_ref::<Hinted>()
             .or_else(|| err.chain().find_map(|e| e.downcast_ref::<Hinted>()))
         {
-            text.push_str(&format!("\n{} {}", self.paint(BOLD_CYAN, "hint:"), h.hint));
+            text.push_str(&format!(
+                "\n{} {}",
+                self.paint(BOLD_CYAN, "hint:"),
+                escape(&h.hint, &[])
+            ));
         }
         self.stderr_line(&text);
     }
@@ -141,7 +159,7 @@ impl Printer {
         {
             bar.set_style(style.progress_chars("=> "));
         }
-        bar.set_prefix(message.to_string());
+        bar.set_prefix(escape(message, &[]).into_owned());
         bar
     }
 }
@@ -150,16 +168,18 @@ impl Reporter for Printer {
     fn status(&self, verb: &str, message: &str) {
         if !self.quiet {
             self.stderr_line(&format!(
-                "{} {message}",
-                self.paint(BOLD_GREEN, &format!("{verb:>12}"))
+                "{} {}",
+                self.paint(BOLD_GREEN, &format!("{:>12}", escape(verb, &[]))),
+                escape(message, &[])
             ));
         }
     }
 
     fn warn(&self, message: &str) {
         self.stderr_line(&format!(
-            "{} {message}",
-            self.paint(BOLD_YELLOW, "warning:")
+            "{} {}",
+            self.paint(BOLD_YELLOW, "warning:"),
+            escape(message, &[])
         ));
     }
 
@@ -177,10 +197,58 @@ impl Reporter for Printer {
             bar.set_style(style.progress_chars("=> "));
         }
         let (verb, rest) = label.split_once(' ').unwrap_or((label, ""));
-        bar.set_prefix(verb.to_string());
-        bar.set_message(rest.to_string());
+        bar.set_prefix(escape(verb, &[]).into_owned());
+        bar.set_message(escape(rest, &[]).into_owned());
         Box::new(Bar(bar))
     }
+}
+
+/// Makes text kiln did not write itself (media types, annotations, tags,
+/// error bodies from a registry) safe for a terminal: every control
+/// character except those in `keep`, and Unicode's bidirectional
+/// overrides, is written as a visible escape (`\r`, `\u{1b}`), so such a
+/// string cannot move the cursor, erase a line, recolour the output or
+/// reorder what is shown (a fake `Verified` line). The Printer adds its own
+/// colours after escaping.
+pub fn escape<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    // `escape_default` spells these `\n`, `\r`, `\t` or `\u{..}`.
+    escape_with(text, keep, |c, out| out.extend(c.escape_default()))
+}
+
+/// [`escape`] for data on stdout: newlines and tabs stay, and the escapes
+/// are JSON's (`\u001b`). Data may be JSON (`--json`, the JSON Lines of
+/// `publish`), where serde leaves C1 controls and bidirectional overrides
+/// raw inside strings, and a JSON escape there stands for the same
+/// character: escaping never changes what a JSON reader gets.
+pub fn escape_data(text: &str) -> Cow<'_, str> {
+    // Every character escaped is in the Basic Multilingual Plane, so one
+    // `\uXXXX` spells it.
+    escape_with(text, &['\n', '\t'], |c, out| {
+        out.push_str(&format!("\\u{:04x}", u32::from(c)));
+    })
+}
+
+fn escape_with<'a>(
+    text: &'a str,
+    keep: &[char],
+    spell: impl Fn(char, &mut String),
+) -> Cow<'a, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'))
+            && !keep.contains(&c)
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            spell(c, &mut out);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// An indicatif bar as a [`kiln_core::Progress`].
@@ -217,4 +285,30 @@ pub fn human_size(bytes: u64) -> String {
         unit += 1;
     }
     format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{escape, escape_data};
+
+    #[test]
+    fn escapes_what_could_rewrite_the_terminal() {
+        let evil = "ok\r\x1b[2K    Verified fake\u{9b}2K\u{202e}\n";
+        assert_eq!(
+            escape(evil, &[]),
+            "ok\\r\\u{1b}[2K    Verified fake\\u{9b}2K\\u{202e}\\n"
+        );
+        assert_eq!(escape("a\tb\nc\rd", &['\n', '\t']), "a\tb\nc\\rd");
+        assert_eq!(escape_data("a\tb\nc\rd\x1b"), "a\tb\nc\\u000dd\\u001b");
+        // JSON stays JSON, meaning the same.
+        let json = serde_json::to_string_pretty(&["x\u{9b}2K\u{202e}\r"]).unwrap();
+        let escaped = escape_data(&json);
+        assert!(!escaped.contains(['\u{9b}', '\u{202e}']), "{escaped}");
+        let back: Vec<String> = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, ["x\u{9b}2K\u{202e}\r"]);
+        assert!(matches!(
+            escape("plain `text`, ünïcode", &[]),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 }

@@ -5,6 +5,7 @@ mod bench_aot;
 mod bench_oci;
 mod bench_publish;
 mod setup;
+mod soak;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,9 @@ commands:
           PART is inspect, audit, build, compile, oci or publish (default: all)
   fuzz [SECONDS]
           fuzz the audit path (cargo fuzz, installed when missing) for SECONDS (default 120)
+  soak [SECONDS]
+          kill kiln push and sign with SIGKILL at random moments, several at once, against one
+          layout, checking it stays whole (default 60)
 ";
 
 fn main() -> Result<()> {
@@ -35,6 +39,7 @@ fn main() -> Result<()> {
         Some("bless") => bless(),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz(args.get(1)),
+        Some("soak") => soak::run(args.get(1)),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

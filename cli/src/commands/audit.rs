@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Exit status: 0 when every input passes (or, with --diff, nothing changed), \
-1 when any input violates the policy (or something changed), 2 on error.\n\n\
+1 when any input violates the policy or is invalid wasm outside its function bodies (or, with \
+--diff, something changed), 2 on error (including, with --diff, an invalid input).\n\n\
 Policies: a TOML file (docs/audit-policy.md), `builtin:NAME` (wasi-cli-pure, http-handler), \
 or, without --policy, the [audit] table of the nearest kiln.toml."
 )]
@@ -50,6 +51,17 @@ struct Results<'a> {
     passed: bool,
     policy: &'a str,
     reports: &'a [AuditReport],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    invalid: &'a [InvalidInput],
+}
+
+/// An input wasmparser's validator rejects: it is not audited, and the
+/// audit fails.
+#[derive(Serialize)]
+struct InvalidInput {
+    name: String,
+    offset: usize,
+    message: String,
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
@@ -63,14 +75,30 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     }
     let world = policy.world.as_ref().map(WorldNames::load).transpose()?;
     let mut reports = Vec::new();
+    let mut invalid = Vec::new();
     for input in expand(&args.inputs)? {
         let facts = match super::registry::as_reference(&input) {
-            Some(r) => remote_facts(&r, &args, printer)?,
-            None => facts_of(&input)?,
+            Some(r) => remote_facts(&r, &args, printer),
+            None => facts_of(&input),
+        };
+        let facts = match facts {
+            Ok(facts) => facts,
+            Err(e) => match e.downcast_ref::<kiln_inspect::Invalid>() {
+                Some(e) => {
+                    printer.warn(&super::inspect::invalid_message(&input, e));
+                    invalid.push(InvalidInput {
+                        name: input.display().to_string(),
+                        offset: e.offset,
+                        message: e.message.clone(),
+                    });
+                    continue;
+                }
+                None => return Err(e),
+            },
         };
         reports.push(audit::audit(&facts, &policy, world.as_ref()));
     }
-    let passed = reports.iter().all(|r| r.passed);
+    let passed = reports.iter().all(|r| r.passed) && invalid.is_empty();
     if args.sarif {
         printer.json(&audit::to_sarif(&reports))?;
     } else if args.json {
@@ -78,6 +106,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             passed,
             policy: &policy.source,
             reports: &reports,
+            invalid: &invalid,
         })?;
     } else {
         let mut out = String::new();
@@ -96,6 +125,13 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                     let _ = writeln!(out, "  {}: {} ({})", f.rule, f.message, f.origin);
                 }
             }
+        }
+        for i in &invalid {
+            let _ = writeln!(
+                out,
+                "FAIL {} (invalid at offset {:#x}: {})",
+                i.name, i.offset, i.message
+            );
         }
         printer.data(&out)?;
     }
@@ -169,18 +205,12 @@ fn collect_wasm(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads an input's facts; files are read only where their sections are,
-/// never whole.
+/// Reads an input's facts. Large files are mapped, so the sections an audit
+/// skips (code, data contents, custom sections) are never read from disk.
 fn facts_of(input: &Path) -> Result<AuditFacts> {
-    let name = input.display().to_string();
-    let facts = if input.as_os_str() == "-" {
-        audit::read_facts(&name, &read_input(input)?)
-    } else {
-        let file = audit::FileSource::open(input)
-            .with_context(|| format!("failed to read `{}`", input.display()))?;
-        audit::read_facts_from(&name, &file)
-    };
-    facts.with_context(|| format!("failed to read `{}`", input.display()))
+    let bytes = read_input(input)?;
+    audit::read_facts(&input.display().to_string(), &bytes)
+        .with_context(|| format!("failed to read `{}`", input.display()))
 }
 
 /// An OCI artifact's facts: from its config's import and export lists,

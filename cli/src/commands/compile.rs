@@ -159,12 +159,9 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     for (i, result) in results {
         let target = &targets[i];
         let artifact = result?;
-        let path = dir.join(format!("{stem}.{target}.cwasm"));
-        let descriptor_path = dir.join(format!("{stem}.{target}.cwasm.json"));
-        kiln_core::fs::write_atomic(&path, &artifact.bytes)?;
-        let mut json = serde_json::to_vec_pretty(&artifact.descriptor)?;
-        json.push(b'\n');
-        kiln_core::fs::write_atomic(&descriptor_path, &json)?;
+        let files = kiln_aot::ArtifactFiles::new(&dir, &stem, target);
+        files.write(&artifact.bytes, &artifact.descriptor)?;
+        let (path, descriptor_path) = (files.cwasm, files.descriptor);
         printer.status(
             if artifact.cached {
                 "Cached"
@@ -219,15 +216,7 @@ fn check(args: &Args, printer: &Printer) -> Result<Outcome> {
 
 /// The descriptor written beside an artifact (`ARTIFACT.cwasm.json`), if any.
 pub fn descriptor_beside(artifact: &Path) -> Result<Option<Descriptor>> {
-    let path = PathBuf::from(format!("{}.json", artifact.display()));
-    match std::fs::read(&path) {
-        Ok(json) => {
-            Ok(Some(serde_json::from_slice(&json).with_context(|| {
-                format!("invalid descriptor `{}`", path.display())
-            })?))
-        }
-        Err(_) => Ok(None),
-    }
+    kiln_aot::ArtifactFiles::at(artifact.to_path_buf()).read_descriptor()
 }
 
 /// One `pass|FAIL name: reason` line per check.

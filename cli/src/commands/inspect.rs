@@ -7,11 +7,15 @@ use anyhow::{Context, Result};
 use kiln_core::Reporter;
 use kiln_inspect::{Report, World, WorldItem};
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Show a module's or component's world, imports, exports, sections and metadata.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Exit status: 0 on success, 2 on error (e.g. a file that is not wasm).")]
+#[command(
+    after_help = "Exit status: 0 on success, 1 when the binary is invalid outside its function \
+bodies (as `kiln validate` reports it: the offset and the reason), 2 on error (e.g. a file that \
+is not wasm or is cut short)."
+)]
 pub struct Args {
     /// The wasm file (`-` reads stdin).
     #[arg(value_name = "FILE")]
@@ -81,8 +85,10 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     if args.imports {
-        let facts = kiln_inspect::audit::read_facts(&name.to_string(), &bytes)
-            .with_context(|| format!("failed to inspect `{name}`"))?;
+        let facts = match kiln_inspect::audit::read_facts(&name.to_string(), &bytes) {
+            Ok(facts) => facts,
+            Err(e) => return invalid_or_error(e, &args.file, "failed to inspect", printer),
+        };
         let list = if facts.kind == Some(kiln_core::WasmKind::Component) {
             facts.imports
         } else {
@@ -96,19 +102,53 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         return Ok(Outcome::Ok);
     }
     if args.wit {
-        let text = kiln_inspect::wit_text(&bytes)
-            .with_context(|| format!("failed to read the WIT of `{name}`"))?;
+        let text = match kiln_inspect::wit_text(&bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                return invalid_or_error(e, &args.file, "failed to read the WIT of", printer);
+            }
+        };
         printer.data(&text)?;
         return Ok(Outcome::Ok);
     }
-    let report =
-        kiln_inspect::inspect(&bytes).with_context(|| format!("failed to inspect `{name}`"))?;
+    let report = match kiln_inspect::inspect(&bytes) {
+        Ok(report) => report,
+        Err(e) => return invalid_or_error(e, &args.file, "failed to inspect", printer),
+    };
     if args.json {
         printer.json(&report)?;
     } else {
         printer.data(&render(&report))?;
     }
     Ok(Outcome::Ok)
+}
+
+/// A binary wasmparser's validator rejects is a finding, reported as
+/// `kiln validate` reports it (exit 1); any other failure is an error that
+/// names the file (`failed to inspect `FILE``).
+fn invalid_or_error(
+    err: anyhow::Error,
+    file: &Path,
+    failed_to: &str,
+    printer: &Printer,
+) -> Result<Outcome> {
+    match err.downcast::<kiln_inspect::Invalid>() {
+        Ok(invalid) => {
+            printer.warn(&invalid_message(file, &invalid));
+            Ok(Outcome::Problems)
+        }
+        Err(err) => Err(err.context(format!("{failed_to} `{}`", file.display()))),
+    }
+}
+
+/// The line `kiln validate` prints for an invalid file.
+pub fn invalid_message(file: &Path, invalid: &kiln_inspect::Invalid) -> String {
+    format!(
+        "`{}` is invalid at offset {:#x}: {}",
+        file.display(),
+        invalid.offset,
+        invalid.message
+    )
 }
 
 fn render_items(out: &mut String, title: &str, items: &[WorldItem]) {
@@ -270,7 +310,11 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
         printer.data(&String::from_utf8_lossy(&bytes))?;
         return Ok(Outcome::Ok);
     }
-    let referrers = store.referrers(&digest)?;
+    let referrers: Vec<kiln_oci::artifact::Descriptor> = store
+        .verified_referrers(&digest, kiln_oci::Allowed::Any, printer)?
+        .iter()
+        .map(kiln_oci::VerifiedReferrer::descriptor)
+        .collect();
     let info = config.component.clone().unwrap_or_default();
     if args.imports {
         printer.data(

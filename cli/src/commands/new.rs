@@ -144,11 +144,18 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("failed to create `{}`", parent.display()))?;
     // Written to a directory beside the destination, then renamed: an
-    // interrupted `kiln new` leaves no half-made project behind.
+    // interrupted `kiln new` leaves no half-made project behind, and what
+    // a killed one left is removed here once nobody holds its lock.
+    kiln_core::fs::clean_stale(&parent);
     let staging = tempfile::Builder::new()
-        .prefix(".kiln-new-")
+        .prefix(kiln_core::fs::NEW_PREFIX)
         .tempdir_in(&parent)
         .with_context(|| format!("failed to create a directory in `{}`", parent.display()))?;
+    let lock_path = staging.path().join(kiln_core::fs::LOCK_FILE);
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("failed to create `{}`", lock_path.display()))?;
+    lock.lock()
+        .with_context(|| format!("failed to lock `{}`", lock_path.display()))?;
     let snake = name.replace('-', "_");
     for (rel, text) in &files {
         let rel = match rel.rsplit_once('/') {
@@ -165,13 +172,20 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         std::fs::write(&path, text)
             .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
-    let staged = staging.keep();
-    std::fs::rename(&staged, &args.path).with_context(|| {
+    // The lock file is not part of the project. Removed while still held,
+    // the directory's fresh modification time keeps it safe from
+    // `clean_stale` until the rename.
+    std::fs::remove_file(&lock_path)
+        .with_context(|| format!("failed to remove `{}`", lock_path.display()))?;
+    // Dropping `staging` on a failed rename removes it.
+    std::fs::rename(staging.path(), &args.path).with_context(|| {
         format!(
             "failed to move the new project into `{}`",
             args.path.display()
         )
     })?;
+    let _ = staging.keep();
+    drop(lock);
     printer.status(
         "Created",
         &format!("{lang} {template} `{name}` in `{}`", args.path.display()),

@@ -674,7 +674,8 @@ fn pipeline(
             let mut compiled = Vec::new();
             let mut attached = Vec::new();
             for a in rx.iter() {
-                let path = kiln_dir.join(format!("{stem}.{}.cwasm", a.descriptor.target));
+                let path =
+                    kiln_aot::ArtifactFiles::new(&kiln_dir, &stem, &a.descriptor.target).cwasm;
                 let mut entry = Precompiled {
                     target: a.descriptor.target.clone(),
                     path: relative(&root, &path),
@@ -687,7 +688,10 @@ fn pipeline(
                     events.stage("attach", || {
                         let mut json = serde_json::to_vec_pretty(&a.descriptor)?;
                         json.push(b'\n');
-                        let file_name = format!("{stem}.{}.cwasm", a.descriptor.target);
+                        let file_name = path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default();
                         let cwasm = kiln_oci::cwasm_package(
                             a.bytes.clone(),
                             json,
@@ -888,11 +892,9 @@ fn compile_targets(
         }
         let artifact = kiln_aot::compile(wasm, target, &plan.cpu, &settings, cache.as_deref())
             .with_context(|| format!("failed to precompile for {target}"))?;
-        let path = dir.join(format!("{stem}.{target}.cwasm"));
-        let mut json = serde_json::to_vec_pretty(&artifact.descriptor)?;
-        json.push(b'\n');
-        kiln_core::fs::write_if_changed(&path, &artifact.bytes)?;
-        kiln_core::fs::write_if_changed(&PathBuf::from(format!("{}.json", path.display())), &json)?;
+        let files = kiln_aot::ArtifactFiles::new(dir, stem, target);
+        files.write(&artifact.bytes, &artifact.descriptor)?;
+        let path = files.cwasm;
         events.status(
             if artifact.cached {
                 "Cached"

@@ -232,8 +232,11 @@ fn precompiled(
 ) -> Result<Vec<kiln_oci::Package>> {
     let mut out = Vec::new();
     for target in kiln_aot::TARGETS {
-        let name = format!("{stem}.{target}.cwasm");
-        let path = dir.join(&name);
+        let path = kiln_aot::ArtifactFiles::new(dir, stem, target).cwasm;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if !path.is_file() {
             continue;
         }

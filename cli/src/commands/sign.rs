@@ -174,6 +174,12 @@ pub fn identity(reference: &Reference) -> String {
     }
 }
 
+/// What `sign --recursive` signs besides the artifact itself.
+const RECURSIVE_TYPES: &[&str] = &[
+    kiln_oci::artifact::CWASM_ARTIFACT_TYPE,
+    kiln_oci::artifact::SBOM_ARTIFACT_TYPE,
+];
+
 #[derive(Serialize)]
 struct Signed {
     digest: String,
@@ -189,9 +195,14 @@ pub fn sign(args: SignArgs, printer: &Printer) -> Result<Outcome> {
     let digest = store.resolve_digest(&reference)?;
     let mut subjects = vec![(digest.clone(), None)];
     if args.recursive {
-        for r in store.referrers(&digest)? {
+        // Only what really refers to this digest, fetched and checked by
+        // the referrer helper, and only precompiled artifacts and SBOMs:
+        // never signatures, or each run would sign the last run's.
+        for r in
+            store.verified_referrers(&digest, kiln_oci::Allowed::Types(RECURSIVE_TYPES), printer)?
+        {
             let target = r
-                .annotations
+                .annotations()
                 .get(kiln_oci::artifact::ANNOTATION_TARGET)
                 .cloned();
             subjects.push((r.digest, target));

@@ -171,6 +171,83 @@ fn cache_key(
     Ok(Digest::of(text.as_bytes()).hex())
 }
 
+/// An entry of the compile cache: `<key>.cwasm` and its descriptor
+/// `<key>.json` in the cache directory. The cache is shared by every kiln
+/// process of the user, so an entry is read and written under the cache's
+/// lock (a reader never sees a half-replaced pair), and it is used only if
+/// its descriptor says it was made from the same input, for the same
+/// target and CPU, by the same Wasmtime with the same settings: anything
+/// else under the key is a miss and is replaced.
+struct CacheEntry<'a> {
+    dir: &'a Path,
+    key: String,
+}
+
+impl CacheEntry<'_> {
+    fn lock(&self) -> Result<kiln_core::lock::LockGuard> {
+        kiln_core::lock::lock(&self.dir.join(kiln_core::fs::LOCK_FILE))
+    }
+
+    /// The entry, when it holds what `wanted` asks for; `wanted`'s
+    /// artifact fields and compatibility hash are not compared.
+    fn read(&self, wanted: &Descriptor) -> Option<(Vec<u8>, Descriptor)> {
+        let _lock = self.lock().ok()?;
+        let json = std::fs::read(self.dir.join(format!("{}.json", self.key))).ok()?;
+        let descriptor = serde_json::from_slice::<Descriptor>(&json).ok()?;
+        if !descriptor.answers(wanted) {
+            return None;
+        }
+        let path = self.dir.join(format!("{}.cwasm", self.key));
+        // Sized before it is read: a wrong size is a miss, not a large read.
+        if std::fs::metadata(&path).ok()?.len() != descriptor.artifact_size {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        (descriptor.artifact_size == bytes.len() as u64
+            && descriptor.artifact_digest == Digest::of(&bytes).to_string())
+        .then_some((bytes, descriptor))
+    }
+
+    /// Stores an artifact, unless another process stored a good one for
+    /// the same request meanwhile. A cache that cannot be written costs only
+    /// time, so failures are ignored.
+    fn write(&self, bytes: &[u8], descriptor: &Descriptor) {
+        let Ok(_lock) = self.lock() else {
+            return;
+        };
+        if self.read(descriptor).is_some() {
+            return;
+        }
+        kiln_core::fs::clean_stale(self.dir);
+        let Ok(json) = serde_json::to_vec_pretty(descriptor) else {
+            return;
+        };
+        // The descriptor goes last: until it is in place, the old one no
+        // longer matches the new artifact's digest, so the entry is a miss.
+        if kiln_core::fs::write_atomic(&self.dir.join(format!("{}.cwasm", self.key)), bytes).is_ok()
+        {
+            let _ =
+                kiln_core::fs::write_atomic(&self.dir.join(format!("{}.json", self.key)), &json);
+        }
+    }
+}
+
+impl Descriptor {
+    /// Whether an artifact with this descriptor is what `wanted` asks for:
+    /// the same format, input, kind, Wasmtime release, target, CPU and
+    /// settings.
+    fn answers(&self, wanted: &Descriptor) -> bool {
+        self.format == wanted.format
+            && self.kind == wanted.kind
+            && self.source_digest == wanted.source_digest
+            && self.wasmtime_version == wanted.wasmtime_version
+            && self.target == wanted.target
+            && self.cpu == wanted.cpu
+            && self.cpu_features == wanted.cpu_features
+            && self.settings == wanted.settings
+    }
+}
+
 /// Compiles `wasm` for `target`, or copies the result of an identical
 /// earlier compile from `cache` (a directory) when given.
 pub fn compile(
@@ -186,13 +263,22 @@ pub fn compile(
     // `native` on another CPU, or a preset and its flags, are told apart.
     let cpu_features = cpu.features(target)?;
     let key = cache_key(&source, target, &cpu_features, settings)?;
-    if let Some(dir) = cache
-        && let Ok(bytes) = std::fs::read(dir.join(format!("{key}.cwasm")))
-        && let Ok(json) = std::fs::read(dir.join(format!("{key}.json")))
-        && let Ok(descriptor) = serde_json::from_slice::<Descriptor>(&json)
-        && descriptor.artifact_digest == Digest::of(&bytes).to_string()
-        && descriptor.cpu == *cpu
-    {
+    // What is asked for; the compile fills in the rest.
+    let mut descriptor = Descriptor {
+        format: "kiln-cwasm/1".to_string(),
+        kind,
+        source_digest: source.to_string(),
+        artifact_digest: String::new(),
+        artifact_size: 0,
+        wasmtime_version: WASMTIME_VERSION.to_string(),
+        target: target.to_string(),
+        cpu: cpu.clone(),
+        cpu_features,
+        settings: settings.clone(),
+        compatibility_hash: String::new(),
+    };
+    let entry = cache.map(|dir| CacheEntry { dir, key });
+    if let Some((bytes, descriptor)) = entry.as_ref().and_then(|e| e.read(&descriptor)) {
         return Ok(Artifact {
             bytes,
             descriptor,
@@ -209,29 +295,117 @@ pub fn compile(
     }
     .map_err(|e| anyhow::anyhow!("{e:?}"))
     .with_context(|| format!("failed to compile for `{target}`"))?;
-    let descriptor = Descriptor {
-        format: "kiln-cwasm/1".to_string(),
-        kind,
-        source_digest: source.to_string(),
-        artifact_digest: Digest::of(&bytes).to_string(),
-        artifact_size: bytes.len() as u64,
-        wasmtime_version: WASMTIME_VERSION.to_string(),
-        target: target.to_string(),
-        cpu: cpu.clone(),
-        cpu_features,
-        settings: settings.clone(),
-        compatibility_hash: compatibility_hash(&engine),
-    };
-    if let Some(dir) = cache {
-        // A cache that cannot be written costs only time.
-        let _ = kiln_core::fs::write_atomic(&dir.join(format!("{key}.cwasm")), &bytes);
-        if let Ok(json) = serde_json::to_vec_pretty(&descriptor) {
-            let _ = kiln_core::fs::write_atomic(&dir.join(format!("{key}.json")), &json);
-        }
+    descriptor.artifact_digest = Digest::of(&bytes).to_string();
+    descriptor.artifact_size = bytes.len() as u64;
+    descriptor.compatibility_hash = compatibility_hash(&engine);
+    if let Some(entry) = &entry {
+        entry.write(&bytes, &descriptor);
     }
     Ok(Artifact {
         bytes,
         descriptor,
         cached: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// A directory of its own under the system's temporary directory
+    /// (this crate has no tempfile), removed when dropped.
+    struct TestDir(std::path::PathBuf);
+
+    impl TestDir {
+        fn new(name: &str) -> TestDir {
+            let dir = std::env::temp_dir().join(format!(
+                "kiln-aot-{name}-{}-{:?}",
+                std::process::id(),
+                std::time::SystemTime::now()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            TestDir(dir)
+        }
+    }
+
+    impl Drop for TestDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn entry_files(dir: &Path, wasm: &[u8], target: &str) -> (PathBuf, PathBuf) {
+        let features = Cpu::Baseline.features(target).unwrap();
+        let key = cache_key(&Digest::of(wasm), target, &features, &Settings::default()).unwrap();
+        (
+            dir.join(format!("{key}.cwasm")),
+            dir.join(format!("{key}.json")),
+        )
+    }
+
+    /// Puts what the cache holds for (`from`, `from_target`) under the key
+    /// of (`to`, `to_target`).
+    fn poison(dir: &Path, from: (&[u8], &str), to: (&[u8], &str)) {
+        let (cwasm, json) = entry_files(dir, from.0, from.1);
+        let (to_cwasm, to_json) = entry_files(dir, to.0, to.1);
+        std::fs::copy(cwasm, to_cwasm).unwrap();
+        std::fs::copy(json, to_json).unwrap();
+    }
+
+    #[test]
+    fn a_cache_entry_made_for_another_request_is_a_miss() {
+        let dir = TestDir::new("cache");
+        let cache = Some(dir.0.as_path());
+        let a = wat::parse_str(r#"(module (func (export "a") (result i32) i32.const 1))"#).unwrap();
+        let b = wat::parse_str(r#"(module (func (export "b") (result i32) i32.const 2))"#).unwrap();
+        let settings = Settings::default();
+        let compile = |wasm: &[u8], target: &str| {
+            compile(wasm, target, &Cpu::Baseline, &settings, cache).unwrap()
+        };
+        let first = compile(&a, "pulley64");
+        assert!(!first.cached);
+        assert!(compile(&a, "pulley64").cached);
+        compile(&b, "pulley64");
+        compile(&a, "pulley32");
+
+        // Another input's artifact and descriptor under `a`'s key: its
+        // digests agree with each other, but it was not made from `a`.
+        poison(&dir.0, (&b, "pulley64"), (&a, "pulley64"));
+        let again = compile(&a, "pulley64");
+        assert!(!again.cached, "another input's artifact was used");
+        assert_eq!(again.descriptor.source_digest, Digest::of(&a).to_string());
+        assert_eq!(again.bytes, first.bytes);
+        // The entry was replaced with the right one.
+        let hit = compile(&a, "pulley64");
+        assert!(hit.cached);
+        assert_eq!(hit.bytes, first.bytes);
+
+        // The same input compiled for another target.
+        poison(&dir.0, (&a, "pulley32"), (&a, "pulley64"));
+        let again = compile(&a, "pulley64");
+        assert!(!again.cached, "another target's artifact was used");
+        assert_eq!(again.descriptor.target, "pulley64");
+        assert_eq!(again.bytes, first.bytes);
+
+        // Another Wasmtime's or other settings' descriptor for the same input.
+        let edits: [fn(&mut Descriptor); 2] = [
+            |d| d.wasmtime_version = "47.0.0".to_string(),
+            |d| d.settings.fuel = true,
+        ];
+        for edit in edits {
+            let (_, json) = entry_files(&dir.0, &a, "pulley64");
+            let mut d: Descriptor = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+            edit(&mut d);
+            std::fs::write(&json, serde_json::to_vec(&d).unwrap()).unwrap();
+            let again = compile(&a, "pulley64");
+            assert!(
+                !again.cached,
+                "a descriptor for other engine settings was trusted"
+            );
+            assert_eq!(again.descriptor.wasmtime_version, WASMTIME_VERSION);
+            assert_eq!(again.descriptor.settings, settings);
+            assert!(compile(&a, "pulley64").cached);
+        }
+    }
 }

@@ -5,6 +5,7 @@
 mod check;
 mod compile;
 mod cpu;
+mod files;
 mod settings;
 
 pub use check::{CheckItem, CheckReport, check};
@@ -12,4 +13,5 @@ pub use compile::{
     Artifact, Descriptor, TARGETS, WASMTIME_VERSION, compile, engine_config, host_triple,
 };
 pub use cpu::Cpu;
+pub use files::ArtifactFiles;
 pub use settings::{OptLevel, Settings, WASM_FEATURES, default_on};

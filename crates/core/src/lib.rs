@@ -9,6 +9,8 @@ pub mod digest;
 pub mod error;
 pub mod fs;
 pub mod input;
+pub mod kill;
+pub mod lock;
 pub mod report;
 
 pub use digest::Digest;

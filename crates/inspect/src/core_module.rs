@@ -1,7 +1,8 @@
 //! Imports, exports, memories and tables of a core module.
 
 use anyhow::Result;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::sync::Arc;
 use wasmparser::{ExternalKind, Parser, Payload, TypeRef};
 
 /// The interface of a core module.
@@ -28,9 +29,13 @@ pub struct CoreImport {
     pub name: String,
     /// `func`, `table`, `memory`, `global` or `tag`.
     pub kind: &'static str,
-    /// For functions, the signature such as `(i32, i32) -> (i32)`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
+    /// For functions, the signature such as `(i32, i32) -> (i32)`, shared
+    /// by every import and export of the same type.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "shared_text"
+    )]
+    pub signature: Option<Arc<str>>,
 }
 
 /// A core export.
@@ -40,9 +45,21 @@ pub struct CoreExport {
     pub name: String,
     /// `func`, `table`, `memory`, `global` or `tag`.
     pub kind: &'static str,
-    /// For functions, the signature.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signature: Option<String>,
+    /// For functions, the signature, shared like an import's.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "shared_text"
+    )]
+    pub signature: Option<Arc<str>>,
+}
+
+/// A shared signature serializes as the string it holds (serde's `rc`
+/// feature would do the same for the whole workspace).
+fn shared_text<S: Serializer>(text: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    match text {
+        Some(t) => s.serialize_some(&**t),
+        None => s.serialize_none(),
+    }
 }
 
 /// A linear memory.
@@ -105,26 +122,27 @@ fn table(ty: &wasmparser::TableType, imported: bool) -> Table {
     }
 }
 
-fn signature(types: &[Option<String>], idx: u32) -> Option<String> {
+fn signature(types: &[Option<Arc<str>>], idx: u32) -> Option<Arc<str>> {
     types.get(idx as usize).cloned().flatten()
 }
 
-fn func_type_text(f: &wasmparser::FuncType) -> String {
+fn func_type_text(f: &wasmparser::FuncType) -> Arc<str> {
     let list = |tys: &[wasmparser::ValType]| {
         tys.iter()
             .map(|t| t.to_string())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    format!("({}) -> ({})", list(f.params()), list(f.results()))
+    format!("({}) -> ({})", list(f.params()), list(f.results())).into()
 }
 
 /// Reads a core module's interface. Only the top-level sections are parsed;
-/// the code section is skipped.
+/// the code section is skipped. The module has passed the validator's limits,
+/// and each signature is written once per type, not once per import.
 pub(crate) fn read(bytes: &[u8]) -> Result<ModuleInfo> {
     let mut info = ModuleInfo::default();
     // Signature text of each type index; `None` for non-function types.
-    let mut types: Vec<Option<String>> = Vec::new();
+    let mut types: Vec<Option<Arc<str>>> = Vec::new();
     // Type index of each function, imported ones first.
     let mut funcs: Vec<u32> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {

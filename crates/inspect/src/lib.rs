@@ -2,11 +2,15 @@
 //!
 //! The report walks the section structure only. Function bodies are skipped,
 //! so the cost grows with the number of sections and imports, not with the
-//! size of the code.
+//! size of the code. Before any report of a binary is built, wasmparser's
+//! validator checks everything but the function bodies (`structure.rs`), so
+//! a binary the validator rejects, and whatever it might claim to contain,
+//! is refused with an [`Invalid`] error.
 
 pub mod audit;
 mod core_module;
 mod sections;
+mod structure;
 mod world;
 
 use anyhow::{Context, Result, bail};
@@ -15,6 +19,7 @@ use serde::Serialize;
 
 pub use core_module::{CoreExport, CoreImport, Memory, ModuleInfo, Table};
 pub use sections::{CustomSection, Metadata, Producer, ProducerField, Section};
+pub use structure::Invalid;
 pub use world::{Function, World, WorldItem, WorldItemKind};
 
 /// Everything `kiln inspect` reports about one binary. The JSON form of this
@@ -49,7 +54,8 @@ pub struct Report {
     pub metadata: Metadata,
 }
 
-/// Inspects a wasm binary.
+/// Inspects a wasm binary. A binary wasmparser's validator rejects outside
+/// its function bodies is refused with an [`Invalid`] error.
 pub fn inspect(bytes: &[u8]) -> Result<Report> {
     let Some(kind) = WasmKind::sniff(bytes) else {
         if bytes.len() >= 4 && &bytes[..4] == b"\0asm" {
@@ -67,14 +73,18 @@ pub fn inspect(bytes: &[u8]) -> Result<Report> {
     };
     // Below a megabyte the three take less time than starting threads.
     let (digest, world, layout) = if bytes.len() < 1 << 20 {
+        structure::validate(bytes)?;
         (Ok(Digest::of(bytes)), Ok(world_of()), sections::read(bytes))
     } else {
         std::thread::scope(|s| {
             let digest = s.spawn(|| Digest::of(bytes));
+            // The digest needs no gate; the readers start only on a binary
+            // the validator accepted.
+            structure::validate(bytes)?;
             let world = s.spawn(world_of);
             let layout = sections::read(bytes);
-            (digest.join(), world.join(), layout)
-        })
+            anyhow::Ok((digest.join(), world.join(), layout))
+        })?
     };
     let panicked = |what: &str| anyhow::anyhow!("internal error: reading the {what} panicked");
     let digest = digest.map_err(|_| panicked("digest"))?;
@@ -142,7 +152,9 @@ pub fn surface(bytes: &[u8]) -> Result<Surface> {
 }
 
 /// The WIT text of a component's world and every package it uses, as
-/// `wasm-tools component wit` prints it.
+/// `wasm-tools component wit` prints it. A binary wasmparser's validator
+/// rejects is refused with an [`Invalid`] error.
 pub fn wit_text(bytes: &[u8]) -> Result<String> {
+    structure::validate(bytes)?;
     world::wit_text(bytes)
 }

@@ -1,11 +1,13 @@
-//! Registry credentials as docker, oras and cosign users keep them: `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD`, then Docker's `config.json` (`credHelpers`, `credsStore`, `auths` with `auth` or `identitytoken`); and `login`/`logout` writing that same file.
+//! Registry credentials as docker, oras and cosign users keep them: `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` (for the registry `KILN_REGISTRY` names, else the one registry a command addresses), then Docker's `config.json` (`credHelpers`, `credsStore`, `auths` with `auth` or `identitytoken`); and `login`/`logout` writing that same file.
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
+use kiln_core::Reporter;
 use serde_json::{Map, Value};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 /// Credentials for one registry. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -39,7 +41,13 @@ pub enum Source {
     /// No credentials found.
     None,
     /// `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD`.
-    Environment,
+    Environment {
+        /// Whether `KILN_REGISTRY` names this registry: the credentials
+        /// may then go to any token service it names. Otherwise they are
+        /// used only because the command addresses this registry, and go
+        /// only to it and a token service on its own host and port.
+        named: bool,
+    },
     /// A credential helper, by name.
     Helper(String),
     /// `auths` in the config file.
@@ -50,7 +58,9 @@ impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Source::None => f.write_str("no credentials"),
-            Source::Environment => f.write_str("KILN_REGISTRY_USERNAME/KILN_REGISTRY_PASSWORD"),
+            Source::Environment { .. } => {
+                f.write_str("KILN_REGISTRY_USERNAME/KILN_REGISTRY_PASSWORD")
+            }
             Source::Helper(h) => write!(f, "credential helper docker-credential-{h}"),
             Source::ConfigFile(p) => write!(f, "{}", p.display()),
         }
@@ -109,17 +119,124 @@ fn config_keys(registry: &str) -> Vec<String> {
     ]
 }
 
+/// How the command came to talk to a registry, which decides whether
+/// `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` may go to it when
+/// `KILN_REGISTRY` names no registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Addressed {
+    /// The command names it: the registry of the reference pushed, pulled,
+    /// signed or read.
+    Directly,
+    /// Anything else, such as a registry another registry or an artifact
+    /// points to: the environment's credentials never go there unless
+    /// `KILN_REGISTRY` names it.
+    Indirectly,
+}
+
+/// The registry the environment's credentials went to in this process
+/// when `KILN_REGISTRY` is unset: they go to one registry, never a second.
+static ADDRESSED_REGISTRY: Mutex<Option<String>> = Mutex::new(None);
+
+/// Whether the environment's credentials apply to a registry, and if not,
+/// why not (for a warning).
+#[derive(Debug, PartialEq, Eq)]
+enum EnvScope {
+    /// `KILN_REGISTRY` names it.
+    Named,
+    /// `KILN_REGISTRY` is unset and the command addresses it.
+    Addressed,
+    /// Not for this registry.
+    Elsewhere(String),
+}
+
+/// A registry name as `KILN_REGISTRY` may spell it, made comparable:
+/// no scheme or trailing slash, lower case, Docker Hub's aliases as one.
+fn canonical_registry(name: &str) -> String {
+    let name = name.trim().trim_end_matches('/');
+    let name = name
+        .strip_prefix("https://")
+        .or_else(|| name.strip_prefix("http://"))
+        .unwrap_or(name)
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    match name.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "index.docker.io/v1" => {
+            "docker.io".to_string()
+        }
+        _ => name,
+    }
+}
+
+/// Decides [`EnvScope`] for `registry` given `KILN_REGISTRY` (`named`)
+/// and the registry the credentials already went to (`claimed`, which
+/// this records).
+fn env_scope(
+    registry: &str,
+    addressed: Addressed,
+    named: Option<&str>,
+    claimed: &Mutex<Option<String>>,
+) -> EnvScope {
+    let this = canonical_registry(registry);
+    if let Some(named) = named {
+        return if canonical_registry(named) == this {
+            EnvScope::Named
+        } else {
+            EnvScope::Elsewhere(format!("`KILN_REGISTRY` names `{}`", named.trim()))
+        };
+    }
+    if addressed == Addressed::Indirectly {
+        return EnvScope::Elsewhere(format!(
+            "`{registry}` is not the registry this command addresses; set `KILN_REGISTRY={registry}` to use them there"
+        ));
+    }
+    // Nothing panics while holding the lock; a poisoned one holds a name.
+    let mut claimed = claimed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match claimed.as_deref() {
+        Some(first) if first != this => EnvScope::Elsewhere(format!(
+            "they went to `{first}` already and go to one registry only; set `KILN_REGISTRY` to choose it"
+        )),
+        _ => {
+            *claimed = Some(this);
+            EnvScope::Addressed
+        }
+    }
+}
+
 /// The credentials to use for `registry`, and where they came from.
-pub fn credentials(registry: &str) -> Result<(Credentials, Source)> {
+///
+/// `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` come first, for the
+/// registry `KILN_REGISTRY` names, or when it is unset for the one registry
+/// the command addresses directly; `reporter` is warned when they are set
+/// but not for `registry`, which then gets what Docker's config file holds
+/// for it.
+pub fn credentials(
+    registry: &str,
+    addressed: Addressed,
+    reporter: &dyn Reporter,
+) -> Result<(Credentials, Source)> {
     if let (Ok(username), Ok(password)) = (
         std::env::var("KILN_REGISTRY_USERNAME"),
         std::env::var("KILN_REGISTRY_PASSWORD"),
     ) && !username.is_empty()
     {
-        return Ok((
-            Credentials::Basic { username, password },
-            Source::Environment,
-        ));
+        let named = std::env::var("KILN_REGISTRY")
+            .ok()
+            .filter(|r| !r.trim().is_empty());
+        match env_scope(registry, addressed, named.as_deref(), &ADDRESSED_REGISTRY) {
+            EnvScope::Elsewhere(why) => reporter.warn(&format!(
+                "not using `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` for `{registry}`: {why}"
+            )),
+            scope => {
+                return Ok((
+                    Credentials::Basic { username, password },
+                    Source::Environment {
+                        named: scope == EnvScope::Named,
+                    },
+                ));
+            }
+        }
     }
     let (path, config) = read_config()?;
     let keys = config_keys(registry);
@@ -341,5 +458,75 @@ mod tests {
         };
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(!format!("{:?}", Credentials::Token("tok".into())).contains("tok"));
+    }
+
+    #[test]
+    fn kiln_registry_confines_the_environment_credentials_to_the_registry_it_names() {
+        let claimed = Mutex::new(None);
+        let named = Some("https://Registry.Example.com:5000/");
+        assert_eq!(
+            env_scope(
+                "registry.example.com:5000",
+                Addressed::Directly,
+                named,
+                &claimed
+            ),
+            EnvScope::Named
+        );
+        assert_eq!(
+            env_scope(
+                "registry.example.com:5000",
+                Addressed::Indirectly,
+                named,
+                &claimed
+            ),
+            EnvScope::Named
+        );
+        assert!(matches!(
+            env_scope("registry.example.com", Addressed::Directly, named, &claimed),
+            EnvScope::Elsewhere(why) if why.contains("`KILN_REGISTRY` names")
+        ));
+        assert!(matches!(
+            env_scope(
+                "127.0.0.1:5000",
+                Addressed::Directly,
+                Some("127.0.0.2:5000"),
+                &claimed
+            ),
+            EnvScope::Elsewhere(_)
+        ));
+        assert_eq!(
+            env_scope(
+                "index.docker.io",
+                Addressed::Directly,
+                Some("docker.io"),
+                &claimed
+            ),
+            EnvScope::Named
+        );
+        // Naming a registry claims none.
+        assert_eq!(*claimed.lock().unwrap(), None);
+    }
+
+    #[test]
+    fn without_kiln_registry_the_environment_credentials_go_to_one_addressed_registry() {
+        let claimed = Mutex::new(None);
+        assert!(matches!(
+            env_scope("other.example.com", Addressed::Indirectly, None, &claimed),
+            EnvScope::Elsewhere(why) if why.contains("not the registry this command addresses")
+        ));
+        assert_eq!(
+            env_scope("127.0.0.1:5000", Addressed::Directly, None, &claimed),
+            EnvScope::Addressed
+        );
+        // The same registry again (another store of the same command).
+        assert_eq!(
+            env_scope("127.0.0.1:5000", Addressed::Directly, None, &claimed),
+            EnvScope::Addressed
+        );
+        assert!(matches!(
+            env_scope("127.0.0.2:5000", Addressed::Directly, None, &claimed),
+            EnvScope::Elsewhere(why) if why.contains("`127.0.0.1:5000` already")
+        ));
     }
 }

@@ -25,14 +25,22 @@ impl Layout {
             }
             std::fs::create_dir_all(dir.join("blobs/sha256"))
                 .with_context(|| format!("failed to create `{}`", dir.display()))?;
-            kiln_core::fs::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            let layout = Layout {
+                dir: dir.to_path_buf(),
+            };
+            // Under the lock: a process creating the same layout at the same
+            // time must not replace an index another one already wrote to.
+            let _lock = layout.lock()?;
             if !dir.join("index.json").is_file() {
-                let layout = Layout {
-                    dir: dir.to_path_buf(),
-                };
                 layout.write_index(&Index::default())?;
             }
+            if !marker.is_file() {
+                kiln_core::fs::write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            }
         }
+        // What killed writers left (`.kiln-tmp-*`), once nobody holds it.
+        kiln_core::fs::clean_stale(dir);
+        kiln_core::fs::clean_stale(&dir.join("blobs/sha256"));
         Ok(Layout {
             dir: dir.to_path_buf(),
         })
@@ -73,7 +81,15 @@ impl Layout {
     pub fn put_blob(&self, d: &Descriptor, bytes: &[u8]) -> Result<()> {
         verify(d, bytes)?;
         let path = self.blob_path(&d.digest)?;
-        kiln_core::fs::write_atomic(&path, bytes)
+        kiln_core::fs::write_atomic(&path, bytes).with_context(|| {
+            format!(
+                "failed to store blob {} in the layout `{}`",
+                d.digest,
+                self.dir.display()
+            )
+        })?;
+        kiln_core::kill::point(kiln_core::kill::BLOB_STORED);
+        Ok(())
     }
 
     /// Stores a file as a blob: copied in chunks while hashed, moved into
@@ -81,11 +97,16 @@ impl Layout {
     pub fn put_blob_file(&self, d: &Descriptor, path: &Path) -> Result<()> {
         let dest = self.blob_path(&d.digest)?;
         let dir = dest.parent().unwrap_or(&self.dir);
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".kiln-tmp-")
-            .tempfile_in(dir)
-            .with_context(|| format!("failed to write in `{}`", dir.display()))?;
-        let (digest, size) = crate::artifact::hash_file(path, Some(tmp.as_file_mut()))?;
+        // Locked while open, so `clean_stale` in another process never takes it.
+        let mut tmp = kiln_core::fs::temp_file_in(dir)?;
+        let (digest, size) = crate::artifact::hash_file(path, Some(tmp.as_file_mut()))
+            .with_context(|| {
+                format!(
+                    "failed to store `{}` in the layout `{}` (nothing was changed)",
+                    path.display(),
+                    self.dir.display()
+                )
+            })?;
         if digest != d.digest || size != d.size {
             bail!(
                 "`{}` changed while it was being stored ({digest}, {size} bytes; expected {}, {} bytes)",
@@ -97,6 +118,7 @@ impl Layout {
         tmp.persist(&dest)
             .map_err(|e| e.error)
             .with_context(|| format!("failed to write `{}`", dest.display()))?;
+        kiln_core::kill::point(kiln_core::kill::BLOB_STORED);
         Ok(())
     }
 
@@ -126,12 +148,25 @@ impl Layout {
     fn write_index(&self, index: &Index) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(index)?;
         bytes.push(b'\n');
-        kiln_core::fs::write_atomic(&self.dir.join("index.json"), &bytes)
+        kiln_core::fs::write_atomic(&self.dir.join("index.json"), &bytes)?;
+        kiln_core::kill::point(kiln_core::kill::INDEX_UPDATED);
+        Ok(())
+    }
+
+    /// Takes the layout's lock, which every read-modify-write of its shared
+    /// state (`index.json`, and through [`crate::Store`] the referrers
+    /// indexes and signature manifests it lists) holds from the read to the
+    /// rename, so concurrent kiln processes never lose each other's updates.
+    /// Re-entrant within a thread (see [`kiln_core::lock`]).
+    pub fn lock(&self) -> Result<kiln_core::lock::LockGuard> {
+        // Other tools ignore files they do not know at the top of a layout.
+        kiln_core::lock::lock(&self.dir.join(kiln_core::fs::LOCK_FILE))
     }
 
     /// Records a manifest in `index.json`: under `tag` (replacing what the
     /// tag pointed to), or untagged when `tag` is `None`.
     pub fn add_manifest(&self, d: &Descriptor, tag: Option<&str>) -> Result<()> {
+        let _lock = self.lock()?;
         let mut index = self.index()?;
         let mut entry = d.clone();
         match tag {

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod layout;
 pub mod locations;
 pub mod reference;
+pub mod referrers;
 pub mod registry;
 pub mod signature;
 pub mod store;
@@ -14,5 +15,6 @@ pub use artifact::{
     ComponentInfo, ImageMetadata, Package, cwasm_package, sbom_package, wasm_package,
 };
 pub use reference::Reference;
+pub use referrers::{Allowed, VerifiedReferrer};
 pub use registry::Connection;
 pub use store::{Content, Pulled, Pushed, Store};

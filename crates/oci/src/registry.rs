@@ -3,13 +3,15 @@
 use crate::artifact::{BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::auth::Credentials;
 use crate::layout::{verify, verify_size};
-use crate::token::IdentityToken;
+use crate::token::{IdentityToken, probe, realm_elsewhere};
 use anyhow::{Context, Result, anyhow, bail};
 use futures_util::StreamExt;
+use kiln_core::Reporter;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -30,13 +32,46 @@ pub struct Connection {
 }
 
 /// Whether `registry` (host[:port]) is this machine, where plain HTTP is
-/// the default as docker allows it.
+/// the default as docker allows it: `localhost` or a loopback address
+/// (`127.0.0.0/8`, `::1`), never a name that merely starts like one.
 pub fn is_loopback(registry: &str) -> bool {
-    let host = registry
-        .strip_prefix('[')
-        .and_then(|r| r.split_once(']').map(|(h, _)| h))
-        .unwrap_or_else(|| registry.rsplit_once(':').map_or(registry, |(h, _)| h));
-    host == "localhost" || host == "::1" || host.starts_with("127.")
+    // A bare address, including an IPv6 one with its colons.
+    if let Ok(ip) = registry.parse::<IpAddr>() {
+        return ip.is_loopback();
+    }
+    let host = match registry.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, _)) => host,
+            None => return false,
+        },
+        None => registry.rsplit_once(':').map_or(registry, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Where a registry's credentials may go besides the registry itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TokenServices {
+    /// To any token service (Bearer realm) the registry names, as docker
+    /// does with credentials stored for that registry.
+    #[default]
+    Any,
+    /// Only to a token service at the registry's own scheme, host and
+    /// port: for credentials not given for this registry by name (the
+    /// environment's when `KILN_REGISTRY` is unset). When its token service
+    /// is elsewhere, the registry is used anonymously.
+    SameHost,
+}
+
+/// The pause before retry `retry` (1 for the first): 250 ms, doubling,
+/// never more than 8 seconds.
+fn backoff(retry: u32) -> Duration {
+    const FIRST: Duration = Duration::from_millis(250);
+    const MAX: Duration = Duration::from_secs(8);
+    1u32.checked_shl(retry.saturating_sub(1))
+        .and_then(|factor| FIRST.checked_mul(factor))
+        .map_or(MAX, |d| d.min(MAX))
 }
 
 /// A client for one registry.
@@ -150,12 +185,89 @@ fn transient(e: &OciDistributionError) -> bool {
     }
 }
 
+/// A reqwest client set up as the registry clients are, for what kiln asks
+/// of registries and token services itself.
+fn http_client(
+    connection: &Connection,
+    extra: &[Certificate],
+    timeout: Duration,
+) -> Result<reqwest::Client> {
+    let mut http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(connection.insecure)
+        .read_timeout(timeout)
+        .connect_timeout(timeout)
+        .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")));
+    let mut certs = Vec::new();
+    for c in extra {
+        certs.push(
+            reqwest::Certificate::from_pem(&c.data)
+                .map_err(|e| anyhow!("failed to read a certificate from the CA files: {e}"))?,
+        );
+    }
+    if !certs.is_empty() {
+        http = http.tls_certs_merge(certs);
+    }
+    http.build()
+        .map_err(|e| anyhow!("failed to set up the HTTP client for token services: {e}"))
+}
+
+/// The token service the registry at `base` names when it is not at the
+/// registry's own origin, asking with retries and backoff as for every
+/// registry request.
+async fn token_service_elsewhere(
+    http: &reqwest::Client,
+    base: &str,
+    registry: &str,
+    attempts: u32,
+) -> Result<Option<String>> {
+    let mut attempt = 1;
+    loop {
+        let answer = probe(http, base).await;
+        let again = match &answer {
+            Ok((status, _)) => status.is_server_error() || status.as_u16() == 429,
+            Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+        };
+        if again && attempt < attempts {
+            tokio::time::sleep(backoff(attempt)).await;
+            attempt += 1;
+            continue;
+        }
+        let (_, challenges) = answer
+            .map_err(|e| anyhow!("{}", error_chain(&e)))
+            .with_context(|| {
+                format!("failed to ask the registry `{registry}` where its token service is")
+            })?;
+        return Ok(realm_elsewhere(&challenges, base));
+    }
+}
+
 impl Registry {
-    /// Connects to `registry` with `credentials`.
+    /// Connects to `registry` with `credentials`, which may go to any token
+    /// service the registry names.
     pub fn new(
         registry: &str,
         credentials: Credentials,
         connection: &Connection,
+    ) -> Result<Registry> {
+        Registry::with_token_services(
+            registry,
+            credentials,
+            TokenServices::Any,
+            connection,
+            &kiln_core::SilentReporter,
+        )
+    }
+
+    /// Connects to `registry` with `credentials`, sent only to the token
+    /// services `token_services` allows. With [`TokenServices::SameHost`]
+    /// this asks the registry for its challenge first, and when that names
+    /// a token service elsewhere goes on anonymously and tells `reporter`.
+    pub fn with_token_services(
+        registry: &str,
+        credentials: Credentials,
+        token_services: TokenServices,
+        connection: &Connection,
+        reporter: &dyn Reporter,
     ) -> Result<Registry> {
         let mut extra = Vec::new();
         for path in &connection.ca_files {
@@ -194,30 +306,29 @@ impl Registry {
             .enable_all()
             .build()
             .context("failed to start the network runtime")?;
+        let attempts = connection.attempts.unwrap_or(5).max(1);
+        let base = format!("{}://{registry}", if plain { "http" } else { "https" });
+        let mut credentials = credentials;
+        if token_services == TokenServices::SameHost && credentials != Credentials::Anonymous {
+            // oci-client sends the credentials to whatever token service
+            // the registry's challenge names; learn it before it does.
+            let http = http_client(connection, &extra, timeout)?;
+            let elsewhere =
+                runtime.block_on(token_service_elsewhere(&http, &base, registry, attempts))?;
+            if let Some(realm) = elsewhere {
+                reporter.warn(&format!(
+                    "not sending the credentials for `{registry}` to its token service `{realm}`, which is not on `{registry}` itself; going on without credentials (set `KILN_REGISTRY={registry}` to allow it)"
+                ));
+                credentials = Credentials::Anonymous;
+            }
+        }
         let (auth, identity) = match credentials {
             Credentials::Anonymous => (RegistryAuth::Anonymous, None),
             Credentials::Basic { username, password } => {
                 (RegistryAuth::Basic(username, password), None)
             }
             Credentials::Token(refresh) => {
-                let mut http = reqwest::Client::builder()
-                    .danger_accept_invalid_certs(connection.insecure)
-                    .read_timeout(timeout)
-                    .connect_timeout(timeout)
-                    .user_agent(concat!("kiln/", env!("CARGO_PKG_VERSION")));
-                let mut certs = Vec::new();
-                for c in &extra {
-                    certs.push(reqwest::Certificate::from_pem(&c.data).map_err(|e| {
-                        anyhow!("failed to read a certificate from the CA files: {e}")
-                    })?);
-                }
-                if !certs.is_empty() {
-                    http = http.tls_certs_merge(certs);
-                }
-                let http = http
-                    .build()
-                    .map_err(|e| anyhow!("failed to set up the token client: {e}"))?;
-                let base = format!("{}://{registry}", if plain { "http" } else { "https" });
+                let http = http_client(connection, &extra, timeout)?;
                 // oci-client keeps the first credentials it is given per
                 // registry and would send them as they are when a token
                 // lapses; give it none, so only exchanged access tokens
@@ -237,7 +348,7 @@ impl Registry {
             auth,
             identity,
             registry: registry.to_string(),
-            attempts: connection.attempts.unwrap_or(5).max(1),
+            attempts,
             runtime,
             authenticated: std::sync::Mutex::new(Vec::new()),
         })
@@ -268,31 +379,42 @@ impl Registry {
         }
     }
 
-    /// Runs `op` with retries and backoff for transient failures.
-    fn retry<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T>
+    /// Runs `op`, again after a [`backoff`] pause for transient failures,
+    /// up to the attempts allowed: the last outcome and how many attempts
+    /// it took.
+    fn attempt<T, F, Fut>(&self, mut op: F) -> (std::result::Result<T, OciDistributionError>, u32)
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
     {
-        let mut delay = Duration::from_millis(250);
         let mut attempt = 1;
         loop {
             match self.runtime.block_on(op()) {
-                Ok(v) => return Ok(v),
                 Err(e) if attempt < self.attempts && transient(&e) => {
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(8));
+                    std::thread::sleep(backoff(attempt));
                     attempt += 1;
                 }
-                Err(e) => {
-                    let tries = if attempt > 1 {
-                        format!(" (after {attempt} attempts)")
-                    } else {
-                        String::new()
-                    };
-                    return Err(anyhow!("{}", describe(&e, &self.registry)))
-                        .with_context(|| format!("failed to {what}{tries}"));
-                }
+                outcome => return (outcome, attempt),
+            }
+        }
+    }
+
+    /// Runs `op` with retries and backoff for transient failures.
+    fn retry<T, F, Fut>(&self, what: &str, op: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, OciDistributionError>>,
+    {
+        match self.attempt(op) {
+            (Ok(v), _) => Ok(v),
+            (Err(e), attempts) => {
+                let tries = if attempts > 1 {
+                    format!(" (after {attempts} attempts)")
+                } else {
+                    String::new()
+                };
+                Err(anyhow!("{}", describe(&e, &self.registry)))
+                    .with_context(|| format!("failed to {what}{tries}"))
             }
         }
     }
@@ -492,25 +614,8 @@ impl Registry {
         self.ensure(repository, false)?;
         let r = self.reference(repository, tag, digest);
         let accepted = [MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE];
-        let result = self.runtime.block_on(async {
-            // Retries, but a missing manifest is an answer, not a failure.
-            let mut delay = Duration::from_millis(250);
-            let mut attempt = 1;
-            loop {
-                match self
-                    .client
-                    .pull_manifest_raw(&r, &self.auth, &accepted)
-                    .await
-                {
-                    Err(e) if attempt < self.attempts && transient(&e) => {
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                        attempt += 1;
-                    }
-                    other => return other,
-                }
-            }
-        });
+        // Retries, but a missing manifest is an answer, not a failure.
+        let (result, _) = self.attempt(|| self.client.pull_manifest_raw(&r, &self.auth, &accepted));
         let (bytes, _digest_header) = match result {
             Ok(v) => v,
             Err(OciDistributionError::ImageManifestNotFoundError(_)) => return Ok(None),
@@ -720,5 +825,51 @@ mod tests {
             message: String::new(),
         };
         assert!(transient(&busy));
+    }
+
+    #[test]
+    fn loopback_is_an_address_or_localhost_not_a_prefix() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "127.1.2.3:80",
+            "localhost",
+            "localhost:5000",
+            "LocalHost:5000",
+            "[::1]",
+            "[::1]:5000",
+            "::1",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "127.example.com",
+            "127.example.com:5000",
+            "127.0.0.1.example.com",
+            "localhost.example.com:5000",
+            "10.0.0.1:5000",
+            "[::2]:5000",
+            "[::1",
+            "ghcr.io",
+            "",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_from_a_quarter_second_up_to_eight_seconds() {
+        let ms = |n| Duration::from_millis(n);
+        assert_eq!(backoff(1), ms(250));
+        assert_eq!(backoff(2), ms(500));
+        assert_eq!(backoff(3), ms(1000));
+        assert_eq!(backoff(5), ms(4000));
+        assert_eq!(backoff(6), ms(8000));
+        assert_eq!(backoff(7), ms(8000));
+        assert_eq!(backoff(32), ms(8000));
+        assert_eq!(backoff(33), ms(8000));
+        assert_eq!(backoff(u32::MAX), ms(8000));
+        assert_eq!(backoff(0), ms(250));
     }
 }

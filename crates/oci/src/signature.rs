@@ -4,7 +4,7 @@ use crate::artifact::{
     Blob, Descriptor, MANIFEST_MEDIA_TYPE, Manifest, Package, check_digest, to_bytes,
 };
 use crate::store::Store;
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use kiln_core::Reporter;
 
 /// The media type of a signed payload layer.
@@ -110,6 +110,13 @@ impl Store {
     /// Adds a signature of `subject` to its signature manifest (creating
     /// it), keeping the signatures already there. Returns the signature
     /// manifest's digest.
+    ///
+    /// The manifest is shared by every signer of `subject`: on a layout it
+    /// is read, extended and written under the layout's lock; on a
+    /// registry, which has no compare-and-swap, the payload is uploaded
+    /// first and the read-extend-write is repeated until the signature is
+    /// seen listed after other writers had time to finish (see
+    /// [`crate::store::converge`]).
     pub fn add_signature(
         &self,
         subject: &str,
@@ -118,40 +125,74 @@ impl Store {
         reporter: &dyn Reporter,
     ) -> Result<String> {
         let tag = signature_tag(subject)?;
-        let mut layers = match self.signature_manifest(subject)? {
-            Some(m) => m.layers,
-            None => Vec::new(),
-        };
         let mut layer = Blob::bytes(SIMPLE_SIGNING_MEDIA_TYPE, payload);
         layer
             .descriptor
             .annotations
             .insert(SIGNATURE_ANNOTATION.to_string(), signature.to_string());
-        if layers.iter().any(|l| {
+        let ours = |l: &Descriptor| {
             l.digest == layer.descriptor.digest
                 && l.annotations.get(SIGNATURE_ANNOTATION).map(String::as_str) == Some(signature)
-        }) {
-            bail!("this signature is already stored for {subject}");
+        };
+        let listed = || -> Result<Vec<Descriptor>> {
+            Ok(self
+                .signature_manifest(subject)?
+                .map(|m| m.layers)
+                .unwrap_or_default())
+        };
+        if listed()?.iter().any(ours) {
+            // The same signature of the same payload: a rerun (after an
+            // interruption, say) has nothing to add.
+            reporter.status("Exists", &format!("this signature of {subject}"));
         }
-        layers.push(layer.descriptor.clone());
-        let config_bytes = config(&layers)?;
-        let config = Blob::bytes(CONFIG_MEDIA_TYPE, config_bytes);
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
-            artifact_type: None,
-            config: config.descriptor.clone(),
-            layers,
-            subject: None,
-            annotations: Default::default(),
+        let mut digest = String::new();
+        // The payload goes up once, before the shared manifest is read, so
+        // the read-extend-write below is as short as it can be.
+        self.store_blobs(std::slice::from_ref(&layer), reporter)?;
+        let mut write = || -> Result<bool> {
+            let mut layers = listed()?;
+            if layers.iter().any(ours) {
+                return Ok(false);
+            }
+            layers.push(layer.descriptor.clone());
+            let config = Blob::bytes(CONFIG_MEDIA_TYPE, config(&layers)?);
+            let manifest = Manifest {
+                schema_version: 2,
+                media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+                artifact_type: None,
+                config: config.descriptor.clone(),
+                layers,
+                subject: None,
+                annotations: Default::default(),
+            };
+            let bytes = to_bytes(&manifest)?;
+            let package = Package {
+                descriptor: Descriptor::of(MANIFEST_MEDIA_TYPE, &bytes),
+                manifest: bytes,
+                // The payload is stored already.
+                blobs: vec![config],
+            };
+            self.store_package(&package, Some(&tag), reporter)?;
+            kiln_core::kill::point(kiln_core::kill::SIGNATURE_STORED);
+            digest = package.descriptor.digest;
+            Ok(true)
         };
-        let bytes = to_bytes(&manifest)?;
-        let package = Package {
-            descriptor: Descriptor::of(MANIFEST_MEDIA_TYPE, &bytes),
-            manifest: bytes,
-            blobs: vec![config, layer],
-        };
-        self.store_package(&package, Some(&tag), reporter)?;
-        Ok(package.descriptor.digest)
+        match self {
+            Store::Layout(l) => {
+                let _lock = l.lock()?;
+                write()?;
+            }
+            Store::Registry { .. } => {
+                crate::store::converge(&format!("the signature manifest `{tag}`"), write, || {
+                    Ok(listed()?.iter().any(ours))
+                })?;
+            }
+        }
+        // The manifest as it now stands (another writer may have extended
+        // it since, or listed this very signature first).
+        match self.manifest(Some(&tag), None)? {
+            Some((_, _, now)) => Ok(now),
+            None => Ok(digest),
+        }
     }
 }

@@ -1,16 +1,16 @@
 //! Push, pull, tags and referrers, the same on a registry and on a local OCI image layout.
 
 use crate::artifact::{
-    ANNOTATION_TARGET, ANNOTATION_TITLE, ANNOTATION_WASMTIME, BlobData, CWASM_ARTIFACT_TYPE,
-    CWASM_CONFIG_MEDIA_TYPE, CWASM_LAYER_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Index,
-    MANIFEST_MEDIA_TYPE, Manifest, Package, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
-    WasmConfig, referrers_tag, to_bytes,
+    ANNOTATION_TARGET, ANNOTATION_WASMTIME, BlobData, CWASM_ARTIFACT_TYPE, CWASM_CONFIG_MEDIA_TYPE,
+    CWASM_LAYER_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest,
+    Package, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, WasmConfig, referrers_tag, to_bytes,
 };
-use crate::auth::{self, Credentials};
+use crate::auth::{self, Addressed, Credentials, Source};
 use crate::layout::Layout;
 use crate::locations::BlobLocations;
 use crate::reference::Reference;
-use crate::registry::{Connection, Registry};
+use crate::referrers::Allowed;
+use crate::registry::{Connection, Registry, TokenServices};
 use anyhow::{Context, Result, bail};
 use kiln_core::Reporter;
 use serde::Serialize;
@@ -87,9 +87,11 @@ pub enum Content {
     Cwasm {
         /// Its manifest digest.
         digest: String,
-        /// Its file name from the layer's title annotation, made safe.
-        file_name: Option<String>,
-        /// Its descriptor (the config blob).
+        /// The target triple it was asked for (and its manifest names).
+        target: String,
+        /// Its descriptor (the config blob), unparsed: empty when the
+        /// config is not a kiln descriptor. The caller checks it before
+        /// using it.
         descriptor_json: Vec<u8>,
     },
 }
@@ -110,15 +112,34 @@ impl Store {
                 repository,
                 ..
             } => {
-                let (credentials, source) = auth::credentials(registry)?;
-                if credentials != Credentials::Anonymous {
-                    reporter.status(
-                        "Using",
-                        &format!("credentials for `{registry}` from {source}"),
-                    );
-                }
+                let (credentials, source) =
+                    auth::credentials(registry, Addressed::Directly, reporter)?;
+                let token_services = match source {
+                    Source::Environment { named: false } => {
+                        reporter.warn(&format!(
+                            "sending the credentials from `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` to `{registry}`, the registry this command addresses; set `KILN_REGISTRY={registry}` to name the registry they are for"
+                        ));
+                        TokenServices::SameHost
+                    }
+                    _ => {
+                        if credentials != Credentials::Anonymous {
+                            reporter.status(
+                                "Using",
+                                &format!("credentials for `{registry}` from {source}"),
+                            );
+                        }
+                        TokenServices::Any
+                    }
+                };
+                let client = Registry::with_token_services(
+                    registry,
+                    credentials,
+                    token_services,
+                    connection,
+                    reporter,
+                )?;
                 Ok(Store::Registry {
-                    client: Box::new(Registry::new(registry, credentials, connection)?),
+                    client: Box::new(client),
                     repository: repository.clone(),
                 })
             }
@@ -138,6 +159,7 @@ impl Store {
                 let bar = reporter.progress(&format!("Uploading {}", short(&d.digest)), d.size);
                 client.put_blob(repository, d, data, &|n| bar.inc(n))?;
                 bar.finish();
+                kiln_core::kill::point(kiln_core::kill::BLOB_STORED);
                 Ok(())
             }
             Store::Layout(l) => match data {
@@ -150,13 +172,15 @@ impl Store {
     fn put_manifest(&self, bytes: &[u8], d: &Descriptor, tag: Option<&str>) -> Result<()> {
         match self {
             Store::Registry { client, repository } => {
-                client.put_manifest(repository, bytes, &d.media_type, tag)
+                client.put_manifest(repository, bytes, &d.media_type, tag)?;
             }
             Store::Layout(l) => {
                 l.put_blob(d, bytes)?;
-                l.add_manifest(d, tag)
+                l.add_manifest(d, tag)?;
             }
         }
+        kiln_core::kill::point(kiln_core::kill::MANIFEST_STORED);
+        Ok(())
     }
 
     /// Fetches a manifest (or index) by tag or digest: bytes, media type,
@@ -215,19 +239,19 @@ impl Store {
         }
     }
 
+    /// The referrers tag schema's index for `subject`; empty when there is
+    /// none. One that is there but does not parse is an error: replacing
+    /// it with an empty one would drop every referrer it lists.
     fn referrers_index(&self, subject: &str) -> Result<Index> {
         let tag = referrers_tag(subject)?;
         match self.manifest(Some(&tag), None)? {
-            Some((bytes, _, _)) => Ok(serde_json::from_slice::<Index>(&bytes).unwrap_or_default()),
+            Some((bytes, _, digest)) => serde_json::from_slice::<Index>(&bytes).with_context(|| {
+                format!(
+                    "the referrers index `{tag}` ({digest}) is not an OCI image index; kiln will not replace it and lose what it lists: fix or delete that tag"
+                )
+            }),
             None => Ok(Index::default()),
         }
-    }
-
-    /// Adds `referrer` to the referrers tag schema's index for `subject`
-    /// (keeping what is listed there), so clients on registries without
-    /// the referrers API, and on layouts, find it.
-    fn add_referrer(&self, subject: &str, referrer: &Descriptor) -> Result<()> {
-        self.add_referrers(subject, std::slice::from_ref(referrer))
     }
 
     /// Stores a package that refers to another by its `subject`, without
@@ -253,20 +277,43 @@ impl Store {
         {
             return Ok(());
         }
-        let mut index = self.referrers_index(subject)?;
-        let before = index.manifests.len();
-        for referrer in referrers {
-            if !index.manifests.iter().any(|m| m.digest == referrer.digest) {
-                index.manifests.push(referrer.clone());
+        let tag = referrers_tag(subject)?;
+        let missing = || -> Result<Vec<&Descriptor>> {
+            let index = self.referrers_index(subject)?;
+            Ok(referrers
+                .iter()
+                .filter(|r| !index.manifests.iter().any(|m| m.digest == r.digest))
+                .collect())
+        };
+        let merge = || -> Result<bool> {
+            let mut index = self.referrers_index(subject)?;
+            let before = index.manifests.len();
+            for referrer in referrers {
+                if !index.manifests.iter().any(|m| m.digest == referrer.digest) {
+                    index.manifests.push(referrer.clone());
+                }
+            }
+            if index.manifests.len() == before {
+                return Ok(false);
+            }
+            index.media_type = Some(INDEX_MEDIA_TYPE.to_string());
+            let bytes = to_bytes(&index)?;
+            let d = Descriptor::of(INDEX_MEDIA_TYPE, &bytes);
+            self.put_manifest(&bytes, &d, Some(&tag))?;
+            kiln_core::kill::point(kiln_core::kill::REFERRERS_UPDATED);
+            Ok(true)
+        };
+        match self {
+            Store::Layout(l) => {
+                let _lock = l.lock()?;
+                merge().map(drop)
+            }
+            Store::Registry { .. } => {
+                converge(&format!("the referrers index `{tag}`"), merge, || {
+                    Ok(missing()?.is_empty())
+                })
             }
         }
-        if index.manifests.len() == before {
-            return Ok(());
-        }
-        index.media_type = Some(INDEX_MEDIA_TYPE.to_string());
-        let bytes = to_bytes(&index)?;
-        let d = Descriptor::of(INDEX_MEDIA_TYPE, &bytes);
-        self.put_manifest(&bytes, &d, Some(&referrers_tag(subject)?))
     }
 
     /// Stores a package's blobs (skipping those already there) and then its
@@ -277,12 +324,24 @@ impl Store {
         tag: Option<&str>,
         reporter: &dyn Reporter,
     ) -> Result<u64> {
+        let uploaded = self.store_blobs(&package.blobs, reporter)?;
+        self.put_manifest(&package.manifest, &package.descriptor, tag)?;
+        Ok(uploaded)
+    }
+
+    /// Stores blobs, skipping those already there (or mounting them from
+    /// another repository of the registry). Returns bytes uploaded.
+    pub(crate) fn store_blobs(
+        &self,
+        blobs: &[crate::artifact::Blob],
+        reporter: &dyn Reporter,
+    ) -> Result<u64> {
         let mut uploaded = 0;
         let mut locations = match self {
             Store::Registry { .. } => Some(BlobLocations::load()),
             Store::Layout(_) => None,
         };
-        for blob in &package.blobs {
+        for blob in blobs {
             let d = &blob.descriptor;
             let what = format!("{} ({})", short(&d.digest), d.media_type);
             if self.has_blob(d)? {
@@ -306,7 +365,6 @@ impl Store {
                 locs.record(client.host(), &d.digest, repository);
             }
         }
-        self.put_manifest(&package.manifest, &package.descriptor, tag)?;
         if let Some(locs) = &mut locations {
             locs.save();
         }
@@ -343,10 +401,15 @@ impl Store {
             "Pushed",
             &format!("{} {}", reference, package.descriptor.digest),
         );
-        let mut referrers = Vec::new();
         for a in attachments {
             uploaded += self.store_package(a, None, reporter)?;
-            self.add_referrer(&package.descriptor.digest, &a.descriptor)?;
+        }
+        let attached: Vec<Descriptor> = attachments.iter().map(|a| a.descriptor.clone()).collect();
+        if !attached.is_empty() {
+            self.add_referrers(&package.descriptor.digest, &attached)?;
+        }
+        let mut referrers = Vec::new();
+        for a in attachments {
             let target = a.descriptor.annotations.get(ANNOTATION_TARGET).cloned();
             reporter.status(
                 "Attached",
@@ -408,22 +471,14 @@ impl Store {
         reporter: &dyn Reporter,
     ) -> Result<Option<(String, Vec<u8>)>> {
         let Some(r) = self
-            .referrers(subject)?
+            .verified_referrers(subject, Allowed::Types(&[artifact_type]), reporter)?
             .into_iter()
-            .find(|r| r.artifact_type.as_deref() == Some(artifact_type))
+            .next()
         else {
             return Ok(None);
         };
-        r.checked_digest()?;
-        let (bytes, _, _) = self
-            .manifest(None, Some(&r.digest))?
-            .with_context(|| format!("the referrer {} of {subject} is missing", r.digest))?;
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .with_context(|| format!("the referrer {} is not an OCI image manifest", r.digest))?;
-        if m.subject.as_ref().map(|s| s.digest.as_str()) != Some(subject) {
-            bail!("the referrer {} does not refer to {subject}", r.digest);
-        }
-        let layer = m
+        let layer = r
+            .manifest
             .layers
             .iter()
             .find(|l| l.media_type == artifact_type)
@@ -482,30 +537,20 @@ impl Store {
     ) -> Result<Pulled> {
         let (digest, manifest, config) = self.resolve(reference, reporter)?;
         if let Some(target) = target {
-            let found = self.referrers(&digest)?.into_iter().find(|r| {
-                r.artifact_type.as_deref() == Some(CWASM_ARTIFACT_TYPE)
-                    && r.annotations.get(ANNOTATION_TARGET).map(String::as_str) == Some(target)
-                    && r.annotations
-                        .get(ANNOTATION_WASMTIME)
-                        .is_some_and(|v| v.split('.').next() == Some(wasmtime_major))
-            });
+            // The target and Wasmtime release are read from the referrer's
+            // own manifest, which the helper fetched by digest, never from
+            // the list that named it.
+            let found = self
+                .verified_referrers(&digest, Allowed::Types(&[CWASM_ARTIFACT_TYPE]), reporter)?
+                .into_iter()
+                .find(|r| {
+                    r.annotations().get(ANNOTATION_TARGET).map(String::as_str) == Some(target)
+                        && r.annotations()
+                            .get(ANNOTATION_WASMTIME)
+                            .is_some_and(|v| v.split('.').next() == Some(wasmtime_major))
+                });
             if let Some(r) = found {
-                r.checked_digest()?;
-                let (bytes, _, _) = self.manifest(None, Some(&r.digest))?.with_context(|| {
-                    format!(
-                        "the referrer {} listed for `{reference}` is missing",
-                        r.digest
-                    )
-                })?;
-                let m: Manifest = serde_json::from_slice(&bytes).with_context(|| {
-                    format!("the referrer {} is not an OCI image manifest", r.digest)
-                })?;
-                if m.subject.as_ref().map(|s| s.digest.as_str()) != Some(digest.as_str()) {
-                    bail!(
-                        "the referrer {} does not refer to `{reference}` ({digest})",
-                        r.digest
-                    );
-                }
+                let m = &r.manifest;
                 let layer = m
                     .layers
                     .iter()
@@ -529,10 +574,7 @@ impl Store {
                     digest: layer.digest.clone(),
                     content: Content::Cwasm {
                         digest: r.digest.clone(),
-                        file_name: layer
-                            .annotations
-                            .get(ANNOTATION_TITLE)
-                            .and_then(|t| crate::artifact::safe_file_name(t)),
+                        target: target.to_string(),
                         descriptor_json,
                     },
                 });
@@ -566,4 +608,47 @@ impl Store {
 /// `sha256:` and the first 12 hex digits, for messages.
 fn short(digest: &str) -> &str {
     &digest[..digest.len().min(19)]
+}
+
+/// How many times kiln writes a referrers index or a signature manifest on
+/// a registry before it gives up on concurrent writers.
+const CONVERGE_ATTEMPTS: u32 = 8;
+
+/// Updates state on a registry shared by concurrent writers (a referrers
+/// index, a signature manifest), which offers no compare-and-swap: `write`
+/// reads what is there, adds this process's entries and stores the result
+/// (saying whether there was anything to store);
+/// then, after a pause as long as a writer that read before this one wrote
+/// needs to finish its own write, `present` reads it again and checks the
+/// entries are still there. If another writer replaced them, it starts
+/// over. Each writer's entries end up listed: this converges under
+/// concurrent writers, within [`CONVERGE_ATTEMPTS`] rounds.
+pub(crate) fn converge(
+    what: &str,
+    mut write: impl FnMut() -> Result<bool>,
+    mut present: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    for attempt in 1..=CONVERGE_ATTEMPTS {
+        let started = std::time::Instant::now();
+        if !write()? {
+            // Everything was listed already: nothing of this process's to
+            // lose.
+            return Ok(());
+        }
+        // Another writer's read-modify-write takes about as long as this
+        // one's did; jitter keeps retrying writers from meeting again.
+        let took = started.elapsed();
+        let pause = (took * 2 + std::time::Duration::from_millis(fastrand::u64(20..120)))
+            .min(std::time::Duration::from_secs(2));
+        std::thread::sleep(pause);
+        if present()? {
+            return Ok(());
+        }
+        if attempt == CONVERGE_ATTEMPTS {
+            break;
+        }
+    }
+    bail!(
+        "{what} kept being replaced by other writers ({CONVERGE_ATTEMPTS} attempts); run the command again"
+    )
 }

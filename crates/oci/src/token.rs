@@ -74,6 +74,60 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
     })
 }
 
+/// Asks the registry at `base` (`scheme://host[:port]`) for its challenge
+/// with `GET /v2/`: the status and every `WWW-Authenticate` value.
+pub(crate) async fn probe(
+    http: &reqwest::Client,
+    base: &str,
+) -> reqwest::Result<(reqwest::StatusCode, Vec<String>)> {
+    let response = http.get(format!("{base}/v2/")).send().await?;
+    let headers = response
+        .headers()
+        .get_all(reqwest::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    Ok((response.status(), headers))
+}
+
+/// The token service among `challenges` (a registry's `WWW-Authenticate`
+/// values) that is not at the origin (scheme, host and port) of `base`,
+/// if any: where credentials meant for the registry alone must not go.
+/// A value that mentions Bearer but cannot be read counts as elsewhere,
+/// since oci-client may read it differently and follow it.
+pub(crate) fn realm_elsewhere(challenges: &[String], base: &str) -> Option<String> {
+    let origin = url::Url::parse(base).ok().map(|u| u.origin());
+    challenges.iter().find_map(|header| {
+        if !header.to_ascii_lowercase().contains("bearer") {
+            return None;
+        }
+        match parse_challenge(header) {
+            Some(c) => {
+                let realm = url::Url::parse(&c.realm).ok().map(|u| u.origin());
+                let same =
+                    matches!((&realm, &origin), (Some(r), Some(o)) if r == o && r.is_tuple());
+                (!same).then_some(c.realm)
+            }
+            None => Some(header.clone()),
+        }
+    })
+}
+
+/// Longest an access token is used, whatever its service says: a bound
+/// on a value from the network, far above the minutes services grant.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Until when an access token fetched at `now` is used: for `expires_in`
+/// seconds (Docker's token specification: 60 when not told), at most
+/// [`MAX_TOKEN_LIFETIME`], renewed 10 seconds early so no request goes
+/// out with a token about to lapse.
+fn token_deadline(now: Instant, expires_in: Option<u64>) -> Instant {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(60))
+        .min(MAX_TOKEN_LIFETIME)
+        .saturating_sub(Duration::from_secs(10));
+    now.checked_add(lifetime).unwrap_or(now)
+}
+
 /// The token service's answer.
 #[derive(serde::Deserialize)]
 struct TokenResponse {
@@ -212,10 +266,7 @@ impl IdentityToken {
                     self.registry
                 )
             })?;
-        // Docker's token specification: 60 seconds when not told; renew a
-        // little early so no request goes out with a token about to lapse.
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60));
-        let until = Instant::now() + lifetime.saturating_sub(Duration::from_secs(10));
+        let until = token_deadline(Instant::now(), parsed.expires_in);
         if let Ok(mut cache) = self.cache.lock() {
             cache.insert(key, (token.clone(), until));
         }
@@ -224,24 +275,14 @@ impl IdentityToken {
 
     /// Asks the registry where its token service is.
     async fn challenge(&self) -> Result<Option<Challenge>> {
-        let url = format!("{}/v2/", self.base);
-        let response = self
-            .http
-            .get(&url)
-            .send()
+        let (status, headers) = probe(&self.http, &self.base)
             .await
             .map_err(|e| anyhow!("{e}"))
             .with_context(|| format!("failed to reach the registry `{}`", self.registry))?;
-        if response.status() != reqwest::StatusCode::UNAUTHORIZED {
+        if status != reqwest::StatusCode::UNAUTHORIZED {
             // No authentication asked for at all.
             return Ok(None);
         }
-        let headers: Vec<String> = response
-            .headers()
-            .get_all(reqwest::header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok().map(str::to_string))
-            .collect();
         match headers.iter().find_map(|h| parse_challenge(h)) {
             Some(c) => Ok(Some(c)),
             None => bail!(
@@ -284,5 +325,132 @@ mod tests {
         assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
         assert_eq!(parse_challenge(r#"Bearer realm="unterminated"#), None);
         assert_eq!(parse_challenge("Bearer"), None);
+    }
+
+    #[test]
+    fn token_lifetimes_are_capped_and_never_overflow() {
+        let now = Instant::now();
+        assert_eq!(
+            token_deadline(now, Some(u64::MAX)),
+            now + MAX_TOKEN_LIFETIME - Duration::from_secs(10)
+        );
+        assert_eq!(token_deadline(now, None), now + Duration::from_secs(50));
+        assert_eq!(
+            token_deadline(now, Some(300)),
+            now + Duration::from_secs(290)
+        );
+        assert_eq!(token_deadline(now, Some(5)), now);
+    }
+
+    /// Serves `/v2/` with a Bearer challenge naming its own `/token`, and
+    /// `/token` with `token_reply`, one request per connection.
+    fn token_server(token_reply: &'static str) -> String {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let realm = format!("{base}/token");
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                let mut length = 0;
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap() == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let (status, extra, body) = if line.contains(" /token") {
+                    ("200 OK", String::new(), token_reply)
+                } else {
+                    (
+                        "401 Unauthorized",
+                        format!("WWW-Authenticate: Bearer realm=\"{realm}\",service=\"test\"\r\n"),
+                        "{}",
+                    )
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        base
+    }
+
+    #[test]
+    fn a_token_that_claims_to_last_forever_is_used_and_does_not_panic() {
+        let base = token_server(r#"{"access_token":"tok","expires_in":18446744073709551615}"#);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let identity = IdentityToken::new(
+            reqwest::Client::builder().build().unwrap(),
+            base,
+            "registry.test",
+            "refresh".to_string(),
+        );
+        let fetched = runtime
+            .block_on(identity.access_token("a/b", true))
+            .unwrap();
+        assert_eq!(fetched, Some(("tok".to_string(), true)));
+        // Cached, not fetched again.
+        let cached = runtime
+            .block_on(identity.access_token("a/b", false))
+            .unwrap();
+        assert_eq!(cached, Some(("tok".to_string(), false)));
+    }
+
+    #[test]
+    fn token_services_elsewhere_than_the_registry_are_found() {
+        let base = "http://127.0.0.1:5000";
+        let bearer = |realm: &str| vec![format!(r#"Bearer realm="{realm}",service="s""#)];
+        assert_eq!(
+            realm_elsewhere(&bearer("http://127.0.0.1:5000/token"), base),
+            None
+        );
+        assert_eq!(
+            realm_elsewhere(&bearer("HTTP://127.0.0.1:5000/t?x=1"), base),
+            None
+        );
+        assert_eq!(
+            realm_elsewhere(&bearer("http://127.0.0.1:5001/token"), base).as_deref(),
+            Some("http://127.0.0.1:5001/token")
+        );
+        assert!(realm_elsewhere(&bearer("http://127.0.0.2:5000/token"), base).is_some());
+        assert!(realm_elsewhere(&bearer("https://127.0.0.1:5000/token"), base).is_some());
+        assert!(realm_elsewhere(&bearer("/token"), base).is_some());
+        // Default ports are the same origin; an https registry's realm on
+        // plain http is not.
+        let tls = "https://registry.example.com";
+        assert_eq!(
+            realm_elsewhere(&bearer("https://Registry.Example.com:443/token"), tls),
+            None
+        );
+        assert!(realm_elsewhere(&bearer("http://registry.example.com/token"), tls).is_some());
+        assert!(realm_elsewhere(&bearer("https://auth.example.com/token"), tls).is_some());
+        // Basic goes to the registry itself; an unreadable Bearer challenge
+        // counts as elsewhere.
+        assert_eq!(
+            realm_elsewhere(&[r#"Basic realm="r""#.to_string()], base),
+            None
+        );
+        assert!(
+            realm_elsewhere(
+                &[r#"Basic realm="r", Bearer realm="http://x/t""#.to_string()],
+                base
+            )
+            .is_some()
+        );
+        assert_eq!(realm_elsewhere(&[], base), None);
     }
 }

@@ -1,4 +1,4 @@
-//! The facts an audit needs — import and export names, core imports, memories, size — read from the section structure only, never from code.
+//! The facts an audit needs — import and export names, core imports, memories, size — read from the section structure of a binary the validator accepted, never from code.
 
 use anyhow::{Result, bail};
 use kiln_core::WasmKind;
@@ -66,113 +66,43 @@ impl AuditFacts {
     }
 }
 
-/// Where an audit reads a binary from: memory, or a file read piece by
-/// piece so that skipped sections (code, data) are never read at all.
-pub trait Source {
-    /// Total length in bytes.
-    fn len(&self) -> u64;
-    /// Whether there are no bytes at all.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-    /// Reads exactly `buf.len()` bytes at `offset`.
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()>;
-}
-
-impl Source for [u8] {
-    fn len(&self) -> u64 {
-        <[u8]>::len(self) as u64
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        match start
-            .checked_add(buf.len())
-            .and_then(|end| self.get(start..end))
-        {
-            Some(src) => {
-                buf.copy_from_slice(src);
-                Ok(())
-            }
-            None => Err(std::io::ErrorKind::UnexpectedEof.into()),
-        }
-    }
-}
-
-/// A file, read with positioned reads.
-pub struct FileSource {
-    file: std::fs::File,
-    len: u64,
-}
-
-impl FileSource {
-    /// Opens a file.
-    pub fn open(path: &std::path::Path) -> std::io::Result<FileSource> {
-        let file = std::fs::File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok(FileSource { file, len })
-    }
-}
-
-impl Source for FileSource {
-    fn len(&self) -> u64 {
-        self.len
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
-        }
-        #[cfg(not(unix))]
-        {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut f = &self.file;
-            f.seek(SeekFrom::Start(offset))?;
-            f.read_exact(buf)
-        }
-    }
-}
-
-/// Reads the facts of a binary held in memory.
+/// Reads the facts of a binary. The binary first passes wasmparser's
+/// validator outside its function bodies, as for `kiln inspect` (a rejected
+/// binary is an [`Invalid`](crate::Invalid) error). Then only the sections an
+/// audit needs (imports, exports, memories, tags, nested modules' headers)
+/// are read; code, data and custom sections are stepped over, so the cost
+/// follows the number of sections, not the size of the binary, and a mapped
+/// file's code is never paged in.
 pub fn read_facts(name: &str, bytes: &[u8]) -> Result<AuditFacts> {
-    read_facts_from(name, bytes)
-}
-
-/// Reads the facts of a binary from any source. Sections are located by
-/// their headers and only the ones an audit needs (imports, exports,
-/// memories, tags, nested modules' headers) are read; code, data and custom
-/// sections are stepped over unread, so the cost follows the number of
-/// sections, not the size of the binary.
-pub fn read_facts_from<S: Source + ?Sized>(name: &str, source: &S) -> Result<AuditFacts> {
-    let mut header = [0u8; 8];
-    if source.len() < 8 || source.read_at(0, &mut header).is_err() {
-        bail!("not a wasm binary: it is shorter than the 8-byte wasm header");
-    }
-    let Some(kind) = WasmKind::sniff(&header) else {
+    let Some(kind) = bytes.get(..8).and_then(WasmKind::sniff) else {
+        if bytes.len() < 8 {
+            bail!("not a wasm binary: it is shorter than the 8-byte wasm header");
+        }
         bail!(
             "not a wasm binary: it does not start with the `\\0asm` magic bytes and a known version"
         );
     };
+    crate::structure::validate(bytes)?;
     let mut facts = AuditFacts {
         name: name.to_string(),
         kind: Some(kind),
-        size: Some(source.len()),
+        size: Some(bytes.len() as u64),
         ..AuditFacts::default()
     };
-    walk(source, 0, source.len(), true, 0, &mut facts)?;
+    walk(bytes, 0, bytes.len(), true, 0, &mut facts)?;
     Ok(facts)
 }
 
 /// Reads a LEB128 u32 at `offset`, returning it and its length.
-fn read_leb<S: Source + ?Sized>(source: &S, offset: u64, end: u64) -> Result<(u32, u64)> {
+fn read_leb(bytes: &[u8], offset: usize, end: usize) -> Result<(u32, usize)> {
     let mut result: u64 = 0;
-    for i in 0..5u64 {
+    for i in 0..5usize {
         if offset + i >= end {
             bail!("unexpected end of the binary at offset {:#x}", offset + i);
         }
-        let mut byte = [0u8; 1];
-        source.read_at(offset + i, &mut byte)?;
-        result |= u64::from(byte[0] & 0x7f) << (7 * i);
-        if byte[0] & 0x80 == 0 {
+        let byte = bytes[offset + i];
+        result |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
             let value = u32::try_from(result)
                 .map_err(|_| anyhow::anyhow!("integer too large at offset {offset:#x}"))?;
             return Ok((value, i + 1));
@@ -181,11 +111,11 @@ fn read_leb<S: Source + ?Sized>(source: &S, offset: u64, end: u64) -> Result<(u3
     bail!("invalid integer encoding at offset {offset:#x}")
 }
 
-/// Walks the module or component in `[start, end)` of `source`.
-fn walk<S: Source + ?Sized>(
-    source: &S,
-    start: u64,
-    end: u64,
+/// Walks the module or component in `bytes[start..end]`.
+fn walk(
+    bytes: &[u8],
+    start: usize,
+    end: usize,
     top: bool,
     depth: u32,
     facts: &mut AuditFacts,
@@ -193,12 +123,10 @@ fn walk<S: Source + ?Sized>(
     if depth > 64 {
         bail!("components are nested more than 64 levels deep");
     }
-    if end < start + 8 {
+    if end > bytes.len() || end < start + 8 {
         bail!("a nested binary at offset {start:#x} is shorter than its header");
     }
-    let mut header = [0u8; 8];
-    source.read_at(start, &mut header)?;
-    let Some(kind) = WasmKind::sniff(&header) else {
+    let Some(kind) = WasmKind::sniff(&bytes[start..start + 8]) else {
         bail!("invalid wasm header at offset {start:#x}");
     };
     if kind == WasmKind::CoreModule {
@@ -207,29 +135,26 @@ fn walk<S: Source + ?Sized>(
     let mut offset = start + 8;
     let mut memories = 0usize;
     while offset < end {
-        let mut id = [0u8; 1];
-        source.read_at(offset, &mut id)?;
-        let (size, leb_len) = read_leb(source, offset + 1, end)?;
+        let id = bytes[offset];
+        let (size, leb_len) = read_leb(bytes, offset + 1, end)?;
         let body = offset + 1 + leb_len;
-        let body_end = body + u64::from(size);
+        let body_end = body + size as usize;
         if body_end > end {
             bail!(
                 "section at offset {offset:#x} claims {size} bytes, past the end of its binary at {end:#x}"
             );
         }
-        let wanted = match (kind, id[0]) {
+        let wanted = match (kind, id) {
             (WasmKind::CoreModule, 2 | 5 | 13) => true,
             (WasmKind::Component, 10 | 11) => top,
             _ => false,
         };
-        if let (WasmKind::Component, 1 | 4) = (kind, id[0]) {
+        if let (WasmKind::Component, 1 | 4) = (kind, id) {
             // A nested core module (1) or component (4).
-            walk(source, body, body_end, false, depth + 1, facts)?;
+            walk(bytes, body, body_end, false, depth + 1, facts)?;
         } else if wanted {
-            let mut data = vec![0u8; size as usize];
-            source.read_at(body, &mut data)?;
-            let reader = wasmparser::BinaryReader::new(&data, body as usize);
-            match (kind, id[0]) {
+            let reader = wasmparser::BinaryReader::new(&bytes[body..body_end], body);
+            match (kind, id) {
                 (WasmKind::CoreModule, 2) => {
                     for import in wasmparser::ImportSectionReader::new(reader)?.into_imports() {
                         let import = import?;

@@ -6,8 +6,6 @@ mod policy;
 mod sarif;
 
 pub use eval::{AuditReport, Diff, Finding, WorldNames, audit};
-pub use facts::{
-    AuditFacts, FEATURES, FileSource, MemoryFacts, Source, read_facts, read_facts_from,
-};
+pub use facts::{AuditFacts, FEATURES, MemoryFacts, read_facts};
 pub use policy::{BUILTINS, Pattern, Policy};
 pub use sarif::to_sarif;

@@ -1,0 +1,348 @@
+//! Kill points: `push`, `sign` and `publish` aborted right after each step that changes shared state (`KILN_TEST_KILL_AFTER`), against a local layout and a real registry; what is left must be whole, and running the command again must finish the job without uploading what is already there.
+
+use crate::common::*;
+use crate::registry_harness::{Registry, Variant};
+use crate::trust::module_with_aot;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+const PASSWORD: &str = "crash-test-password";
+
+/// Every step kiln names as a kill point (kiln_core::kill).
+const STEPS: &[&str] = &[
+    "blob-stored",
+    "manifest-stored",
+    "index-updated",
+    "referrers-updated",
+    "signature-stored",
+    "output-written",
+];
+
+fn k(dir: &Path) -> Command {
+    let mut c = kiln();
+    c.current_dir(dir)
+        .env("DOCKER_CONFIG", dir.join(".docker"))
+        .env("KILN_CACHE_DIR", dir.join("cache"))
+        .env("KILN_PASSWORD", PASSWORD)
+        .env("CI", "1")
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("KILN_TEST_KILL_AFTER")
+        .env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Where one run's artifacts go: a fresh layout, or a fresh repository.
+enum Store<'a> {
+    Layout(&'a Path),
+    Registry(&'a Registry),
+}
+
+impl Store<'_> {
+    fn reference(&self, run: &str) -> String {
+        match self {
+            Store::Layout(dir) => format!("oci:{}:v1", dir.join(run).display()),
+            Store::Registry(reg) => format!("{}/crash/{run}:v1", reg.host),
+        }
+    }
+
+    /// The manifest or blob with `digest`, when it is stored.
+    fn blob(&self, run: &str, digest: &str) -> Option<Vec<u8>> {
+        let hex = digest.trim_start_matches("sha256:");
+        let path = match self {
+            Store::Layout(dir) => dir.join(run).join("blobs/sha256").join(hex),
+            Store::Registry(reg) => {
+                // Stored in the registry and linked into this repository.
+                let repo = reg
+                    .dir
+                    .path()
+                    .join("data/docker/registry/v2/repositories/crash")
+                    .join(run);
+                let linked = repo.join("_layers/sha256").join(hex).join("link").is_file()
+                    || repo
+                        .join("_manifests/revisions/sha256")
+                        .join(hex)
+                        .join("link")
+                        .is_file();
+                if !linked {
+                    return None;
+                }
+                reg.blob_file(digest)
+            }
+        };
+        std::fs::read(path).ok()
+    }
+
+    /// The digests of every blob stored for this run, reachable or not.
+    fn stored(&self, run: &str) -> BTreeSet<String> {
+        let dir = match self {
+            Store::Layout(dir) => dir.join(run).join("blobs/sha256"),
+            Store::Registry(reg) => reg
+                .dir
+                .path()
+                .join("data/docker/registry/v2/repositories/crash")
+                .join(run)
+                .join("_layers/sha256"),
+        };
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The digests every tag points at.
+    fn tagged(&self, run: &str) -> Vec<(String, String)> {
+        match self {
+            Store::Layout(dir) => {
+                let Ok(bytes) = std::fs::read(dir.join(run).join("index.json")) else {
+                    return Vec::new();
+                };
+                let index: Value = serde_json::from_slice(&bytes)
+                    .unwrap_or_else(|e| panic!("index.json of `{run}` does not parse: {e}"));
+                index["manifests"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| {
+                        (
+                            m["annotations"]["org.opencontainers.image.ref.name"]
+                                .as_str()
+                                .unwrap_or("(untagged)")
+                                .to_string(),
+                            m["digest"].as_str().unwrap().to_string(),
+                        )
+                    })
+                    .collect()
+            }
+            Store::Registry(reg) => {
+                let tags = reg
+                    .dir
+                    .path()
+                    .join("data/docker/registry/v2/repositories/crash")
+                    .join(run)
+                    .join("_manifests/tags");
+                std::fs::read_dir(tags)
+                    .map(|entries| {
+                        entries
+                            .flatten()
+                            .map(|e| {
+                                let link =
+                                    std::fs::read_to_string(e.path().join("current/link")).unwrap();
+                                (e.file_name().to_string_lossy().into_owned(), link)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            }
+        }
+    }
+
+    /// Checks that everything reachable from the tags is whole: each
+    /// manifest and blob stored, with the digest and size its descriptor
+    /// gives. Returns the digests and sizes of the blobs (not manifests)
+    /// reachable.
+    fn check_whole(&self, run: &str) -> BTreeSet<(String, u64)> {
+        let mut blobs = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<(String, Option<u64>, String)> = self
+            .tagged(run)
+            .into_iter()
+            .map(|(tag, d)| (d, None, format!("tag `{tag}`")))
+            .collect();
+        while let Some((digest, size, from)) = todo.pop() {
+            if !seen.insert(digest.clone()) {
+                continue;
+            }
+            let bytes = self
+                .blob(run, &digest)
+                .unwrap_or_else(|| panic!("{run}: manifest {digest} named by {from} is missing"));
+            check_bytes(run, &digest, size, &bytes, &from);
+            let m: Value = serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("{run}: manifest {digest} does not parse: {e}"));
+            if let Some(listed) = m["manifests"].as_array() {
+                for l in listed {
+                    todo.push((
+                        l["digest"].as_str().unwrap().to_string(),
+                        l["size"].as_u64(),
+                        format!("index {digest}"),
+                    ));
+                }
+                continue;
+            }
+            let parts = std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap());
+            for d in parts {
+                let bd = d["digest"].as_str().unwrap();
+                let bytes = self.blob(run, bd).unwrap_or_else(|| {
+                    panic!("{run}: blob {bd} of manifest {digest} ({from}) is missing")
+                });
+                check_bytes(run, bd, d["size"].as_u64(), &bytes, &from);
+                blobs.insert((bd.to_string(), d["size"].as_u64().unwrap()));
+            }
+        }
+        blobs
+    }
+}
+
+fn check_bytes(run: &str, digest: &str, size: Option<u64>, bytes: &[u8], from: &str) {
+    assert_eq!(
+        kiln_core::Digest::of(bytes).to_string(),
+        digest,
+        "{run}: content of {digest} ({from}) does not match its digest"
+    );
+    if let Some(size) = size {
+        assert_eq!(
+            bytes.len() as u64,
+            size,
+            "{run}: {digest} ({from}) has the wrong size"
+        );
+    }
+}
+
+/// Runs `command` killed after the Nth time of each step, for every N the
+/// step is reached, each on a fresh copy of the state `prepare` makes;
+/// checks what each kill left, then runs the command again and hands its
+/// output to `finish` with the blobs that were already stored.
+fn kill_everywhere(
+    store: &Store,
+    name: &str,
+    prepare: &dyn Fn(&str),
+    command: &dyn Fn(&str) -> Command,
+    finish: &dyn Fn(&str, &std::process::Output, &BTreeSet<String>),
+) -> usize {
+    let mut kills = 0;
+    for step in STEPS {
+        for n in 1.. {
+            let run = format!("{name}-{step}-{n}");
+            prepare(&run);
+            let out = command(&run)
+                .env("KILN_TEST_KILL_AFTER", format!("{step}:{n}"))
+                .output()
+                .unwrap();
+            if out.status.code().is_some() {
+                // The step was reached fewer than N times: the command ran
+                // to its end.
+                assert!(out.status.success(), "{run}: {}", stderr(&out));
+                break;
+            }
+            kills += 1;
+            store.check_whole(&run);
+            let before = store.stored(&run);
+            let again = command(&run).output().unwrap();
+            assert!(
+                again.status.success(),
+                "{run}: the rerun after the kill failed: {}",
+                stderr(&again)
+            );
+            store.check_whole(&run);
+            finish(&run, &again, &before);
+        }
+    }
+    kills
+}
+
+/// Bytes of the blobs now reachable that were not stored before the rerun:
+/// all the rerun may upload.
+fn missing_bytes(store: &Store, run: &str, before: &BTreeSet<String>) -> u64 {
+    store
+        .check_whole(run)
+        .iter()
+        .filter(|b| !before.contains(&b.0))
+        .map(|b| b.1)
+        .sum()
+}
+
+fn push_sign_publish(store: &Store, dir: &Path) {
+    let wasm = module_with_aot(dir, "crash");
+    run_ok(k(dir).args(["keygen", "--output-prefix", "k"]));
+    let uploaded = |out: &std::process::Output| -> u64 {
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["uploaded_bytes"].as_u64().unwrap()
+    };
+
+    // push, with its precompiled artifact attached.
+    let push = |run: &str| {
+        let mut c = k(dir);
+        c.arg("push")
+            .arg(&wasm)
+            .arg(store.reference(run))
+            .arg("--json");
+        c
+    };
+    let pushes = kill_everywhere(store, "push", &|_| {}, &push, &|r, again, before| {
+        assert!(
+            uploaded(again) <= missing_bytes(store, r, before),
+            "{r}: the rerun uploaded {} bytes, more than was missing",
+            uploaded(again)
+        );
+    });
+    assert!(pushes >= 5, "only {pushes} kill points in push");
+
+    // sign --recursive of a pushed artifact.
+    let sign = |run: &str| {
+        let mut c = k(dir);
+        c.arg("sign")
+            .arg(store.reference(run))
+            .args(["--key", "k.key", "--recursive"]);
+        c
+    };
+    let prepare = |r: &str| {
+        run_ok(&mut push(r));
+    };
+    let signs = kill_everywhere(store, "sign", &prepare, &sign, &|r, _, _| {
+        let out = run(k(dir)
+            .arg("verify")
+            .arg(store.reference(r))
+            .args(["--key", "k.pub"]));
+        assert_eq!(out.status.code(), Some(0), "{r}: {}", stderr(&out));
+    });
+    assert!(signs >= 4, "only {signs} kill points in sign");
+
+    // publish of a C project: build, precompile, SBOM, push, sign.
+    let project = dir.join("project");
+    copy_dir(&fixture("c-command"), &project);
+    let publish = |run: &str| {
+        let mut c = k(dir);
+        c.arg("publish")
+            .arg(&project)
+            .arg("--to")
+            .arg(store.reference(run))
+            .args(["--key", "k.key", "--json", "--receipt"])
+            .arg(dir.join(format!("{run}.receipt.json")));
+        c
+    };
+    let publishes = kill_everywhere(store, "publish", &|_| {}, &publish, &|r, _, before| {
+        let receipt: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(format!("{r}.receipt.json"))).unwrap())
+                .unwrap();
+        let up = receipt["run"]["uploaded_bytes"].as_u64().unwrap();
+        assert!(
+            up <= missing_bytes(store, r, before),
+            "{r}: the rerun uploaded {up} bytes, more than was missing"
+        );
+        let out = run(k(dir)
+            .arg("verify")
+            .arg(store.reference(r))
+            .args(["--key", "k.pub"]));
+        assert_eq!(out.status.code(), Some(0), "{r}: {}", stderr(&out));
+    });
+    assert!(publishes >= 8, "only {publishes} kill points in publish");
+}
+
+#[test]
+fn killed_at_every_step_against_a_layout_leaves_it_whole_and_a_rerun_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let layouts = tmp.path().join("layouts");
+    push_sign_publish(&Store::Layout(&layouts), tmp.path());
+}
+
+#[test]
+fn killed_at_every_step_against_a_registry_leaves_it_whole_and_a_rerun_finishes() {
+    let reg = Registry::start(Variant::Plain);
+    let tmp = tempfile::tempdir().unwrap();
+    push_sign_publish(&Store::Registry(&reg), tmp.path());
+}

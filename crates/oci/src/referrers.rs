@@ -1,0 +1,171 @@
+//! Following referrers safely: the one way kiln reads what is attached to a manifest, each referrer fetched by digest and kept only when it really refers to that manifest and is of a type the caller asked for.
+//!
+//! A referrers list (the registry's referrers API, or the `sha256-<hex>`
+//! index tag of the referrers tag schema) is written by anyone with push
+//! rights to the repository, and says nothing kiln can trust on its own: an
+//! entry may name an unrelated manifest, claim an artifact type its manifest
+//! does not have, or not exist at all. Every caller that acts on referrers
+//! (`sign --recursive`, `pull --target`, `inspect REF`, reuse in `publish`)
+//! goes through [`Store::verified_referrers`], which trusts nothing from the
+//! list but the digests to look at.
+
+use crate::artifact::{Descriptor, MANIFEST_MEDIA_TYPE, Manifest, check_digest};
+use crate::store::Store;
+use anyhow::Result;
+use kiln_core::Reporter;
+use std::collections::BTreeMap;
+
+/// A referrer whose manifest kiln fetched by digest and checked: its
+/// `subject` is the digest it was listed for and its artifact type is one
+/// the caller allowed.
+#[derive(Debug, Clone)]
+pub struct VerifiedReferrer {
+    /// The referrer manifest's digest.
+    pub digest: String,
+    /// The referrer manifest's size.
+    pub size: u64,
+    /// The artifact type, from the manifest itself (its `artifactType`, else
+    /// its config's media type), not from the list.
+    pub artifact_type: String,
+    /// The manifest, as fetched and parsed.
+    pub manifest: Manifest,
+}
+
+impl VerifiedReferrer {
+    /// The manifest's annotations (the list's copy of them is not trusted).
+    pub fn annotations(&self) -> &BTreeMap<String, String> {
+        &self.manifest.annotations
+    }
+
+    /// A descriptor of the referrer manifest, as an index lists it, built
+    /// from what was fetched.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor {
+            media_type: MANIFEST_MEDIA_TYPE.to_string(),
+            digest: self.digest.clone(),
+            size: self.size,
+            artifact_type: Some(self.artifact_type.clone()),
+            annotations: self.manifest.annotations.clone(),
+        }
+    }
+}
+
+/// Which artifact types a caller of [`Store::verified_referrers`] acts on.
+#[derive(Debug, Clone, Copy)]
+pub enum Allowed<'a> {
+    /// Every type (for showing what is attached, not acting on it).
+    Any,
+    /// Only these.
+    Types(&'a [&'a str]),
+}
+
+impl Allowed<'_> {
+    fn allows(&self, artifact_type: &str) -> bool {
+        match self {
+            Allowed::Any => true,
+            Allowed::Types(types) => types.contains(&artifact_type),
+        }
+    }
+}
+
+/// The artifact type of a manifest as the image spec defines it: its
+/// `artifactType`, else its config's media type.
+pub fn artifact_type_of(manifest: &Manifest) -> &str {
+    manifest
+        .artifact_type
+        .as_deref()
+        .unwrap_or(&manifest.config.media_type)
+}
+
+impl Store {
+    /// The referrers of `subject` whose artifact type is in `allowed`, each
+    /// fetched by digest and kept only when its manifest's `subject` is
+    /// `subject` and its own artifact type is in `allowed`.
+    ///
+    /// Entries of other types are passed over without fetching them (they
+    /// are legitimate attachments the caller did not ask for). Entries that
+    /// do not check out — a malformed digest, a manifest that is missing,
+    /// is not an image manifest, refers to another digest, or is of another
+    /// type than listed — are skipped with a warning naming them. Each
+    /// manifest is kept once, however often it is listed.
+    pub fn verified_referrers(
+        &self,
+        subject: &str,
+        allowed: Allowed<'_>,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<VerifiedReferrer>> {
+        check_digest(subject)?;
+        let mut kept: Vec<VerifiedReferrer> = Vec::new();
+        for listed in self.referrers(subject)? {
+            if let Some(t) = listed.artifact_type.as_deref()
+                && !allowed.allows(t)
+            {
+                continue;
+            }
+            if kept.iter().any(|k| k.digest == listed.digest) {
+                continue;
+            }
+            let skip = |why: String| {
+                reporter.warn(&format!(
+                    "skipped the referrer {} listed for {subject}: {why}",
+                    listed.digest
+                ));
+            };
+            if check_digest(&listed.digest).is_err() {
+                skip("its digest is malformed".to_string());
+                continue;
+            }
+            let bytes = match self.manifest(None, Some(&listed.digest)) {
+                Ok(Some((bytes, _, _))) => bytes,
+                Ok(None) => {
+                    skip("its manifest does not exist".to_string());
+                    continue;
+                }
+                Err(e) => {
+                    skip(format!("its manifest could not be fetched: {e:#}"));
+                    continue;
+                }
+            };
+            let manifest: Manifest = match serde_json::from_slice(&bytes) {
+                Ok(m) => m,
+                Err(_) => {
+                    skip("it is not an OCI image manifest".to_string());
+                    continue;
+                }
+            };
+            match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
+                Some(s) if s == subject => {}
+                Some(other) => {
+                    skip(format!("it refers to {other}, not to {subject}"));
+                    continue;
+                }
+                None => {
+                    skip("it has no subject".to_string());
+                    continue;
+                }
+            }
+            let artifact_type = artifact_type_of(&manifest).to_string();
+            if !allowed.allows(&artifact_type) {
+                skip(format!(
+                    "it is `{artifact_type}`, which is not what was asked for here"
+                ));
+                continue;
+            }
+            if let Some(t) = listed.artifact_type.as_deref()
+                && t != artifact_type
+            {
+                skip(format!(
+                    "it is listed as `{t}` but its manifest says `{artifact_type}`"
+                ));
+                continue;
+            }
+            kept.push(VerifiedReferrer {
+                digest: listed.digest.clone(),
+                size: bytes.len() as u64,
+                artifact_type,
+                manifest,
+            });
+        }
+        Ok(kept)
+    }
+}
