@@ -1,4 +1,4 @@
-//! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free loopback port, plain, behind htpasswd basic auth, behind a bearer token service, or with TLS from a private CA; stopped by its process id when dropped.
+//! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free loopback port, plain, behind htpasswd basic auth, behind a bearer token service, or with TLS (a private CA, a self-signed certificate as Docker's guide makes one, or a private CA requiring client certificates); stopped by its process id when dropped.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -17,6 +17,15 @@ pub enum Variant {
     Auth,
     /// HTTPS with a certificate from a private CA (see [`Registry::ca_file`]).
     Tls,
+    /// HTTPS with a self-signed certificate made as Docker's guide to
+    /// private registries makes it (`openssl req -x509`), which marks it
+    /// `CA:TRUE`; [`Registry::ca_file`] is that certificate.
+    SelfSigned,
+    /// HTTPS with a certificate from a private CA, requiring a client
+    /// certificate signed by a second private CA (distribution's
+    /// `http.tls.clientcas`; see [`Registry::client_cert`] and
+    /// [`Registry::wrong_client_cert`]).
+    ClientCert,
     /// Plain HTTP, bearer tokens from a [`TokenService`] that takes
     /// [`USER`]/[`PASSWORD`] and the identity token
     /// [`crate::token_service::IDENTITY_TOKEN`].
@@ -58,6 +67,112 @@ pub fn tool(name: &str) -> PathBuf {
     panic!(
         "`{name}` is not installed; `cargo xtask setup` installs it (Debian packages docker-registry, apache2-utils, openssl, skopeo)"
     );
+}
+
+/// Runs `openssl` in `dir` and returns its standard output; a failure
+/// fails the test with openssl's message.
+pub fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new(tool("openssl"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// P-256 keys: fast to make.
+const EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+];
+
+/// Extensions of a server certificate for 127.0.0.1.
+const SERVER_EXT: &str =
+    "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
+
+/// Extensions of a client certificate.
+const CLIENT_EXT: &str = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n";
+
+/// A private CA in `dir`: `NAME.pem` and `NAME-key.pem`.
+fn private_ca(dir: &Path, name: &str, common_name: &str) {
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"][..],
+            &EC_KEY,
+            &[
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={common_name}"),
+                "-keyout",
+                &format!("{name}-key.pem"),
+                "-out",
+                &format!("{name}.pem"),
+            ],
+        ]
+        .concat(),
+    );
+}
+
+/// A certificate `CERT.pem` with key `KEY.pem` in `dir`, signed by the CA
+/// `CA.pem`, with the extensions `ext` (openssl's config syntax).
+fn signed_cert(dir: &Path, ca: &str, cert: &str, key: &str, subject: &str, ext: &str) {
+    std::fs::write(dir.join(format!("{cert}.ext")), ext).unwrap();
+    openssl(
+        dir,
+        &[
+            &["req"][..],
+            &EC_KEY,
+            &[
+                "-subj",
+                subject,
+                "-keyout",
+                &format!("{key}.pem"),
+                "-out",
+                &format!("{cert}.csr"),
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{cert}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}-key.pem"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{cert}.ext"),
+            "-out",
+            &format!("{cert}.pem"),
+        ],
+    );
+}
+
+/// The `http.tls` section of distribution's config for a certificate and
+/// key in `dir`.
+fn tls_config(dir: &Path, cert: &str, key: &str) -> String {
+    format!(
+        "  tls:\n    certificate: {}\n    key: {}\n",
+        dir.join(cert).display(),
+        dir.join(key).display()
+    )
 }
 
 fn free_port() -> u16 {
@@ -106,79 +221,70 @@ impl Registry {
                 // A private CA and a server certificate it signed for
                 // 127.0.0.1: what a company registry looks like.
                 let d = dir.path();
-                let openssl = |args: &[&str]| {
-                    let out = Command::new(tool("openssl"))
-                        .args(args)
-                        .current_dir(d)
-                        .output()
-                        .unwrap();
-                    assert!(
-                        out.status.success(),
-                        "openssl {args:?}: {}",
-                        String::from_utf8_lossy(&out.stderr)
-                    );
-                };
-                let ec = [
-                    "-newkey",
-                    "ec",
-                    "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1",
-                    "-nodes",
-                ];
+                private_ca(d, "ca", "kiln test CA");
+                signed_cert(d, "ca", "cert", "key", "/CN=127.0.0.1", SERVER_EXT);
+                config.push_str(&tls_config(d, "cert.pem", "key.pem"));
+            }
+            Variant::SelfSigned => {
+                // Docker's guide ("Use self-signed certificates"), with a
+                // smaller key for speed: `req -x509` marks it `CA:TRUE`.
+                let d = dir.path();
                 openssl(
+                    d,
                     &[
-                        &["req", "-x509"][..],
-                        &ec,
-                        &[
-                            "-days",
-                            "2",
-                            "-subj",
-                            "/CN=kiln test CA",
-                            "-keyout",
-                            "ca-key.pem",
-                            "-out",
-                            "ca.pem",
-                        ],
-                    ]
-                    .concat(),
+                        "req",
+                        "-newkey",
+                        "rsa:2048",
+                        "-nodes",
+                        "-sha256",
+                        "-keyout",
+                        "domain.key",
+                        "-subj",
+                        "/CN=127.0.0.1",
+                        "-addext",
+                        "subjectAltName = IP:127.0.0.1",
+                        "-x509",
+                        "-days",
+                        "2",
+                        "-out",
+                        "domain.crt",
+                    ],
                 );
-                openssl(
-                    &[
-                        &["req"][..],
-                        &ec,
-                        &[
-                            "-subj",
-                            "/CN=127.0.0.1",
-                            "-keyout",
-                            "key.pem",
-                            "-out",
-                            "server.csr",
-                        ],
-                    ]
-                    .concat(),
+                let text = openssl(d, &["x509", "-in", "domain.crt", "-noout", "-text"]);
+                assert!(
+                    text.contains("CA:TRUE"),
+                    "openssl did not mark the self-signed certificate CA:TRUE:\n{text}"
                 );
-                std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
-                openssl(&[
-                    "x509",
-                    "-req",
-                    "-in",
-                    "server.csr",
-                    "-CA",
-                    "ca.pem",
-                    "-CAkey",
-                    "ca-key.pem",
-                    "-CAcreateserial",
-                    "-days",
-                    "2",
-                    "-extfile",
-                    "server.ext",
-                    "-out",
-                    "cert.pem",
-                ]);
+                config.push_str(&tls_config(d, "domain.crt", "domain.key"));
+            }
+            Variant::ClientCert => {
+                // The server as in `Tls`; clients need a certificate from
+                // a second CA. The wrong one is valid, for client
+                // authentication even, but signed by the server's CA.
+                let d = dir.path();
+                private_ca(d, "ca", "kiln test CA");
+                signed_cert(d, "ca", "cert", "key", "/CN=127.0.0.1", SERVER_EXT);
+                private_ca(d, "client-ca", "kiln test client CA");
+                signed_cert(
+                    d,
+                    "client-ca",
+                    "client",
+                    "client-key",
+                    "/CN=kiln test client",
+                    CLIENT_EXT,
+                );
+                signed_cert(
+                    d,
+                    "ca",
+                    "wrong-client",
+                    "wrong-client-key",
+                    "/CN=kiln test client",
+                    CLIENT_EXT,
+                );
+                config.push_str(&tls_config(d, "cert.pem", "key.pem"));
                 config.push_str(&format!(
-                    "  tls:\n    certificate: {}\n    key: {}\n",
-                    d.join("cert.pem").display(),
-                    d.join("key.pem").display()
+                    "    clientcas:\n      - {}\n",
+                    d.join("client-ca.pem").display()
                 ));
             }
         }
@@ -230,7 +336,10 @@ impl Registry {
     }
 
     fn answers(&self) -> bool {
-        if self.variant == Variant::Tls {
+        if matches!(
+            self.variant,
+            Variant::Tls | Variant::SelfSigned | Variant::ClientCert
+        ) {
             // Any TCP answer: the TLS handshake is kiln's to do.
             return TcpStream::connect(&self.host).is_ok();
         }
@@ -247,9 +356,28 @@ impl Registry {
         s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.")
     }
 
-    /// The CA certificate that signed a TLS registry's certificate.
+    /// What to trust for a TLS registry: the CA certificate that signed
+    /// its certificate, or for [`Variant::SelfSigned`] the certificate
+    /// itself.
     pub fn ca_file(&self) -> PathBuf {
-        self.dir.path().join("ca.pem")
+        match self.variant {
+            Variant::SelfSigned => self.dir.path().join("domain.crt"),
+            _ => self.dir.path().join("ca.pem"),
+        }
+    }
+
+    /// A [`Variant::ClientCert`] registry's accepted client certificate
+    /// and its key (PEM).
+    pub fn client_cert(&self) -> (PathBuf, PathBuf) {
+        let d = self.dir.path();
+        (d.join("client.pem"), d.join("client-key.pem"))
+    }
+
+    /// A client certificate a [`Variant::ClientCert`] registry refuses
+    /// (signed by its server CA, not its client CA) and its key.
+    pub fn wrong_client_cert(&self) -> (PathBuf, PathBuf) {
+        let d = self.dir.path();
+        (d.join("wrong-client.pem"), d.join("wrong-client-key.pem"))
     }
 
     /// Where the registry keeps the blob with this digest.

@@ -275,17 +275,22 @@ fn sign_recursive_signs_only_referrers_that_refer_to_the_digest() {
     );
 }
 
+/// A layout in `d` holding `a.wasm` as `a`, with its host precompiled
+/// artifact attached: the forge for it, the file and the manifest digest.
+fn pushed_with_aot(d: &Path) -> (Forge, PathBuf, String) {
+    let layout = d.join("layout");
+    let a = module_with_aot(d, "a");
+    let pa = push(d, &a, &format!("oci:{}:a", layout.display()));
+    let digest = pa["digest"].as_str().unwrap().to_string();
+    (Forge { dir: layout }, a, digest)
+}
+
 #[test]
 fn pull_names_its_outputs_and_replaces_only_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let layout = d.join("layout");
-    let forge = Forge {
-        dir: layout.clone(),
-    };
-    let a = module_with_aot(d, "a");
-    let pa = push(d, &a, &format!("oci:{}:a", layout.display()));
-    let a_digest = pa["digest"].as_str().unwrap();
+    let (forge, _, a_digest) = pushed_with_aot(d);
+    let (layout, a_digest) = (forge.dir.clone(), a_digest.as_str());
     // The precompiled artifact's layer is retitled `package.json` and its
     // referrer listed in place of the original.
     let listed = forge.referrers(a_digest)[0].clone();
@@ -368,13 +373,8 @@ fn pull_names_its_outputs_and_replaces_only_its_own() {
 fn a_referrers_index_that_does_not_parse_is_an_error_not_an_empty_list() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let layout = d.join("layout");
-    let forge = Forge {
-        dir: layout.clone(),
-    };
-    let a = module_with_aot(d, "a");
-    let pa = push(d, &a, &format!("oci:{}:a", layout.display()));
-    let a_digest = pa["digest"].as_str().unwrap();
+    let (forge, a, a_digest) = pushed_with_aot(d);
+    let (layout, a_digest) = (forge.dir.clone(), a_digest.as_str());
     let garbage = forge.put("application/vnd.oci.image.index.v1+json", b"{not json");
     let tag = a_digest.replacen(':', "-", 1);
     forge.tag(&tag, &garbage);

@@ -1,11 +1,12 @@
-//! Registry credentials as docker, oras and cosign users keep them: `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` (for the registry `KILN_REGISTRY` names, else the one registry a command addresses), then Docker's `config.json` (`credHelpers`, `credsStore`, `auths` with `auth` or `identitytoken`); and `login`/`logout` writing that same file.
+//! Registry credentials as docker, oras, cosign and podman users keep them: `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` (for the registry `KILN_REGISTRY` names, else the one registry a command addresses), then Docker's `config.json` (`credHelpers`, `credsStore`, `auths` with `auth` or `identitytoken`), then the containers auth file podman, skopeo and buildah write (`auths`, also keyed by repository); and `login`/`logout` writing Docker's file.
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use kiln_core::Reporter;
 use serde_json::{Map, Value};
+use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
@@ -50,8 +51,10 @@ pub enum Source {
     },
     /// A credential helper, by name.
     Helper(String),
-    /// `auths` in the config file.
+    /// `auths` in Docker's config file.
     ConfigFile(PathBuf),
+    /// `auths` in the containers auth file (podman's, see [`auth_file_paths`]).
+    AuthFile(PathBuf),
 }
 
 impl std::fmt::Display for Source {
@@ -62,7 +65,7 @@ impl std::fmt::Display for Source {
                 f.write_str("KILN_REGISTRY_USERNAME/KILN_REGISTRY_PASSWORD")
             }
             Source::Helper(h) => write!(f, "credential helper docker-credential-{h}"),
-            Source::ConfigFile(p) => write!(f, "{}", p.display()),
+            Source::ConfigFile(p) | Source::AuthFile(p) => write!(f, "{}", p.display()),
         }
     }
 }
@@ -82,18 +85,133 @@ fn read_config() -> Result<(Option<PathBuf>, Map<String, Value>)> {
     let Some(path) = config_path() else {
         return Ok((None, Map::new()));
     };
-    match std::fs::read(&path) {
+    let config = read_json_object(&path)?.unwrap_or_default();
+    Ok((Some(path), config))
+}
+
+/// A JSON object from a file, `None` when the file does not exist.
+fn read_json_object(path: &Path) -> Result<Option<Map<String, Value>>> {
+    match std::fs::read(path) {
         Ok(bytes) => {
             let value: Value = serde_json::from_slice(&bytes)
                 .with_context(|| format!("`{}` is not valid JSON", path.display()))?;
             match value {
-                Value::Object(map) => Ok((Some(path), map)),
+                Value::Object(map) => Ok(Some(map)),
                 _ => bail!("`{}` is not a JSON object", path.display()),
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Some(path), Map::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("failed to read `{}`", path.display())),
     }
+}
+
+/// The containers auth files podman, skopeo and buildah read, in order:
+/// `REGISTRY_AUTH_FILE` alone when set, else
+/// `$XDG_RUNTIME_DIR/containers/auth.json` (where `podman login` writes)
+/// and then `$XDG_CONFIG_HOME/containers/auth.json` (`~/.config` when
+/// unset). kiln reads them for credentials only; `kiln login` writes
+/// Docker's config file.
+pub fn auth_file_paths() -> Vec<PathBuf> {
+    auth_file_paths_from(|name| std::env::var_os(name))
+}
+
+fn auth_file_paths_from(var: impl Fn(&str) -> Option<OsString>) -> Vec<PathBuf> {
+    let var = |name| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(file) = var("REGISTRY_AUTH_FILE") {
+        return vec![file];
+    }
+    let mut paths = Vec::new();
+    if let Some(run) = var("XDG_RUNTIME_DIR") {
+        paths.push(run.join("containers/auth.json"));
+    }
+    if let Some(config) = var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config")))
+    {
+        paths.push(config.join("containers/auth.json"));
+    }
+    paths
+}
+
+/// The keys a registry's credentials may be stored under in a containers
+/// auth file, most specific first: `host/namespace/…` for each prefix of
+/// the repository (podman's repository-scoped entries), then the registry
+/// as [`config_keys`] spells it.
+fn auth_file_keys(registry: &str, repository: Option<&str>) -> Vec<String> {
+    let host = match canonical_registry(registry).as_str() {
+        "docker.io" => "docker.io".to_string(),
+        _ => registry.to_string(),
+    };
+    let mut keys = Vec::new();
+    if let Some(repository) = repository.filter(|r| !r.is_empty()) {
+        let parts: Vec<&str> = repository.split('/').collect();
+        for n in (1..=parts.len()).rev() {
+            keys.push(format!("{host}/{}", parts[..n].join("/")));
+        }
+    }
+    keys.extend(config_keys(registry));
+    keys
+}
+
+/// The credentials an `auths` entry holds (`identitytoken`, else `auth`),
+/// `None` when it holds neither.
+fn entry_credentials(entry: &Value, registry: &str, path: &Path) -> Result<Option<Credentials>> {
+    if let Some(token) = entry
+        .get("identitytoken")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+    {
+        return Ok(Some(Credentials::Token(token.to_string())));
+    }
+    let Some(auth) = entry
+        .get("auth")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(None);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(auth.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .with_context(|| {
+            format!(
+                "the `auth` entry for `{registry}` in `{}` is not base64 of `user:password`",
+                path.display()
+            )
+        })?;
+    let (username, password) = decoded.split_once(':').with_context(|| {
+        format!(
+            "the `auth` entry for `{registry}` in `{}` has no `:` between user and password",
+            path.display()
+        )
+    })?;
+    Ok(Some(Credentials::Basic {
+        username: username.to_string(),
+        password: password.to_string(),
+    }))
+}
+
+/// The credentials the first of `paths` with an entry for `keys` holds
+/// (the first key found in that file), and that file.
+fn auth_file_credentials(
+    paths: &[PathBuf],
+    keys: &[String],
+    registry: &str,
+) -> Result<Option<(Credentials, PathBuf)>> {
+    for path in paths {
+        let Some(file) = read_json_object(path)? else {
+            continue;
+        };
+        let entry = file
+            .get("auths")
+            .and_then(Value::as_object)
+            .and_then(|a| keys.iter().find_map(|k| a.get(k)));
+        if let Some(entry) = entry
+            && let Some(credentials) = entry_credentials(entry, registry, path)?
+        {
+            return Ok(Some((credentials, path.clone())));
+        }
+    }
+    Ok(None)
 }
 
 /// The keys a registry may be stored under in `auths`: docker writes
@@ -210,9 +328,22 @@ fn env_scope(
 /// registry `KILN_REGISTRY` names, or when it is unset for the one registry
 /// the command addresses directly; `reporter` is warned when they are set
 /// but not for `registry`, which then gets what Docker's config file holds
-/// for it.
+/// for it, else what the containers auth file holds for the registry.
 pub fn credentials(
     registry: &str,
+    addressed: Addressed,
+    reporter: &dyn Reporter,
+) -> Result<(Credentials, Source)> {
+    repository_credentials(registry, None, addressed, reporter)
+}
+
+/// [`credentials`] for one repository of `registry`: the containers auth
+/// file's entries for `registry/namespace…` prefixes of `repository` come
+/// before its entry for the whole registry, longest first, as podman reads
+/// them. Docker's config file has no such entries.
+pub fn repository_credentials(
+    registry: &str,
+    repository: Option<&str>,
     addressed: Addressed,
     reporter: &dyn Reporter,
 ) -> Result<(Credentials, Source)> {
@@ -256,46 +387,14 @@ pub fn credentials(
         .get("auths")
         .and_then(Value::as_object)
         .and_then(|a| keys.iter().find_map(|k| a.get(k)));
-    if let (Some(entry), Some(path)) = (entry, path) {
-        if let Some(token) = entry
-            .get("identitytoken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
-            return Ok((
-                Credentials::Token(token.to_string()),
-                Source::ConfigFile(path),
-            ));
-        }
-        if let Some(auth) = entry
-            .get("auth")
-            .and_then(Value::as_str)
-            .filter(|a| !a.is_empty())
-        {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(auth.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .with_context(|| {
-                    format!(
-                        "the `auth` entry for `{registry}` in `{}` is not base64 of `user:password`",
-                        path.display()
-                    )
-                })?;
-            let (username, password) = decoded.split_once(':').with_context(|| {
-                format!(
-                    "the `auth` entry for `{registry}` in `{}` has no `:` between user and password",
-                    path.display()
-                )
-            })?;
-            return Ok((
-                Credentials::Basic {
-                    username: username.to_string(),
-                    password: password.to_string(),
-                },
-                Source::ConfigFile(path),
-            ));
-        }
+    if let (Some(entry), Some(path)) = (entry, path)
+        && let Some(credentials) = entry_credentials(entry, registry, &path)?
+    {
+        return Ok((credentials, Source::ConfigFile(path)));
+    }
+    let keys = auth_file_keys(registry, repository);
+    if let Some((credentials, path)) = auth_file_credentials(&auth_file_paths(), &keys, registry)? {
+        return Ok((credentials, Source::AuthFile(path)));
     }
     Ok((Credentials::Anonymous, Source::None))
 }
@@ -449,6 +548,132 @@ fn write_config(path: &std::path::Path, config: &Map<String, Value>) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn auth_file(dir: &Path, name: &str, auths: Value) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, serde_json::json!({ "auths": auths }).to_string()).unwrap();
+        path
+    }
+
+    fn basic(user: &str, password: &str) -> Value {
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        serde_json::json!({ "auth": auth })
+    }
+
+    #[test]
+    fn auth_file_paths_follow_podman() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| OsString::from(v))
+            }
+        };
+        assert_eq!(
+            auth_file_paths_from(env(&[
+                ("REGISTRY_AUTH_FILE", "/a/auth.json"),
+                ("XDG_RUNTIME_DIR", "/run/user/1"),
+                ("HOME", "/home/u"),
+            ])),
+            vec![PathBuf::from("/a/auth.json")]
+        );
+        assert_eq!(
+            auth_file_paths_from(env(&[
+                ("REGISTRY_AUTH_FILE", ""),
+                ("XDG_RUNTIME_DIR", "/run/user/1"),
+                ("HOME", "/home/u"),
+            ])),
+            vec![
+                PathBuf::from("/run/user/1/containers/auth.json"),
+                PathBuf::from("/home/u/.config/containers/auth.json"),
+            ]
+        );
+        assert_eq!(
+            auth_file_paths_from(env(&[("XDG_CONFIG_HOME", "/cfg"), ("HOME", "/home/u")])),
+            vec![PathBuf::from("/cfg/containers/auth.json")]
+        );
+        assert!(auth_file_paths_from(env(&[])).is_empty());
+    }
+
+    #[test]
+    fn auth_file_keys_put_the_longest_repository_prefix_first() {
+        assert_eq!(
+            auth_file_keys("quay.io", Some("team/app/wasm"))[..4],
+            [
+                "quay.io/team/app/wasm",
+                "quay.io/team/app",
+                "quay.io/team",
+                "quay.io"
+            ]
+        );
+        assert_eq!(auth_file_keys("127.0.0.1:5000", None)[0], "127.0.0.1:5000");
+        let hub = auth_file_keys("index.docker.io", Some("library/hello"));
+        assert_eq!(hub[0], "docker.io/library/hello");
+        assert!(hub.contains(&"docker.io".to_string()));
+    }
+
+    #[test]
+    fn auth_file_credentials_read_the_first_file_with_an_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = auth_file(
+            dir.path(),
+            "first.json",
+            serde_json::json!({ "other.example": basic("x", "y") }),
+        );
+        let second = auth_file(
+            dir.path(),
+            "second.json",
+            serde_json::json!({
+                "quay.io": basic("registry-user", "r"),
+                "quay.io/team": basic("team-user", "t"),
+                "https://legacy.example/v1/": basic("legacy", "l"),
+                "token.example": { "identitytoken": "refresh" },
+                "empty.example": {},
+            }),
+        );
+        let paths = [dir.path().join("missing.json"), first, second.clone()];
+        let lookup = |registry: &str, repository: Option<&str>| {
+            auth_file_credentials(&paths, &auth_file_keys(registry, repository), registry).unwrap()
+        };
+        let user = |found: Option<(Credentials, PathBuf)>| match found {
+            Some((Credentials::Basic { username, .. }, path)) => {
+                assert_eq!(path, second);
+                username
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(user(lookup("quay.io", None)), "registry-user");
+        assert_eq!(user(lookup("quay.io", Some("team/app"))), "team-user");
+        assert_eq!(user(lookup("quay.io", Some("teams/app"))), "registry-user");
+        assert_eq!(user(lookup("legacy.example", Some("a"))), "legacy");
+        assert!(matches!(
+            lookup("token.example", None),
+            Some((Credentials::Token(t), _)) if t == "refresh"
+        ));
+        assert_eq!(lookup("empty.example", None), None);
+        assert_eq!(lookup("nowhere.example", None), None);
+    }
+
+    #[test]
+    fn a_broken_auth_file_entry_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = auth_file(
+            dir.path(),
+            "auth.json",
+            serde_json::json!({ "r.example": { "auth": "bm8tY29sb24=" } }),
+        );
+        let err = auth_file_credentials(
+            std::slice::from_ref(&path),
+            &auth_file_keys("r.example", None),
+            "r.example",
+        )
+        .unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("no `:`"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        std::fs::write(&path, "not json").unwrap();
+        assert!(auth_file_credentials(&[path], &["r.example".into()], "r.example").is_err());
+    }
 
     #[test]
     fn debug_never_shows_secrets() {

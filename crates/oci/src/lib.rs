@@ -1,7 +1,8 @@
-//! OCI artifacts for kiln: components and their precompiled artifacts in the CNCF Wasm layout, pushed to and pulled from registries (through `oci-client`) or local OCI image layouts, with referrers, tags and Docker-compatible credentials.
+//! OCI artifacts for kiln: components and their precompiled artifacts in the CNCF Wasm layout, pushed to and pulled from registries (through kiln's own distribution-spec client on reqwest) or local OCI image layouts, with referrers, tags, Docker- and podman-compatible credentials and per-registry trust.
 
 pub mod artifact;
 pub mod auth;
+pub mod certs;
 pub mod layout;
 pub mod locations;
 pub mod reference;

@@ -112,8 +112,12 @@ impl Store {
                 repository,
                 ..
             } => {
-                let (credentials, source) =
-                    auth::credentials(registry, Addressed::Directly, reporter)?;
+                let (credentials, source) = auth::repository_credentials(
+                    registry,
+                    Some(repository),
+                    Addressed::Directly,
+                    reporter,
+                )?;
                 let token_services = match source {
                     Source::Environment { named: false } => {
                         reporter.warn(&format!(

@@ -1,18 +1,21 @@
-//! Docker identity tokens: the OAuth2 refresh-token exchange (`grant_type=refresh_token`) that turns the `identitytoken` `docker login` stores into a registry access token per repository and scope.
+//! Registry authentication as Docker's token specification describes it: the challenge a registry answers with (`WWW-Authenticate`), basic credentials where it asks for them, and bearer tokens per repository and scope from the token service it names — fetched with `GET` and the user name and password, or, for a Docker identity token, through the OAuth2 refresh-token exchange — cached while they last.
 //!
-//! oci-client sends a [`oci_client::secrets::RegistryAuth::Bearer`] token
-//! to the registry as it is, which is right for an access token and wrong
-//! for an identity token: registries that hand out identity tokens (Azure
-//! Container Registry, Harbor with OIDC, Docker Hub's SSO logins) expect
-//! the client to POST it to the token service named in the registry's
-//! `WWW-Authenticate` challenge and use the access token that comes back,
-//! as docker and oras do. kiln does that exchange here, with reqwest (the
-//! HTTP client oci-client itself is built on, so nothing is built twice).
+//! An identity token (what `docker login` stores for registries with
+//! OAuth2 or single sign-on logins: Azure Container Registry, Harbor with
+//! OIDC, Docker Hub's SSO logins) is never sent to the registry itself:
+//! it is POSTed to the token service (`grant_type=refresh_token`) and the
+//! access token that comes back is used, as docker and oras do.
 
-use anyhow::{Context, Result, anyhow, bail};
+use crate::auth::Credentials;
+use crate::registry::http::{self, Clients, Failure, Request};
+use anyhow::anyhow;
+use base64::Engine as _;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use url::Url;
 
 /// A registry's bearer challenge: where its token service is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,27 +77,11 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
     })
 }
 
-/// Asks the registry at `base` (`scheme://host[:port]`) for its challenge
-/// with `GET /v2/`: the status and every `WWW-Authenticate` value.
-pub(crate) async fn probe(
-    http: &reqwest::Client,
-    base: &str,
-) -> reqwest::Result<(reqwest::StatusCode, Vec<String>)> {
-    let response = http.get(format!("{base}/v2/")).send().await?;
-    let headers = response
-        .headers()
-        .get_all(reqwest::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    Ok((response.status(), headers))
-}
-
 /// The token service among `challenges` (a registry's `WWW-Authenticate`
 /// values) that is not at the origin (scheme, host and port) of `base`,
 /// if any: where credentials meant for the registry alone must not go.
-/// A value that mentions Bearer but cannot be read counts as elsewhere,
-/// since oci-client may read it differently and follow it.
+/// A value that mentions Bearer but cannot be read counts as elsewhere:
+/// where it points cannot be checked.
 pub(crate) fn realm_elsewhere(challenges: &[String], base: &str) -> Option<String> {
     let origin = url::Url::parse(base).ok().map(|u| u.origin());
     challenges.iter().find_map(|header| {
@@ -136,173 +123,351 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-/// Exchanges one identity token for access tokens, caching each per
-/// repository and scope until shortly before it expires.
-pub(crate) struct IdentityToken {
-    http: reqwest::Client,
-    base: String,
+/// Asks the registry at `base` (`scheme://host[:port]/`) for its
+/// challenge with `GET /v2/`: the status and every `WWW-Authenticate`
+/// value. A 5xx or 429 is a failure (worth another attempt).
+pub(crate) async fn probe(
+    clients: &Clients,
+    base: &Url,
+) -> Result<(StatusCode, Vec<String>), Failure> {
+    let url = base
+        .join("v2/")
+        .map_err(|e| Failure::Fatal(anyhow!("failed to make a URL from `{base}`: {e}")))?;
+    let response = clients.send(Request::new(Method::GET, url)).await?;
+    let status = response.status();
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(http::failure(response).await);
+    }
+    Ok((status, http::www_authenticate(response.headers())))
+}
+
+/// What a registry asks of its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scheme {
+    /// Nothing.
+    Open,
+    /// Basic credentials with every request.
+    Basic,
+    /// Bearer tokens from this token service.
+    Bearer(Challenge),
+}
+
+/// The scheme `challenges` (`WWW-Authenticate` values) ask for: Bearer
+/// when one names a token service, else Basic when one asks for it.
+fn scheme_of(challenges: &[String]) -> Option<Scheme> {
+    if let Some(c) = challenges.iter().find_map(|h| parse_challenge(h)) {
+        return Some(Scheme::Bearer(c));
+    }
+    challenges
+        .iter()
+        .any(|h| h.trim_start().to_ascii_lowercase().starts_with("basic"))
+        .then_some(Scheme::Basic)
+}
+
+/// The credentials of one registry and the tokens they were exchanged
+/// for, per repository and scope.
+pub(crate) struct Tokens {
     registry: String,
-    refresh_token: String,
-    challenge: tokio::sync::OnceCell<Option<Challenge>>,
+    /// `scheme://host[:port]/`.
+    base: Url,
+    credentials: Credentials,
+    /// Send the credentials to a token service only at the registry's own
+    /// origin (see [`crate::registry::TokenServices::SameHost`]).
+    same_origin_only: bool,
+    /// What the registry asks for, once known.
+    scheme: Mutex<Option<Scheme>>,
+    /// Access tokens per (repository, push), until when each is used.
     cache: Mutex<HashMap<(String, bool), (String, Instant)>>,
 }
 
-impl IdentityToken {
-    /// For `registry`, reached at `base` (`https://host[:port]`).
+impl Tokens {
+    /// For `registry`, reached at `base`.
     pub fn new(
-        http: reqwest::Client,
-        base: String,
         registry: &str,
-        refresh_token: String,
-    ) -> IdentityToken {
-        IdentityToken {
-            http,
-            base,
+        base: Url,
+        credentials: Credentials,
+        same_origin_only: bool,
+    ) -> Tokens {
+        Tokens {
             registry: registry.to_string(),
-            refresh_token,
-            challenge: tokio::sync::OnceCell::new(),
+            base,
+            credentials,
+            same_origin_only,
+            scheme: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The access token for `repository` (`pull`, or `pull,push` when
-    /// `push`), and whether it was fetched just now (rather than cached).
-    /// `None` when the registry asks for no token at all.
-    pub async fn access_token(
+    /// Records what a probe of the registry answered (see [`probe`]), so
+    /// it need not be asked again.
+    pub fn learn(&self, status: StatusCode, challenges: &[String]) {
+        let scheme = if status == StatusCode::UNAUTHORIZED {
+            scheme_of(challenges).unwrap_or(Scheme::Basic)
+        } else {
+            Scheme::Open
+        };
+        if let Ok(mut s) = self.scheme.lock() {
+            *s = Some(scheme);
+        }
+    }
+
+    /// What the registry asks for, asking it the first time.
+    async fn scheme(&self, clients: &Clients) -> Result<Scheme, Failure> {
+        if let Some(known) = self.scheme.lock().ok().and_then(|s| s.clone()) {
+            return Ok(known);
+        }
+        let (status, challenges) = probe(clients, &self.base).await?;
+        self.learn(status, &challenges);
+        Ok(self
+            .scheme
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+            .unwrap_or(Scheme::Open))
+    }
+
+    /// The `Authorization` value for a request about `repository` (to
+    /// push when `push`), and whether it holds a token fetched just now;
+    /// `None` when the registry asks for nothing or kiln has nothing to
+    /// send.
+    pub async fn authorization(
         &self,
+        clients: &Clients,
         repository: &str,
         push: bool,
-    ) -> Result<Option<(String, bool)>> {
-        let key = (repository.to_string(), push);
-        // A pull,push token also serves for pulling.
-        let cached = self.cache.lock().ok().and_then(|c| {
-            c.get(&(repository.to_string(), true))
-                .or_else(|| c.get(&key))
-                .cloned()
-        });
-        if let Some((token, until)) = cached
-            && Instant::now() < until
-        {
-            return Ok(Some((token, false)));
+    ) -> Result<Option<(HeaderValue, bool)>, Failure> {
+        match self.scheme(clients).await? {
+            Scheme::Open => Ok(None),
+            Scheme::Basic => match &self.credentials {
+                Credentials::Basic { username, password } => {
+                    Ok(Some((basic(username, password)?, false)))
+                }
+                Credentials::Token(_) => Err(Failure::Fatal(anyhow!(
+                    "the registry `{}` asks for a user name and password, but the credentials found for it are an identity token, which only works with a token service; log in with `kiln login {} -u USER --password-stdin`",
+                    self.registry,
+                    self.registry
+                ))),
+                Credentials::Anonymous => Ok(None),
+            },
+            Scheme::Bearer(challenge) => {
+                if let Some(token) = self.cached(repository, push) {
+                    return Ok(Some((bearer(&token)?, false)));
+                }
+                let (token, until) = self.fetch(clients, &challenge, repository, push).await?;
+                let header = bearer(&token)?;
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.insert((repository.to_string(), push), (token, until));
+                }
+                Ok(Some((header, true)))
+            }
         }
-        let challenge = self
-            .challenge
-            .get_or_try_init(|| self.challenge())
-            .await?
-            .clone();
-        let Some(challenge) = challenge else {
-            return Ok(None);
+    }
+
+    /// A request about `repository` was refused (401) with `challenges`,
+    /// having been sent with credentials when `sent`: learns what the
+    /// registry asks for now and forgets the tokens for the repository.
+    /// Whether asking again, with what kiln would send now, may help.
+    pub fn refused(&self, challenges: &[String], repository: &str, sent: bool) -> bool {
+        let Some(scheme) = scheme_of(challenges) else {
+            return false;
         };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.retain(|(r, _), _| r != repository);
+        }
+        let again = match &scheme {
+            Scheme::Bearer(_) => true,
+            Scheme::Basic => !sent && matches!(self.credentials, Credentials::Basic { .. }),
+            Scheme::Open => false,
+        };
+        if let Ok(mut s) = self.scheme.lock() {
+            *s = Some(scheme);
+        }
+        again
+    }
+
+    /// A cached access token for `repository` that is still good; a
+    /// pull,push token also serves for pulling.
+    fn cached(&self, repository: &str, push: bool) -> Option<String> {
+        let cache = self.cache.lock().ok()?;
+        let now = Instant::now();
+        [
+            (repository.to_string(), true),
+            (repository.to_string(), push),
+        ]
+        .iter()
+        .filter_map(|key| cache.get(key))
+        .find(|(_, until)| now < *until)
+        .map(|(token, _)| token.clone())
+    }
+
+    /// Asks the token service of `challenge` for an access token for
+    /// `repository`: with `GET` and the user name and password (or none),
+    /// or for an identity token with the OAuth2 refresh-token exchange.
+    async fn fetch(
+        &self,
+        clients: &Clients,
+        challenge: &Challenge,
+        repository: &str,
+        push: bool,
+    ) -> Result<(String, Instant), Failure> {
         let scope = format!(
             "repository:{repository}:{}",
             if push { "pull,push" } else { "pull" }
         );
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "refresh_token")
-            .append_pair("refresh_token", &self.refresh_token)
-            .append_pair("client_id", "kiln")
-            .append_pair("scope", &scope);
-        if let Some(service) = &challenge.service {
-            form.append_pair("service", service);
-        }
-        let response = self
-            .http
-            .post(&challenge.realm)
-            .header(
-                reqwest::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(form.finish())
-            .send()
-            .await
-            .map_err(|e| anyhow!("{}", self.redact(&e.to_string())))
-            .with_context(|| {
-                format!(
-                    "failed to reach the token service `{}` of `{}`",
-                    challenge.realm, self.registry
-                )
+        let mut realm = Url::parse(&challenge.realm)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                Failure::Fatal(anyhow!(
+                    "the registry `{}` names the token service `{}`, which is not an HTTP URL",
+                    self.registry,
+                    challenge.realm
+                ))
             })?;
+        // Credentials given for the registry alone do not go to a token
+        // service elsewhere, whatever a later challenge names.
+        let allowed = !self.same_origin_only || realm.origin() == self.base.origin();
+        let credentials = if allowed {
+            &self.credentials
+        } else {
+            &Credentials::Anonymous
+        };
+        let identity = matches!(credentials, Credentials::Token(_));
+        let response = match credentials {
+            Credentials::Token(refresh) => {
+                let mut form = url::form_urlencoded::Serializer::new(String::new());
+                form.append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", refresh)
+                    .append_pair("client_id", "kiln")
+                    .append_pair("scope", &scope);
+                if let Some(service) = &challenge.service {
+                    form.append_pair("service", service);
+                }
+                let mut request = Request::new(Method::POST, realm.clone());
+                request.headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                request.body = Some(form.finish().into());
+                clients.send(request).await?
+            }
+            other => {
+                {
+                    let mut query = realm.query_pairs_mut();
+                    if let Some(service) = &challenge.service {
+                        query.append_pair("service", service);
+                    }
+                    query.append_pair("scope", &scope);
+                }
+                let mut request = Request::new(Method::GET, realm.clone());
+                if let Credentials::Basic { username, password } = other {
+                    request.authorization = Some(basic(username, password)?);
+                }
+                clients.send(request).await?
+            }
+        };
         let status = response.status();
-        let body = response.bytes().await.unwrap_or_default();
         if !status.is_success() {
-            let detail = self.redact(String::from_utf8_lossy(&body).trim());
-            let detail = if detail.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", detail.chars().take(300).collect::<String>())
-            };
-            if status == reqwest::StatusCode::NOT_FOUND
-                || status == reqwest::StatusCode::METHOD_NOT_ALLOWED
-            {
-                bail!(
-                    "the token service `{}` of `{}` does not take identity tokens (OAuth2 POST answered {status}); log in with a user name and password or access token: `kiln login {} -u USER --password-stdin`",
+            if identity && !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS) {
+                let body = http::read_document(response, "token service's answer")
+                    .await
+                    .unwrap_or_default();
+                let detail = self.redact(&http::error_message(&body));
+                let detail = if detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {detail}")
+                };
+                if status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED {
+                    return Err(Failure::Fatal(anyhow!(
+                        "the token service `{}` of `{}` does not take identity tokens (OAuth2 POST answered {status}); log in with a user name and password or access token: `kiln login {} -u USER --password-stdin`",
+                        challenge.realm,
+                        self.registry,
+                        self.registry
+                    )));
+                }
+                return Err(Failure::Fatal(anyhow!(
+                    "the token service `{}` of `{}` refused the identity token ({status}{detail}); it may have expired or been revoked: log in again (`docker login {}` or `kiln login {}`)",
                     challenge.realm,
                     self.registry,
+                    self.registry,
                     self.registry
-                );
+                )));
             }
-            bail!(
-                "the token service `{}` of `{}` refused the identity token ({status}{detail}); it may have expired or been revoked: log in again (`docker login {}` or `kiln login {}`)",
-                challenge.realm,
-                self.registry,
-                self.registry,
-                self.registry
-            );
+            return Err(match http::failure(response).await {
+                Failure::Status {
+                    status,
+                    retry_after,
+                    message,
+                } => Failure::Status {
+                    status,
+                    retry_after,
+                    message: format!("from its token service `{}`: {message}", challenge.realm),
+                },
+                other => other,
+            });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body).with_context(|| {
-            format!(
+        let body = http::read_document(
+            response,
+            &format!("reply of the token service `{}`", challenge.realm),
+        )
+        .await?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+            Failure::Fatal(anyhow!(
                 "the token service `{}` of `{}` answered with something that is not a token response",
-                challenge.realm, self.registry
-            )
+                challenge.realm,
+                self.registry
+            ))
         })?;
         let token = parsed
             .access_token
             .or(parsed.token)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| {
-                anyhow!(
+                Failure::Fatal(anyhow!(
                     "the token service `{}` of `{}` answered without an access token",
                     challenge.realm,
                     self.registry
-                )
+                ))
             })?;
-        let until = token_deadline(Instant::now(), parsed.expires_in);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(key, (token.clone(), until));
-        }
-        Ok(Some((token, true)))
+        Ok((token, token_deadline(Instant::now(), parsed.expires_in)))
     }
 
-    /// Asks the registry where its token service is.
-    async fn challenge(&self) -> Result<Option<Challenge>> {
-        let (status, headers) = probe(&self.http, &self.base)
-            .await
-            .map_err(|e| anyhow!("{e}"))
-            .with_context(|| format!("failed to reach the registry `{}`", self.registry))?;
-        if status != reqwest::StatusCode::UNAUTHORIZED {
-            // No authentication asked for at all.
-            return Ok(None);
-        }
-        match headers.iter().find_map(|h| parse_challenge(h)) {
-            Some(c) => Ok(Some(c)),
-            None => bail!(
-                "the registry `{}` asks for a user name and password ({}), but the credentials found for it are an identity token, which only works with a token service; log in with `kiln login {} -u USER --password-stdin`",
-                self.registry,
-                headers.join("; "),
-                self.registry
-            ),
-        }
-    }
-
-    /// `text` with the identity token blanked out, should a token service
-    /// echo it back.
-    fn redact(&self, text: &str) -> String {
-        if self.refresh_token.len() >= 4 {
-            text.replace(&self.refresh_token, "<redacted>")
+    /// `text` with the secret blanked out, should a server echo it back.
+    pub fn redact(&self, text: &str) -> String {
+        let secret = match &self.credentials {
+            Credentials::Basic { password, .. } => password,
+            Credentials::Token(refresh) => refresh,
+            Credentials::Anonymous => return text.to_string(),
+        };
+        if secret.len() >= 4 {
+            text.replace(secret.as_str(), "<redacted>")
         } else {
             text.to_string()
         }
     }
+}
+
+/// `Basic base64(user:password)`, marked sensitive.
+fn basic(username: &str, password: &str) -> Result<HeaderValue, Failure> {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    sensitive(&format!("Basic {encoded}"))
+}
+
+/// `Bearer TOKEN`, marked sensitive.
+fn bearer(token: &str) -> Result<HeaderValue, Failure> {
+    sensitive(&format!("Bearer {token}"))
+}
+
+fn sensitive(value: &str) -> Result<HeaderValue, Failure> {
+    let mut v = HeaderValue::from_str(value).map_err(|_| {
+        Failure::Fatal(anyhow!(
+            "the credentials or token cannot be sent in an HTTP header (they hold characters headers cannot)"
+        ))
+    })?;
+    v.set_sensitive(true);
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -344,7 +509,7 @@ mod tests {
 
     /// Serves `/v2/` with a Bearer challenge naming its own `/token`, and
     /// `/token` with `token_reply`, one request per connection.
-    fn token_server(token_reply: &'static str) -> String {
+    fn token_server(token_reply: String) -> String {
         use std::io::{BufRead, BufReader, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -368,7 +533,7 @@ mod tests {
                 let mut body = vec![0; length];
                 reader.read_exact(&mut body).unwrap();
                 let (status, extra, body) = if line.contains(" /token") {
-                    ("200 OK", String::new(), token_reply)
+                    ("200 OK", String::new(), token_reply.as_str())
                 } else {
                     (
                         "401 Unauthorized",
@@ -386,28 +551,58 @@ mod tests {
         base
     }
 
+    fn tokens(base: &str) -> (Tokens, Clients) {
+        let base = Url::parse(base).unwrap();
+        let tokens = Tokens::new(
+            "registry.test",
+            base.clone(),
+            Credentials::Token("refresh".to_string()),
+            false,
+        );
+        (tokens, Clients::for_tests(&base))
+    }
+
     #[test]
     fn a_token_that_claims_to_last_forever_is_used_and_does_not_panic() {
-        let base = token_server(r#"{"access_token":"tok","expires_in":18446744073709551615}"#);
+        let base =
+            token_server(r#"{"access_token":"tok","expires_in":18446744073709551615}"#.to_string());
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let identity = IdentityToken::new(
-            reqwest::Client::builder().build().unwrap(),
-            base,
-            "registry.test",
-            "refresh".to_string(),
-        );
+        let (identity, clients) = tokens(&base);
         let fetched = runtime
-            .block_on(identity.access_token("a/b", true))
+            .block_on(identity.authorization(&clients, "a/b", true))
+            .unwrap()
             .unwrap();
-        assert_eq!(fetched, Some(("tok".to_string(), true)));
+        assert_eq!(fetched.0.to_str().unwrap(), "Bearer tok");
+        assert!(fetched.0.is_sensitive());
+        assert!(fetched.1, "fetched just now");
         // Cached, not fetched again.
         let cached = runtime
-            .block_on(identity.access_token("a/b", false))
+            .block_on(identity.authorization(&clients, "a/b", false))
+            .unwrap()
             .unwrap();
-        assert_eq!(cached, Some(("tok".to_string(), false)));
+        assert_eq!(cached.0.to_str().unwrap(), "Bearer tok");
+        assert!(!cached.1, "cached");
+    }
+
+    #[test]
+    fn an_oversized_token_reply_is_refused() {
+        let reply = format!(r#"{{"access_token":"{}"}}"#, "t".repeat(5 << 20));
+        let base = token_server(reply);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (identity, clients) = tokens(&base);
+        let err = runtime
+            .block_on(identity.authorization(&clients, "a/b", false))
+            .unwrap_err();
+        assert!(
+            matches!(&err, Failure::TooLarge { limit, .. } if *limit == http::DOCUMENT_LIMIT),
+            "{err:?}"
+        );
     }
 
     #[test]
