@@ -214,16 +214,28 @@ fn facts_of(input: &Path) -> Result<AuditFacts> {
 }
 
 /// An OCI artifact's facts: from its config's import and export lists,
-/// without downloading the wasm; with `--deep`, from the wasm itself,
-/// checked against the config.
+/// without downloading the wasm; from the wasm itself when the config does
+/// not list them (as other tools push Wasm), or with `--deep`, checked
+/// against what the config lists.
 fn remote_facts(r: &kiln_oci::Reference, args: &Args, printer: &Printer) -> Result<AuditFacts> {
     let store = args.registry.open(r, false, printer)?;
     let name = r.to_string();
-    if args.deep {
-        let pulled = store.pull(r, None, "", printer)?;
-        let facts = audit::read_facts(&name, &pulled.bytes)
+    let resolved = store.resolve(r, printer)?;
+    if args.deep || !resolved.lists_imports_and_exports() {
+        if !resolved.lists_imports_and_exports() {
+            printer.status(
+                "Reading",
+                &format!(
+                    "the wasm layer of `{name}`: its config does not list imports and exports"
+                ),
+            );
+        }
+        let bytes = store.wasm_bytes(r, &resolved.layer, printer)?;
+        let facts = audit::read_facts(&name, &bytes)
             .with_context(|| format!("failed to read the wasm of `{name}`"))?;
-        let listed = pulled.config.component.clone().unwrap_or_default();
+        let Some(listed) = &resolved.config.component else {
+            return Ok(facts);
+        };
         let sorted = |v: &[String]| {
             let mut v = v.to_vec();
             v.sort();
@@ -250,22 +262,25 @@ fn remote_facts(r: &kiln_oci::Reference, args: &Args, printer: &Printer) -> Resu
         }
         return Ok(facts);
     }
-    let (_, manifest, config) = store.resolve(r, printer)?;
     printer.status(
         "Audited",
         &format!(
             "`{name}` from its config (without the wasm; --deep also checks memories and features)"
         ),
     );
-    let info = config.component.unwrap_or_default();
+    // A config that lists imports and exports in a `component` block
+    // describes a component, whatever its `os` says.
+    let kind = Some(
+        resolved
+            .config
+            .kind()
+            .unwrap_or(kiln_core::WasmKind::Component),
+    );
+    let info = resolved.config.component.unwrap_or_default();
     Ok(AuditFacts {
         name,
-        kind: Some(if config.os == "wasip2" {
-            kiln_core::WasmKind::Component
-        } else {
-            kiln_core::WasmKind::CoreModule
-        }),
-        size: manifest.layers.first().map(|l| l.size),
+        kind,
+        size: Some(resolved.layer.size),
         imports: info.imports,
         exports: info.exports,
         ..Default::default()

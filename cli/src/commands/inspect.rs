@@ -34,6 +34,10 @@ pub struct Args {
     /// artifact (by `kiln publish`), checked against its digest.
     #[arg(long, conflicts_with_all = ["json", "wit", "imports"])]
     sbom: bool,
+    /// List every section with its size and offset, one a line, instead of
+    /// the summary by kind (`--json` always lists every section).
+    #[arg(long, conflicts_with_all = ["json", "wit", "imports", "sbom"])]
+    sections: bool,
     #[command(flatten)]
     registry: super::registry::RegistryArgs,
 }
@@ -118,7 +122,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     if args.json {
         printer.json(&report)?;
     } else {
-        printer.data(&render(&report))?;
+        printer.data(&render(&report, args.sections))?;
     }
     Ok(Outcome::Ok)
 }
@@ -185,8 +189,9 @@ fn render_world(out: &mut String, world: &World) {
     render_items(out, "exports", &world.exports);
 }
 
-/// The human form of a report.
-pub fn render(r: &Report) -> String {
+/// The human form of a report: its sections summarized by kind, or with
+/// `every_section` listed one a line with their offsets.
+pub fn render(r: &Report, every_section: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -284,25 +289,82 @@ pub fn render(r: &Report) -> String {
         }
         out.push('\n');
     }
-    let _ = writeln!(out, "sections:");
-    for s in &r.sections {
-        let label = match &s.name {
-            Some(n) => format!("custom \"{n}\""),
-            None => s.kind.clone(),
-        };
-        let _ = writeln!(out, "  {label:<32} {:>10} bytes  @ {:#x}", s.size, s.offset);
+    if every_section {
+        let _ = writeln!(out, "sections:");
+        for s in &r.sections {
+            let _ = writeln!(
+                out,
+                "  {:<32} {:>10} bytes  @ {:#x}",
+                section_label(s),
+                s.size,
+                s.offset
+            );
+        }
+    } else {
+        render_section_kinds(&mut out, &r.sections);
     }
     out
 }
 
-/// `kiln inspect REF`: the artifact's manifest, Wasm config and attached
-/// artifacts, read without downloading the wasm layer.
+/// What a section is called in the human output: its kind, or for a
+/// custom section its name, which is what people look for (`producers`,
+/// `name`, `component-type:…`). The name is quoted and escaped, so a crafted
+/// one cannot break the line.
+fn section_label(s: &kiln_inspect::Section) -> String {
+    match &s.name {
+        Some(n) => format!("custom {n:?}"),
+        None => s.kind.clone(),
+    }
+}
+
+/// The sections summarized by kind (custom sections by name), in the order
+/// each first appears, with how many there are and their bytes: a component
+/// has one `alias` or `canonical` section per few items, so listing each one
+/// buries the rest of the report.
+fn render_section_kinds(out: &mut String, sections: &[kiln_inspect::Section]) {
+    // A hostile binary may hold many thousands of custom sections with
+    // distinct names, so the grouping looks labels up by hash.
+    if sections.is_empty() {
+        let _ = writeln!(out, "sections: none");
+        return;
+    }
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut kinds: Vec<(String, usize, usize)> = Vec::new();
+    for s in sections {
+        let label = section_label(s);
+        match index.get(&label) {
+            Some(&i) => {
+                kinds[i].1 += 1;
+                kinds[i].2 += s.size;
+            }
+            None => {
+                index.insert(label.clone(), kinds.len());
+                kinds.push((label, 1, s.size));
+            }
+        }
+    }
+    let total: usize = sections.iter().map(|s| s.size).sum();
+    let _ = writeln!(
+        out,
+        "sections ({}, {total} bytes; --sections lists each):",
+        sections.len()
+    );
+    for (label, count, size) in &kinds {
+        let _ = writeln!(out, "  {label:<32} {count:>5} ({size} bytes)");
+    }
+}
+
+/// `kiln inspect REF`: the artifact's manifest, config and attached
+/// artifacts. The wasm layer is read only when the config does not list
+/// its imports and exports (as other tools push Wasm): then it is
+/// downloaded, checked against its digest, and inspected as a file is.
 fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Result<Outcome> {
     let store = args.registry.open(reference, false, printer)?;
-    let (digest, manifest, config) = store.resolve(reference, printer)?;
+    let resolved = store.resolve(reference, printer)?;
+    let digest = &resolved.digest;
     if args.sbom {
         let (sbom_digest, bytes) = store
-            .referrer_layer(&digest, kiln_oci::artifact::SBOM_ARTIFACT_TYPE, printer)?
+            .referrer_layer(digest, kiln_oci::artifact::SBOM_ARTIFACT_TYPE, printer)?
             .with_context(|| format!("`{reference}` ({digest}) has no SBOM attached"))?;
         let _: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("the SBOM {sbom_digest} is not JSON"))?;
@@ -310,74 +372,154 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
         printer.data(&String::from_utf8_lossy(&bytes))?;
         return Ok(Outcome::Ok);
     }
-    let referrers: Vec<kiln_oci::artifact::Descriptor> = store
-        .verified_referrers(&digest, kiln_oci::Allowed::Any, printer)?
-        .iter()
-        .map(kiln_oci::VerifiedReferrer::descriptor)
-        .collect();
-    let info = config.component.clone().unwrap_or_default();
-    if args.imports {
-        printer.data(
-            &info
-                .imports
-                .iter()
-                .map(|i| format!("{i}\n"))
-                .collect::<String>(),
-        )?;
-        return Ok(Outcome::Ok);
-    }
     if args.wit {
         anyhow::bail!("--wit needs the wasm itself; `kiln pull` it first, then inspect the file");
     }
+    let referrers: Vec<kiln_oci::artifact::Descriptor> = store
+        .verified_referrers(digest, kiln_oci::Allowed::Any, printer)?
+        .iter()
+        .map(kiln_oci::VerifiedReferrer::descriptor)
+        .collect();
+    let layer = &resolved.layer;
+    // The layer, when the config does not say what it imports and exports.
+    let wasm = if resolved.lists_imports_and_exports() {
+        None
+    } else {
+        printer.status(
+            "Reading",
+            &format!(
+                "the wasm layer of `{reference}` ({}, {}): its config does not list imports and exports",
+                layer.digest,
+                human_size(layer.size)
+            ),
+        );
+        Some(store.wasm_bytes(reference, layer, printer)?)
+    };
+    // What a finding or error names: the reference, as a file's path.
+    let name = PathBuf::from(reference.to_string());
+    if args.imports {
+        let list = match &wasm {
+            Some(bytes) => {
+                let facts = match kiln_inspect::audit::read_facts(&reference.to_string(), bytes) {
+                    Ok(facts) => facts,
+                    Err(e) => return invalid_or_error(e, &name, "failed to inspect", printer),
+                };
+                if facts.kind == Some(kiln_core::WasmKind::Component) {
+                    facts.imports
+                } else {
+                    facts.core_imports
+                }
+            }
+            None => {
+                resolved
+                    .config
+                    .component
+                    .clone()
+                    .unwrap_or_default()
+                    .imports
+            }
+        };
+        printer.data(&list.iter().map(|i| format!("{i}\n")).collect::<String>())?;
+        return Ok(Outcome::Ok);
+    }
+    let report = match &wasm {
+        Some(bytes) => match kiln_inspect::inspect(bytes) {
+            Ok(report) => Some(report),
+            Err(e) => return invalid_or_error(e, &name, "failed to inspect", printer),
+        },
+        None => None,
+    };
     if args.json {
-        printer.json(&serde_json::json!({
+        let mut shown = serde_json::json!({
             "kind": "oci",
             "reference": reference.to_string(),
             "digest": digest,
-            "manifest": manifest,
-            "config": config,
+            "manifest": resolved.manifest,
+            "config": resolved.config,
             "referrers": referrers,
-        }))?;
+        });
+        if let Some(report) = &report {
+            shown["wasm"] = serde_json::to_value(report)?;
+        }
+        printer.json(&shown)?;
         return Ok(Outcome::Ok);
     }
-    let layer = manifest.layers.first();
+    let config = &resolved.config;
+    // The layer, when it was read, says what the wasm is; the config may
+    // say otherwise, or nothing.
+    let (kind, from) = match wasm.as_deref().and_then(kiln_core::WasmKind::sniff) {
+        Some(kind) => (Some(kind), "read from the layer".to_string()),
+        // A config that lists imports and exports describes a component.
+        None => (
+            config.kind().or_else(|| {
+                config
+                    .component
+                    .as_ref()
+                    .map(|_| kiln_core::WasmKind::Component)
+            }),
+            config
+                .os
+                .clone()
+                .unwrap_or_else(|| "the config gives no `os`".to_string()),
+        ),
+    };
     let mut text = String::new();
     let _ = writeln!(text, "reference: {reference}");
     let _ = writeln!(text, "digest:    {digest}");
     let _ = writeln!(
         text,
-        "kind:      {} ({})",
-        if config.os == "wasip2" {
-            "component"
-        } else {
-            "core module"
-        },
-        config.os
+        "kind:      {} ({from})",
+        match kind {
+            Some(kiln_core::WasmKind::Component) => "component",
+            Some(kiln_core::WasmKind::CoreModule) => "core module",
+            None => "unknown",
+        }
     );
-    if let Some(l) = layer {
-        let _ = writeln!(
-            text,
-            "layer:     {} {} ({})",
-            l.media_type,
-            l.digest,
-            human_size(l.size)
-        );
+    let _ = writeln!(
+        text,
+        "layer:     {} {} ({})",
+        layer.media_type,
+        layer.digest,
+        human_size(layer.size)
+    );
+    if let Some(created) = &config.created {
+        let _ = writeln!(text, "created:   {created}");
     }
-    let _ = writeln!(text, "created:   {}", config.created);
-    for (k, v) in &manifest.annotations {
+    for (k, v) in &resolved.manifest.annotations {
         if let Some(short) = k.strip_prefix("org.opencontainers.image.")
             && short != "created"
         {
             let _ = writeln!(text, "{:<10} {v}", format!("{short}:"));
         }
     }
-    let _ = writeln!(text, "imports:");
-    for i in &info.imports {
-        let _ = writeln!(text, "  {i}");
-    }
-    let _ = writeln!(text, "exports:");
-    for e in &info.exports {
-        let _ = writeln!(text, "  {e}");
+    match &report {
+        // The imports and exports as the layer has them, shown as for a
+        // file.
+        Some(report) => {
+            let _ = writeln!(
+                text,
+                "from the wasm layer (the config does not list imports and exports):"
+            );
+            for line in render(report, args.sections).lines() {
+                match line {
+                    "" => text.push('\n'),
+                    line => {
+                        let _ = writeln!(text, "  {line}");
+                    }
+                }
+            }
+        }
+        None => {
+            let info = config.component.clone().unwrap_or_default();
+            let _ = writeln!(text, "imports:");
+            for i in &info.imports {
+                let _ = writeln!(text, "  {i}");
+            }
+            let _ = writeln!(text, "exports:");
+            for e in &info.exports {
+                let _ = writeln!(text, "  {e}");
+            }
+        }
     }
     if !referrers.is_empty() {
         let _ = writeln!(text, "attached:");

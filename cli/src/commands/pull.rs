@@ -215,13 +215,7 @@ fn checked_descriptor(
             d.artifact_size
         );
     }
-    let source = pulled
-        .manifest
-        .layers
-        .iter()
-        .find(|l| l.media_type == kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE)
-        .map(|l| l.digest.as_str());
-    if source != Some(d.source_digest.as_str()) {
+    if pulled.layer.digest != d.source_digest {
         bail!(
             "its descriptor says it was compiled from {}, not from this component",
             d.source_digest

@@ -157,3 +157,193 @@ fn validate_checks_several_files_and_fails_on_any_invalid() {
     let err = stderr(&out);
     assert!(err.contains("bad.wasm` is invalid at offset"), "{err}");
 }
+
+/// What the human output calls a section, as `--json` describes it.
+fn section_label(section: &serde_json::Value) -> String {
+    match section["name"].as_str() {
+        Some(name) => format!("custom {name:?}"),
+        None => section["kind"].as_str().unwrap().to_string(),
+    }
+}
+
+/// The first line of `text` that `header` matches, and every line after it.
+fn lines_after(text: &str, header: impl Fn(&str) -> bool) -> (&str, Vec<&str>) {
+    let mut lines = text.lines().skip_while(|l| !header(l));
+    let first = lines
+        .next()
+        .unwrap_or_else(|| panic!("no header in:\n{text}"));
+    (first, lines.collect())
+}
+
+/// Checks `kiln inspect FILE` summarizes the sections `--json` lists (each
+/// kind, custom sections by name, in the order each first appears, with
+/// counts and bytes that add up), and that `--sections` lists every one
+/// with its size and offset. Returns how many lines the summary took.
+fn assert_sections_summarized(dir: &std::path::Path, name: &str) -> usize {
+    let json = stdout(&run_ok(
+        kiln().args(["inspect", "--json", name]).current_dir(dir),
+    ));
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let sections = report["sections"].as_array().unwrap();
+
+    let mut want: Vec<(String, usize, usize)> = Vec::new();
+    for s in sections {
+        let label = section_label(s);
+        let size = s["size"].as_u64().unwrap() as usize;
+        match want.iter_mut().find(|(l, ..)| *l == label) {
+            Some(kind) => {
+                kind.1 += 1;
+                kind.2 += size;
+            }
+            None => want.push((label, 1, size)),
+        }
+    }
+    let total: usize = sections
+        .iter()
+        .map(|s| s["size"].as_u64().unwrap() as usize)
+        .sum();
+
+    let human = stdout(&run_ok(kiln().args(["inspect", name]).current_dir(dir)));
+    let (header, lines) = lines_after(&human, |l| l.starts_with("sections"));
+    if sections.is_empty() {
+        assert_eq!(header, "sections: none", "{name}:\n{human}");
+        assert!(lines.is_empty(), "{name}:\n{human}");
+    } else {
+        assert_eq!(
+            header,
+            format!(
+                "sections ({}, {total} bytes; --sections lists each):",
+                sections.len()
+            ),
+            "{name}:\n{human}"
+        );
+    }
+    let shown: Vec<(String, usize, usize)> = lines
+        .iter()
+        .map(|line| {
+            let line = line.strip_prefix("  ").expect("an indented kind");
+            let (rest, bytes) = line
+                .strip_suffix(" bytes)")
+                .and_then(|l| l.rsplit_once(" ("))
+                .unwrap_or_else(|| panic!("{name}: not `KIND COUNT (N bytes)`: {line}"));
+            let (label, count) = rest.trim_end().rsplit_once(' ').unwrap();
+            (
+                label.trim_end().to_string(),
+                count.parse().unwrap(),
+                bytes.parse().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(shown, want, "{name}:\n{human}");
+    assert_eq!(
+        shown.iter().map(|k| k.1).sum::<usize>(),
+        sections.len(),
+        "{name}"
+    );
+    assert_eq!(shown.iter().map(|k| k.2).sum::<usize>(), total, "{name}");
+    // Everything above the sections is as before.
+    let full = stdout(&run_ok(
+        kiln()
+            .args(["inspect", "--sections", name])
+            .current_dir(dir),
+    ));
+    assert_eq!(
+        full.split("sections").next(),
+        human.split("sections").next(),
+        "{name}"
+    );
+    let (header, lines) = lines_after(&full, |l| l.starts_with("sections"));
+    assert_eq!(header, "sections:", "{name}:\n{full}");
+    let listed: Vec<(String, u64, String)> = lines
+        .iter()
+        .map(|line| {
+            let (rest, offset) = line.rsplit_once("  @ ").unwrap();
+            let rest = rest.strip_suffix(" bytes").unwrap();
+            let (label, size) = rest.trim_end().rsplit_once(' ').unwrap();
+            (
+                label.trim().to_string(),
+                size.parse().unwrap(),
+                offset.to_string(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, u64, String)> = sections
+        .iter()
+        .map(|s| {
+            (
+                section_label(s),
+                s["size"].as_u64().unwrap(),
+                format!("{:#x}", s["offset"].as_u64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(listed, want, "{name}:\n{full}");
+    shown.len()
+}
+
+/// A custom section, appended as bytes: the wat text format has no way to
+/// put one in a component.
+fn custom_section(name: &str, data: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    leb128(&mut body, name.len());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(data);
+    let mut section = vec![0];
+    leb128(&mut section, body.len());
+    section.extend(body);
+    section
+}
+
+fn leb128(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+#[test]
+fn sections_are_summarized_by_kind_and_listed_with_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    for wat in wat_fixtures() {
+        let name = format!("{}.wasm", wat.file_stem().unwrap().to_str().unwrap());
+        std::fs::write(dir.path().join(&name), wat::parse_file(&wat).unwrap()).unwrap();
+        assert_sections_summarized(dir.path(), &name);
+    }
+
+    // A component shaped like a componentized C program: alias and
+    // canonical sections taking turns, one pair per function, so listing
+    // each section would run to hundreds of lines.
+    const FUNCS: usize = 80;
+    let mut wat = String::from("(component\n  (core module $m\n");
+    for i in 0..FUNCS {
+        wat.push_str(&format!("    (func (export \"f{i}\"))\n"));
+    }
+    wat.push_str("  )\n  (core instance $i (instantiate $m))\n  (type $t (func))\n");
+    for i in 0..FUNCS {
+        wat.push_str(&format!(
+            "  (alias core export $i \"f{i}\" (core func $c{i}))\n  (func $g{i} (type $t) (canon lift (core func $c{i})))\n"
+        ));
+    }
+    wat.push(')');
+    let mut bytes = wat::parse_str(&wat).unwrap();
+    bytes.extend(custom_section("kiln-note", b"one"));
+    bytes.extend(custom_section("producers", b"\0"));
+    bytes.extend(custom_section("kiln-note", b"three"));
+    std::fs::write(dir.path().join("many.wasm"), &bytes).unwrap();
+    let kinds = assert_sections_summarized(dir.path(), "many.wasm");
+    // core-module, core-instance, component-type, alias, canonical, and
+    // three custom names: wat's `component-name`, `kiln-note` (twice) and
+    // `producers`.
+    assert_eq!(kinds, 8);
+
+    // `--sections` is for the human output; `--json` has every section.
+    let out = run(kiln()
+        .args(["inspect", "--sections", "--json", "many.wasm"])
+        .current_dir(dir.path()));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -15,8 +15,27 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// The CNCF Wasm artifact's config.
 pub const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
-/// The CNCF Wasm artifact's one layer.
+/// The CNCF Wasm artifact's one layer, the only layer type kiln pushes.
 pub const WASM_LAYER_MEDIA_TYPE: &str = "application/wasm";
+/// An older Wasm layer type that tools still push; kiln reads it, never
+/// writes it.
+pub const WASM_CONTENT_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
+/// Another older Wasm layer type still in use; kiln reads it, never
+/// writes it.
+pub const MODULE_WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
+/// Every layer media type kiln reads as wasm: [`WASM_LAYER_MEDIA_TYPE`]
+/// first, then the older ones.
+pub const WASM_LAYER_MEDIA_TYPES: &[&str] = &[
+    WASM_LAYER_MEDIA_TYPE,
+    WASM_CONTENT_LAYER_MEDIA_TYPE,
+    MODULE_WASM_LAYER_MEDIA_TYPE,
+];
+
+/// Whether a layer of `media_type` holds wasm, by any of the types kiln
+/// reads ([`WASM_LAYER_MEDIA_TYPES`]).
+pub fn is_wasm_layer(media_type: &str) -> bool {
+    WASM_LAYER_MEDIA_TYPES.contains(&media_type)
+}
 /// The artifact type of a precompiled Wasmtime artifact attached to a
 /// component's manifest.
 pub const CWASM_ARTIFACT_TYPE: &str = "application/vnd.kiln.wasmtime.cwasm.v1";
@@ -162,6 +181,107 @@ pub struct WasmConfig {
     /// A component's world at interface level.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<ComponentInfo>,
+}
+
+/// An artifact's config as kiln reads what others pushed: every field
+/// optional, since tools push Wasm with the OCI empty config, a Wasm
+/// config whose body is `{}` or empty, or another config altogether.
+/// kiln writes only the complete [`WasmConfig`]; it serializes as that
+/// does, leaving out what is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactConfig {
+    /// RFC 3339 creation time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// Who made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author: Option<String>,
+    /// `wasm`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// `wasip2` for components, `wasip1` for core modules, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<String>,
+    /// The digests of the manifest's layers, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub layer_digests: Option<Vec<String>>,
+    /// A component's imports and exports, when the config lists them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<ComponentInfo>,
+}
+
+/// Why a Wasm config's body could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnreadableConfig {
+    /// Zero bytes.
+    Empty,
+    /// Not a JSON object; the parser's message.
+    NotAnObject(String),
+}
+
+impl std::fmt::Display for UnreadableConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnreadableConfig::Empty => f.write_str("its body is empty, 0 bytes"),
+            UnreadableConfig::NotAnObject(e) => write!(f, "its body is not a JSON object: {e}"),
+        }
+    }
+}
+
+impl ArtifactConfig {
+    /// Reads the body of a config of [`WASM_CONFIG_MEDIA_TYPE`] leniently:
+    /// each field that is there with the type the CNCF layout gives it is
+    /// kept, anything else is left out (see [`ArtifactConfig::missing`]).
+    /// Only a body that is not a JSON object at all is an error.
+    pub fn read(bytes: &[u8]) -> std::result::Result<ArtifactConfig, UnreadableConfig> {
+        if bytes.is_empty() {
+            return Err(UnreadableConfig::Empty);
+        }
+        let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
+            .map_err(|e| UnreadableConfig::NotAnObject(e.to_string()))?;
+        fn field<T: serde::de::DeserializeOwned>(
+            object: &serde_json::Map<String, serde_json::Value>,
+            name: &str,
+        ) -> Option<T> {
+            object.get(name).and_then(|v| T::deserialize(v).ok())
+        }
+        Ok(ArtifactConfig {
+            created: field(&object, "created"),
+            author: field(&object, "author"),
+            architecture: field(&object, "architecture"),
+            os: field(&object, "os"),
+            layer_digests: field(&object, "layerDigests"),
+            component: field(&object, "component"),
+        })
+    }
+
+    /// The fields the CNCF layout requires that this config lacks (or has
+    /// with another type), by their JSON names.
+    pub fn missing(&self) -> Vec<&'static str> {
+        let mut missing = Vec::new();
+        for (name, present) in [
+            ("created", self.created.is_some()),
+            ("architecture", self.architecture.is_some()),
+            ("os", self.os.is_some()),
+            ("layerDigests", self.layer_digests.is_some()),
+        ] {
+            if !present {
+                missing.push(name);
+            }
+        }
+        missing
+    }
+
+    /// What the config says the wasm is: `wasip2` a component, `wasip1` a
+    /// core module; `None` when it does not say.
+    pub fn kind(&self) -> Option<kiln_core::WasmKind> {
+        match self.os.as_deref() {
+            Some("wasip2") => Some(kiln_core::WasmKind::Component),
+            Some("wasip1") => Some(kiln_core::WasmKind::CoreModule),
+            _ => None,
+        }
+    }
 }
 
 /// What a component imports and exports.
@@ -532,6 +652,47 @@ mod tests {
         let c: WasmConfig = serde_json::from_slice(config).unwrap();
         assert_eq!(c.os, "wasip2");
         assert_eq!(c.layer_digests, vec![m.layers[0].digest.clone()]);
+    }
+
+    #[test]
+    fn configs_others_push_are_read_leniently() {
+        // kiln's own config reads whole and serializes as it was written.
+        let info = ComponentInfo {
+            imports: vec!["wasi:cli/stdout@0.2.6".into()],
+            ..Default::default()
+        };
+        let wasm = Blob::bytes(WASM_LAYER_MEDIA_TYPE, b"\0asm\x0d\0\x01\0".to_vec());
+        let package =
+            wasm_package(wasm, Some(info.clone()), &ImageMetadata::default(), "x").unwrap();
+        let BlobData::Bytes(bytes) = &package.blobs[0].data else {
+            panic!("the config is in memory")
+        };
+        let config = ArtifactConfig::read(bytes).unwrap();
+        assert!(config.missing().is_empty());
+        assert_eq!(config.component, Some(info));
+        assert_eq!(config.kind(), Some(kiln_core::WasmKind::Component));
+        assert_eq!(&to_bytes(&config).unwrap(), bytes);
+
+        // `{}`, a zero-byte body, and fields of the wrong type.
+        assert_eq!(
+            ArtifactConfig::read(b"{}").unwrap(),
+            ArtifactConfig::default()
+        );
+        assert_eq!(ArtifactConfig::read(b""), Err(UnreadableConfig::Empty));
+        assert!(matches!(
+            ArtifactConfig::read(b"[]"),
+            Err(UnreadableConfig::NotAnObject(_))
+        ));
+        let odd = ArtifactConfig::read(br#"{"created":5,"os":"wasip1","component":{}}"#).unwrap();
+        assert_eq!(odd.created, None);
+        assert_eq!(odd.component, None);
+        assert_eq!(odd.kind(), Some(kiln_core::WasmKind::CoreModule));
+        assert_eq!(odd.missing(), ["created", "architecture", "layerDigests"]);
+
+        for t in WASM_LAYER_MEDIA_TYPES {
+            assert!(is_wasm_layer(t));
+        }
+        assert!(!is_wasm_layer(CWASM_LAYER_MEDIA_TYPE));
     }
 
     #[test]

@@ -180,19 +180,19 @@ fn describe(e: &Failure, registry: &str) -> String {
             }
         }
         Failure::Transport(e) => {
-            if let Some(tls) = tls::explain(e, registry) {
+            // A redirect or a token service may have led to another host.
+            let elsewhere = e.url().and_then(|u| {
+                let host = match u.port() {
+                    Some(p) => format!("{}:{p}", u.host_str()?),
+                    None => u.host_str()?.to_string(),
+                };
+                (!host.eq_ignore_ascii_case(registry)).then_some(host)
+            });
+            if let Some(tls) = tls::explain(e, registry, elsewhere.as_deref()) {
                 return format!("{tls}: {}", error_chain(e));
             }
-            // A redirect may have led to another host (blob storage).
-            let at = e
-                .url()
-                .and_then(|u| {
-                    let host = match u.port() {
-                        Some(p) => format!("{}:{p}", u.host_str()?),
-                        None => u.host_str()?.to_string(),
-                    };
-                    (!host.eq_ignore_ascii_case(registry)).then(|| format!(" (at `{host}`)"))
-                })
+            let at = elsewhere
+                .map(|host| format!(" (at `{host}`)"))
                 .unwrap_or_default();
             if e.is_timeout() {
                 format!(

@@ -1,9 +1,10 @@
 //! Push, pull, tags and referrers, the same on a registry and on a local OCI image layout.
 
 use crate::artifact::{
-    ANNOTATION_TARGET, ANNOTATION_WASMTIME, BlobData, CWASM_ARTIFACT_TYPE, CWASM_CONFIG_MEDIA_TYPE,
-    CWASM_LAYER_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Index, MANIFEST_MEDIA_TYPE, Manifest,
-    Package, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE, WasmConfig, referrers_tag, to_bytes,
+    ANNOTATION_TARGET, ANNOTATION_WASMTIME, ArtifactConfig, BlobData, CWASM_ARTIFACT_TYPE,
+    CWASM_CONFIG_MEDIA_TYPE, CWASM_LAYER_MEDIA_TYPE, Descriptor, INDEX_MEDIA_TYPE, Index,
+    MANIFEST_MEDIA_TYPE, Manifest, Package, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE,
+    is_wasm_layer, referrers_tag, to_bytes,
 };
 use crate::auth::{self, Addressed, Credentials, Source};
 use crate::layout::Layout;
@@ -60,6 +61,28 @@ pub struct PushedReferrer {
     pub target: Option<String>,
 }
 
+/// A Wasm artifact's manifest and config, read without its wasm layer.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// The digest of the manifest the reference resolved to.
+    pub digest: String,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Its one wasm layer (of any type [`is_wasm_layer`] accepts).
+    pub layer: Descriptor,
+    /// What its config says, read leniently: empty when the config is
+    /// not a Wasm config.
+    pub config: ArtifactConfig,
+}
+
+impl Resolved {
+    /// Whether the config lists the wasm's imports and exports; when it
+    /// does not, only the layer says what they are.
+    pub fn lists_imports_and_exports(&self) -> bool {
+        self.config.component.is_some()
+    }
+}
+
 /// A pulled artifact.
 #[derive(Debug, Clone)]
 pub struct Pulled {
@@ -67,8 +90,11 @@ pub struct Pulled {
     pub manifest_digest: String,
     /// The manifest.
     pub manifest: Manifest,
-    /// The wasm config, when the artifact is a Wasm artifact.
-    pub config: WasmConfig,
+    /// Its one wasm layer: the component a precompiled artifact must have
+    /// been compiled from.
+    pub layer: Descriptor,
+    /// What its config says, read leniently (see [`Resolved::config`]).
+    pub config: ArtifactConfig,
     /// The content: a `.wasm`, or a `.cwasm` when a precompiled artifact
     /// for the requested target was found.
     pub bytes: Vec<u8>,
@@ -491,13 +517,16 @@ impl Store {
         Ok(Some((r.digest, self.blob(layer, reporter)?)))
     }
 
-    /// Resolves a reference to its Wasm artifact manifest and config,
+    /// Resolves a reference to its Wasm artifact's manifest and config,
     /// without downloading the wasm layer.
-    pub fn resolve(
-        &self,
-        reference: &Reference,
-        reporter: &dyn Reporter,
-    ) -> Result<(String, Manifest, WasmConfig)> {
+    ///
+    /// Strict in what kiln pushes, lenient in what it reads: any manifest
+    /// with exactly one wasm layer (`application/wasm` or an older Wasm
+    /// layer type) resolves, whatever its config: the OCI empty config
+    /// `oras push` writes, a Wasm config whose body is `{}` or empty, or
+    /// another type. What the config does not say is warned about, naming
+    /// what is missing. No wasm layer, or several, is an error.
+    pub fn resolve(&self, reference: &Reference, reporter: &dyn Reporter) -> Result<Resolved> {
         let (bytes, media_type, digest) = self
             .manifest(reference.tag(), reference.digest())?
             .with_context(|| format!("`{reference}` does not exist"))?;
@@ -506,28 +535,94 @@ impl Store {
         }
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .with_context(|| format!("`{reference}` is not an OCI image manifest"))?;
-        if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
-            bail!(
-                "`{reference}` is not a Wasm artifact: its config is `{}`, not `{WASM_CONFIG_MEDIA_TYPE}`",
-                manifest.config.media_type
-            );
+        let layer = wasm_layer(reference, &manifest)?.clone();
+        layer.checked_digest()?;
+        if layer.media_type != WASM_LAYER_MEDIA_TYPE {
+            reporter.warn(&format!(
+                "the wasm layer of `{reference}` has the older media type `{}`; kiln reads it as `{WASM_LAYER_MEDIA_TYPE}`",
+                layer.media_type
+            ));
         }
-        let wasm_layers: Vec<&Descriptor> = manifest
-            .layers
-            .iter()
-            .filter(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
-            .collect();
-        if wasm_layers.len() != 1 {
-            bail!(
-                "`{reference}` has {} `{WASM_LAYER_MEDIA_TYPE}` layers; a Wasm artifact has exactly one",
-                wasm_layers.len()
-            );
+        let config = self.artifact_config(reference, &manifest, reporter)?;
+        Ok(Resolved {
+            digest,
+            manifest,
+            layer,
+            config,
+        })
+    }
+
+    /// Reads a Wasm artifact's config leniently, warning about what it
+    /// does not say. Only a config of the Wasm media type is downloaded
+    /// (checked against its digest and size); kiln reads nothing from a
+    /// config of another type.
+    fn artifact_config(
+        &self,
+        reference: &Reference,
+        manifest: &Manifest,
+        reporter: &dyn Reporter,
+    ) -> Result<ArtifactConfig> {
+        const NOT_LISTED: &str = "imports, exports and metadata are not listed";
+        if manifest.config.media_type != WASM_CONFIG_MEDIA_TYPE {
+            reporter.warn(&format!(
+                "the config of `{reference}` is `{}`, not a Wasm config (`{WASM_CONFIG_MEDIA_TYPE}`): {NOT_LISTED}",
+                manifest.config.media_type
+            ));
+            return Ok(ArtifactConfig::default());
         }
         manifest.config.checked_digest()?;
-        let config_bytes = self.blob(&manifest.config, reporter)?;
-        let config: WasmConfig = serde_json::from_slice(&config_bytes)
-            .with_context(|| format!("the config of `{reference}` is not a Wasm config"))?;
-        Ok((digest, manifest, config))
+        let bytes = self.blob(&manifest.config, reporter)?;
+        let config = match ArtifactConfig::read(&bytes) {
+            Ok(config) => config,
+            Err(why) => {
+                reporter.warn(&format!(
+                    "the Wasm config of `{reference}` cannot be read ({why}): {NOT_LISTED}"
+                ));
+                return Ok(ArtifactConfig::default());
+            }
+        };
+        if config == ArtifactConfig::default() {
+            reporter.warn(&format!(
+                "the Wasm config of `{reference}` lists nothing: {NOT_LISTED}"
+            ));
+            return Ok(config);
+        }
+        let missing = config.missing();
+        if !missing.is_empty() {
+            reporter.warn(&format!(
+                "the Wasm config of `{reference}` lacks {}",
+                missing
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        // A core module's config has no `component` block; any other
+        // that lacks it leaves the imports and exports unsaid.
+        if config.component.is_none() && config.kind() != Some(kiln_core::WasmKind::CoreModule) {
+            reporter.warn(&format!(
+                "the Wasm config of `{reference}` does not list imports and exports"
+            ));
+        }
+        Ok(config)
+    }
+
+    /// Downloads a resolved artifact's wasm layer ([`Resolved::layer`]),
+    /// checked against its digest and size, and refused unless it is a
+    /// wasm module or component.
+    pub fn wasm_bytes(
+        &self,
+        reference: &Reference,
+        layer: &Descriptor,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<u8>> {
+        layer.checked_digest()?;
+        let bytes = self.blob(layer, reporter)?;
+        if kiln_core::WasmKind::sniff(&bytes).is_none() {
+            bail!("the layer of `{reference}` is not a wasm module or component");
+        }
+        Ok(bytes)
     }
 
     /// Pulls a Wasm artifact; with `target`, the precompiled artifact for
@@ -539,7 +634,12 @@ impl Store {
         wasmtime_major: &str,
         reporter: &dyn Reporter,
     ) -> Result<Pulled> {
-        let (digest, manifest, config) = self.resolve(reference, reporter)?;
+        let Resolved {
+            digest,
+            manifest,
+            layer,
+            config,
+        } = self.resolve(reference, reporter)?;
         if let Some(target) = target {
             // The target and Wasmtime release are read from the referrer's
             // own manifest, which the helper fetched by digest, never from
@@ -555,27 +655,28 @@ impl Store {
                 });
             if let Some(r) = found {
                 let m = &r.manifest;
-                let layer = m
+                let cwasm_layer = m
                     .layers
                     .iter()
                     .find(|l| l.media_type == CWASM_LAYER_MEDIA_TYPE)
                     .with_context(|| {
                         format!("the referrer {} has no precompiled layer", r.digest)
                     })?;
-                layer.checked_digest()?;
+                cwasm_layer.checked_digest()?;
                 let descriptor_json = if m.config.media_type == CWASM_CONFIG_MEDIA_TYPE {
                     m.config.checked_digest()?;
                     self.blob(&m.config, reporter)?
                 } else {
                     Vec::new()
                 };
-                let cwasm = self.blob(layer, reporter)?;
+                let cwasm = self.blob(cwasm_layer, reporter)?;
                 return Ok(Pulled {
+                    digest: cwasm_layer.digest.clone(),
                     manifest_digest: digest,
                     manifest,
+                    layer,
                     config,
                     bytes: cwasm,
-                    digest: layer.digest.clone(),
                     content: Content::Cwasm {
                         digest: r.digest.clone(),
                         target: target.to_string(),
@@ -588,24 +689,49 @@ impl Store {
                 &format!("no precompiled artifact for {target} (Wasmtime {wasmtime_major}); pulling the component"),
             );
         }
-        let layer = manifest
-            .layers
-            .iter()
-            .find(|l| l.media_type == WASM_LAYER_MEDIA_TYPE)
-            .context("no wasm layer")?;
-        layer.checked_digest()?;
-        let bytes = self.blob(layer, reporter)?;
-        if kiln_core::WasmKind::sniff(&bytes).is_none() {
-            bail!("the layer of `{reference}` is not a wasm module or component");
-        }
+        let bytes = self.wasm_bytes(reference, &layer, reporter)?;
         Ok(Pulled {
             digest: layer.digest.clone(),
             manifest_digest: digest,
             manifest,
+            layer,
             config,
             bytes,
             content: Content::Wasm,
         })
+    }
+}
+
+/// A manifest's one wasm layer. No wasm layer means it is not a Wasm
+/// artifact; several are refused rather than one guessed at.
+fn wasm_layer<'m>(reference: &Reference, manifest: &'m Manifest) -> Result<&'m Descriptor> {
+    let quoted = |types: &mut dyn Iterator<Item = &str>| {
+        types
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let wasm: Vec<&Descriptor> = manifest
+        .layers
+        .iter()
+        .filter(|l| is_wasm_layer(&l.media_type))
+        .collect();
+    match wasm.as_slice() {
+        [one] => Ok(one),
+        [] => bail!(
+            "`{reference}` is not a Wasm artifact: none of its layers is wasm (`{WASM_LAYER_MEDIA_TYPE}` or an older Wasm layer type); its config is `{}` and its layers are {}",
+            manifest.config.media_type,
+            if manifest.layers.is_empty() {
+                "none".to_string()
+            } else {
+                quoted(&mut manifest.layers.iter().map(|l| l.media_type.as_str()))
+            }
+        ),
+        several => bail!(
+            "`{reference}` has {} wasm layers ({}); kiln reads an artifact with exactly one and does not guess which is meant",
+            several.len(),
+            quoted(&mut several.iter().map(|l| l.media_type.as_str()))
+        ),
     }
 }
 

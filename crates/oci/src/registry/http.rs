@@ -91,7 +91,7 @@ impl Failure {
             }
             Failure::Transport(e) => {
                 !(e.is_builder() || e.is_redirect() || e.is_status())
-                    && super::tls::explain(e, "").is_none()
+                    && super::tls::explain(e, "", None).is_none()
             }
             Failure::Content(_) | Failure::Idle(_) => true,
             Failure::TooLarge { .. } | Failure::Fatal(_) => false,

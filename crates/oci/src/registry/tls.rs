@@ -360,9 +360,19 @@ impl ServerCertVerifier for NoRoots {
 /// What a TLS failure tells the user, when the error chain of `e` holds
 /// one kiln can explain: a server certificate it does not trust, or the
 /// registry's refusal of kiln's client certificate (or of having none).
-pub(crate) fn explain(e: &(dyn std::error::Error + 'static), registry: &str) -> Option<String> {
+pub(crate) fn explain(
+    e: &(dyn std::error::Error + 'static),
+    registry: &str,
+    elsewhere: Option<&str>,
+) -> Option<String> {
     let tls = find_tls_error(e)?;
     match tls {
+        // Another host the registry sent kiln to (its token service, blob
+        // storage): per-registry trust and `--insecure` do not reach it.
+        rustls::Error::InvalidCertificate(reason) if elsewhere.is_some() => Some(format!(
+            "`{}`, where the registry `{registry}` sent kiln, presented a certificate kiln does not trust ({reason:?}): trust its certificate authority with --ca-file (certs.d directories and --insecure apply to the registry itself only)",
+            elsewhere.unwrap_or_default()
+        )),
         rustls::Error::InvalidCertificate(reason) => Some(format!(
             "the registry `{registry}` presented a certificate kiln does not trust ({reason:?}): trust its certificate authority, or the certificate itself, with --ca-file or a `{registry}` directory under /etc/docker/certs.d or /etc/containers/certs.d"
         )),
