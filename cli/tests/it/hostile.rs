@@ -1,11 +1,9 @@
 //! Hostile binaries — small files that describe far more than they hold — are refused by inspect, audit and validate at once, in little memory, naming the offset and the reason.
 
 use crate::common::*;
-use std::io::Read;
-use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 use wasm_encoder::{
     Component, EntityType, ImportSection, Module, ModuleSection, TypeSection, ValType,
 };
@@ -30,68 +28,11 @@ fn wide_imports(params: usize, imports: u32) -> Module {
     module
 }
 
-/// What one measured run of kiln did.
-struct Measured {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-    elapsed: Duration,
-    /// Peak resident memory of the kiln process alone, in KiB.
-    max_rss_kib: u64,
-}
-
-/// Runs kiln, taking its wall time and its own peak resident memory from
-/// `wait4` (`getrusage(RUSAGE_CHILDREN)` would mix in every other process
-/// the tests start, and `/usr/bin/time` is not on a fresh Debian).
-#[allow(unsafe_code)]
-#[allow(
-    clippy::zombie_processes,
-    reason = "the child is reaped by `wait4`, which std does not know about"
-)]
-fn measure(cmd: &mut Command) -> Measured {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the kiln binary runs");
-    // Both pipes are drained while kiln runs, so a large output cannot
-    // block it.
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            pipe.read_to_end(&mut bytes).unwrap();
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.stdout.take().unwrap()));
-    let stderr = drain(Box::new(child.stderr.take().unwrap()));
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    let mut status: libc::c_int = 0;
-    // SAFETY: `rusage` is a plain C struct of integers, for which all zeroes
-    // is a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: `pid` is a child of this process that nothing else waits
-        // for (`child` is never waited on through std), and `status` and
-        // `usage` are valid for writes for the duration of the call.
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if waited == pid {
-            break;
-        }
-        let err = std::io::Error::last_os_error();
-        assert_eq!(err.kind(), std::io::ErrorKind::Interrupted, "wait4: {err}");
-    }
-    let elapsed = start.elapsed();
-    Measured {
-        status: ExitStatus::from_raw(status),
-        stdout: stdout.join().unwrap(),
-        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
-        elapsed,
-        // Linux reports `ru_maxrss` in KiB.
-        max_rss_kib: u64::try_from(usage.ru_maxrss).unwrap(),
-    }
+/// Runs kiln and measures its wall time and its own peak memory, in a
+/// small process of its own (see [`crate::hostile_registry::measure`]: a
+/// child spawned from this test process would carry this process's peak).
+fn measure(cmd: &Command) -> crate::hostile_registry::Measured {
+    crate::hostile_registry::measure(cmd, MAX_TIME * 5)
 }
 
 /// Asserts that every command refuses `file` with exit 1, naming `offset`
@@ -122,7 +63,7 @@ fn assert_refused(file: &Path, offset: usize, reason: &str) {
             run.max_rss_kib
         );
         if args == ["audit", "--json", "--policy", "builtin:wasi-cli-pure"] {
-            let results: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+            let results: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
             assert_eq!(results["passed"], false, "{what}");
             assert_eq!(results["reports"], serde_json::json!([]), "{what}");
             assert_eq!(results["invalid"][0]["offset"], offset, "{what}");
@@ -185,7 +126,7 @@ fn a_wide_type_imported_just_under_the_limit_is_reported_in_little_memory() {
         "used {} KiB",
         run.max_rss_kib
     );
-    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let imports = report["module"]["imports"].as_array().unwrap();
     assert_eq!(imports.len(), 900);
     let signature = imports[899]["signature"].as_str().unwrap();

@@ -196,15 +196,15 @@ fn trickle(stream: &mut TcpStream, _: &Request, _: &str) -> std::io::Result<()> 
 }
 
 /// What one measured run of kiln did.
-struct Measured {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
+pub struct Measured {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
     /// Peak resident memory of the kiln process alone, in KiB.
-    max_rss_kib: u64,
+    pub max_rss_kib: u64,
     /// Whether it was still running at the limit and was killed.
-    killed: bool,
+    pub killed: bool,
 }
 
 impl std::fmt::Display for Measured {
@@ -234,7 +234,7 @@ const MEASURE: &str = "KILN_TEST_MEASURE";
 /// (exec records the old address space's peak, and a `vfork`ed child's old
 /// address space is its parent's), so kiln spawned from this process, with
 /// its other tests running, would report this process's peak, not its own.
-fn measure(cmd: &Command, limit: Duration) -> Measured {
+pub fn measure(cmd: &Command, limit: Duration) -> Measured {
     let out = tempfile::tempdir().unwrap();
     let spec = serde_json::json!({
         "program": cmd.get_program().to_str().unwrap(),
