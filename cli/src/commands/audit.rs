@@ -14,8 +14,12 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Exit status: 0 when every input passes (or, with --diff, nothing changed), \
-1 when any input violates the policy or is invalid wasm outside its function bodies (or, with \
---diff, something changed), 2 on error (including, with --diff, an invalid input).\n\n\
+1 when any input violates the policy (or, with --diff, something changed), 2 on error: an input \
+that is not valid wasm (every input is validated, function bodies included, unless \
+--no-validate), that uses an encoding kiln cannot read, or that cannot be read at all.\n\n\
+Core modules are audited at the level of WIT interfaces: each WASI preview1 import stands for \
+the WASI 0.2 interfaces the preview1 adapter imports for it, and imports from any other module \
+(`env`, `gojs`, ...) are host-specific (docs/audit-policy.md).\n\n\
 Policies: a TOML file (docs/audit-policy.md), `builtin:NAME` (wasi-cli-pure, http-handler), \
 or, without --policy, the [audit] table of the nearest kiln.toml."
 )]
@@ -42,6 +46,11 @@ pub struct Args {
     /// if it disagrees with the import and export lists of the config.
     #[arg(long)]
     deep: bool,
+    /// Skip validating function bodies: read only the facts an audit needs
+    /// (the section structure is still validated). For callers that
+    /// validated the input already.
+    #[arg(long)]
+    no_validate: bool,
     #[command(flatten)]
     registry: super::registry::RegistryArgs,
 }
@@ -53,10 +62,12 @@ struct Results<'a> {
     reports: &'a [AuditReport],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     invalid: &'a [InvalidInput],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    unreadable: &'a [UnreadableInput],
 }
 
-/// An input wasmparser's validator rejects: it is not audited, and the
-/// audit fails.
+/// An input that is not valid wasm: it is not audited, and the audit is an
+/// error (exit 2).
 #[derive(Serialize)]
 struct InvalidInput {
     name: String,
@@ -64,9 +75,17 @@ struct InvalidInput {
     message: String,
 }
 
+/// An input kiln cannot read: missing, not wasm, or in an encoding newer
+/// than kiln's parser. Not audited; the audit is an error (exit 2).
+#[derive(Serialize)]
+struct UnreadableInput {
+    name: String,
+    message: String,
+}
+
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     if let Some(pair) = &args.diff {
-        return diff(&pair[0], &pair[1], args.json, printer);
+        return diff(&pair[0], &pair[1], args.json, !args.no_validate, printer);
     }
     let policy = load_policy(args.policy.as_deref())?;
     if args.explain {
@@ -76,29 +95,40 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let world = policy.world.as_ref().map(WorldNames::load).transpose()?;
     let mut reports = Vec::new();
     let mut invalid = Vec::new();
+    let mut unreadable = Vec::new();
     for input in expand(&args.inputs)? {
         let facts = match super::registry::as_reference(&input) {
             Some(r) => remote_facts(&r, &args, printer),
-            None => facts_of(&input),
+            None => facts_of(&input, !args.no_validate),
         };
-        let facts = match facts {
-            Ok(facts) => facts,
+        let name = input.display().to_string();
+        match facts {
+            Ok(facts) => reports.push(audit::audit(&facts, &policy, world.as_ref())),
             Err(e) => match e.downcast_ref::<kiln_inspect::Invalid>() {
-                Some(e) => {
-                    printer.warn(&super::inspect::invalid_message(&input, e));
+                Some(i) if !i.unknown_encoding() => {
+                    printer.warn(&super::inspect::invalid_message(&input, i));
                     invalid.push(InvalidInput {
-                        name: input.display().to_string(),
-                        offset: e.offset,
-                        message: e.message.clone(),
+                        name,
+                        offset: i.offset,
+                        message: i.message.clone(),
                     });
-                    continue;
                 }
-                None => return Err(e),
+                Some(i) => {
+                    let message = cannot_read(i);
+                    printer.warn(&format!("`{name}`: {message}"));
+                    unreadable.push(UnreadableInput { name, message });
+                }
+                None => {
+                    printer.warn(&format!("{e:#}"));
+                    unreadable.push(UnreadableInput {
+                        name,
+                        message: format!("{e:#}"),
+                    });
+                }
             },
-        };
-        reports.push(audit::audit(&facts, &policy, world.as_ref()));
+        }
     }
-    let passed = reports.iter().all(|r| r.passed) && invalid.is_empty();
+    let passed = reports.iter().all(|r| r.passed) && invalid.is_empty() && unreadable.is_empty();
     if args.sarif {
         printer.json(&audit::to_sarif(&reports))?;
     } else if args.json {
@@ -107,39 +137,96 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             policy: &policy.source,
             reports: &reports,
             invalid: &invalid,
+            unreadable: &unreadable,
         })?;
     } else {
-        let mut out = String::new();
-        for r in &reports {
-            if r.passed {
-                let _ = writeln!(out, "PASS {}", r.name);
-            } else {
-                let _ = writeln!(
-                    out,
-                    "FAIL {} ({} finding{})",
-                    r.name,
-                    r.findings.len(),
-                    if r.findings.len() == 1 { "" } else { "s" }
-                );
-                for f in &r.findings {
-                    let _ = writeln!(out, "  {}: {} ({})", f.rule, f.message, f.origin);
-                }
-            }
-        }
-        for i in &invalid {
-            let _ = writeln!(
-                out,
-                "FAIL {} (invalid at offset {:#x}: {})",
-                i.name, i.offset, i.message
-            );
-        }
-        printer.data(&out)?;
+        printer.data(&render(&reports, &invalid, &unreadable))?;
+    }
+    let failed = invalid.len() + unreadable.len();
+    if failed > 0 {
+        return Err(hinted(
+            format!(
+                "{failed} of {} input{} could not be audited: {} invalid, {} unreadable",
+                reports.len() + failed,
+                if reports.len() + failed == 1 { "" } else { "s" },
+                invalid.len(),
+                unreadable.len()
+            ),
+            "an audit never passes a binary it could not check; `kiln validate FILE` shows what is wrong with an invalid one",
+        ));
     }
     Ok(if passed {
         Outcome::Ok
     } else {
         Outcome::Problems
     })
+}
+
+/// The message for a binary in an encoding kiln's parser does not know.
+fn cannot_read(i: &kiln_inspect::Invalid) -> String {
+    format!(
+        "cannot read it: {} at offset {:#x} is an encoding {} does not know; the binary is malformed, or newer than this kiln",
+        i.message,
+        i.offset,
+        kiln_inspect::PARSER
+    )
+}
+
+/// Most items a note lists in human output; `--json` lists them all.
+const NOTE_ITEMS: usize = 8;
+
+fn render(
+    reports: &[AuditReport],
+    invalid: &[InvalidInput],
+    unreadable: &[UnreadableInput],
+) -> String {
+    let mut out = String::new();
+    for r in reports {
+        if r.passed {
+            let _ = writeln!(out, "PASS {}", r.name);
+        } else {
+            let _ = writeln!(
+                out,
+                "FAIL {} ({} finding{})",
+                r.name,
+                r.findings.len(),
+                if r.findings.len() == 1 { "" } else { "s" }
+            );
+            for f in &r.findings {
+                let _ = writeln!(out, "  {}: {} ({})", f.rule, f.message, f.origin);
+            }
+        }
+        for n in &r.notes {
+            let shown: Vec<&str> = n
+                .items
+                .iter()
+                .take(NOTE_ITEMS)
+                .map(String::as_str)
+                .collect();
+            let more = n.items.len().saturating_sub(NOTE_ITEMS);
+            let _ = write!(out, "  note: {}: {}", n.message, shown.join(", "));
+            if more > 0 {
+                let _ = write!(out, " and {more} more");
+            }
+            match &n.origin {
+                Some(origin) => {
+                    let _ = writeln!(out, " ({origin})");
+                }
+                None => out.push('\n'),
+            }
+        }
+    }
+    for i in invalid {
+        let _ = writeln!(
+            out,
+            "ERROR {} (invalid at offset {:#x}: {})",
+            i.name, i.offset, i.message
+        );
+    }
+    for u in unreadable {
+        let _ = writeln!(out, "ERROR {} ({})", u.name, u.message);
+    }
+    out
 }
 
 fn load_policy(policy: Option<&str>) -> Result<Policy> {
@@ -205,12 +292,47 @@ fn collect_wasm(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Reads an input's facts. Large files are mapped, so the sections an audit
-/// skips (code, data contents, custom sections) are never read from disk.
-fn facts_of(input: &Path) -> Result<AuditFacts> {
+/// Reads an input's facts, and validates it (function bodies included)
+/// unless `validate` is false. Large files are mapped, so without
+/// validation the sections an audit skips (code, data contents, custom
+/// sections) are never read from disk.
+fn facts_of(input: &Path, validate: bool) -> Result<AuditFacts> {
     let bytes = read_input(input)?;
-    audit::read_facts(&input.display().to_string(), &bytes)
+    facts_of_bytes(&input.display().to_string(), &bytes, validate)
         .with_context(|| format!("failed to read `{}`", input.display()))
+}
+
+/// The facts of a binary, read while the binary is validated on the other
+/// cores. The structure gate of the facts reader runs first in the file and
+/// reports its own errors; a function body the validator rejects is an
+/// [`kiln_inspect::Invalid`] too.
+fn facts_of_bytes(name: &str, bytes: &[u8], validate: bool) -> Result<AuditFacts> {
+    if !validate {
+        return audit::read_facts(name, bytes);
+    }
+    let check = || kiln_component::validate_with(bytes, kiln_component::WasmFeatures::all());
+    // Below a megabyte both take less time than starting a thread.
+    let (facts, valid) = if bytes.len() < 1 << 20 {
+        (audit::read_facts(name, bytes), check())
+    } else {
+        std::thread::scope(|s| {
+            let valid = s.spawn(check);
+            let facts = audit::read_facts(name, bytes);
+            let valid = valid.join().unwrap_or_else(|_| {
+                Err(kiln_component::Invalid {
+                    offset: 0,
+                    message: "internal error: validation panicked".to_string(),
+                })
+            });
+            (facts, valid)
+        })
+    };
+    let facts = facts?;
+    valid.map_err(|e| kiln_inspect::Invalid {
+        offset: e.offset,
+        message: e.message,
+    })?;
+    Ok(facts)
 }
 
 /// An OCI artifact's facts: from its config's import and export lists,
@@ -231,7 +353,7 @@ fn remote_facts(r: &kiln_oci::Reference, args: &Args, printer: &Printer) -> Resu
             );
         }
         let bytes = store.wasm_bytes(r, &resolved.layer, printer)?;
-        let facts = audit::read_facts(&name, &bytes)
+        let facts = facts_of_bytes(&name, &bytes, !args.no_validate)
             .with_context(|| format!("failed to read the wasm of `{name}`"))?;
         let Some(listed) = &resolved.config.component else {
             return Ok(facts);
@@ -287,8 +409,8 @@ fn remote_facts(r: &kiln_oci::Reference, args: &Args, printer: &Printer) -> Resu
     })
 }
 
-fn diff(old: &Path, new: &Path, json: bool, printer: &Printer) -> Result<Outcome> {
-    let d = Diff::between(&facts_of(old)?, &facts_of(new)?);
+fn diff(old: &Path, new: &Path, json: bool, validate: bool, printer: &Printer) -> Result<Outcome> {
+    let d = Diff::between(&facts_of(old, validate)?, &facts_of(new, validate)?);
     if json {
         printer.json(&d)?;
     } else {

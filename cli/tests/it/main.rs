@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod audit;
+mod audit_core;
 mod build;
 mod build_c_go;
 mod common;

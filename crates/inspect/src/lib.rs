@@ -13,13 +13,13 @@ mod sections;
 mod structure;
 mod world;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use kiln_core::{Digest, WasmKind};
 use serde::Serialize;
 
 pub use core_module::{CoreExport, CoreImport, Memory, ModuleInfo, Table};
 pub use sections::{CustomSection, Metadata, Producer, ProducerField, Section};
-pub use structure::Invalid;
+pub use structure::{Invalid, PARSER};
 pub use world::{Function, World, WorldItem, WorldItemKind};
 
 /// Everything `kiln inspect` reports about one binary. The JSON form of this
@@ -58,10 +58,7 @@ pub struct Report {
 /// its function bodies is refused with an [`Invalid`] error.
 pub fn inspect(bytes: &[u8]) -> Result<Report> {
     let Some(kind) = WasmKind::sniff(bytes) else {
-        if bytes.len() >= 4 && &bytes[..4] == b"\0asm" {
-            bail!("unsupported wasm binary version or layer");
-        }
-        bail!("not a wasm binary: it does not start with the `\\0asm` magic bytes");
+        return Err(structure::unknown_header(bytes));
     };
     let encoding_version = u16::from_le_bytes([bytes[4], bytes[5]]);
     // The digest, the world and the section layout are independent passes

@@ -23,6 +23,44 @@ pub struct Invalid {
     pub message: String,
 }
 
+/// Words of wasmparser's errors that mean "an encoding this parser does not
+/// know" rather than "a rule the binary breaks". wasmparser's errors carry
+/// only a message, so the messages are matched.
+const UNKNOWN_ENCODING: &[&str] = &[
+    "invalid leading byte",
+    "illegal opcode",
+    "malformed section id",
+    "unknown binary version",
+    "unknown component version",
+];
+
+impl Invalid {
+    /// Whether the binary uses an encoding (a section id, a type, an opcode
+    /// or a version byte) kiln's wasm parser does not know: it is malformed,
+    /// or newer than this kiln, and either way it cannot be read.
+    pub fn unknown_encoding(&self) -> bool {
+        UNKNOWN_ENCODING.iter().any(|m| self.message.contains(m))
+    }
+}
+
+/// The wasmparser release kiln reads binaries with, for messages about
+/// encodings it does not know.
+pub const PARSER: &str = "wasmparser 0.254";
+
+/// Why a binary whose first 8 bytes are not a known wasm header cannot be
+/// read: not wasm at all, or a version or layer newer than kiln's parser.
+pub fn unknown_header(bytes: &[u8]) -> anyhow::Error {
+    match bytes.get(..8) {
+        Some(head) if head.starts_with(b"\0asm") => anyhow!(
+            "cannot read this binary: its encoding version {:#x} (layer {}) is not one {PARSER} knows (core modules are version 1, components version 0xd layer 1); it may be newer than this kiln",
+            u16::from_le_bytes([head[4], head[5]]),
+            u16::from_le_bytes([head[6], head[7]])
+        ),
+        Some(_) => anyhow!("not a wasm binary: it does not start with the `\\0asm` magic bytes"),
+        None => anyhow!("not a wasm binary: it is shorter than the 8-byte wasm header"),
+    }
+}
+
 /// Validates every section of a module or component, nested modules and
 /// components included, except the function bodies. Every proposal
 /// wasmparser knows is accepted: which features a binary may use is a

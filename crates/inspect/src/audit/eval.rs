@@ -4,6 +4,7 @@ use super::facts::AuditFacts;
 use super::policy::{Default, Lists, Origin, Pattern, Policy, TargetWorld};
 use anyhow::{Context, Result};
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 
 /// One violation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,6 +23,22 @@ pub struct Finding {
     pub origin: Origin,
 }
 
+/// Something the report says that is not a violation: imports a policy let
+/// pass without naming them, or imports no rule examined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    /// `imports.host-specific` (host-specific imports allowed by a default)
+    /// or `imports.unexamined` (imports no rule of the policy looked at).
+    pub rule: &'static str,
+    /// What the note says, in one sentence.
+    pub message: String,
+    /// The imports concerned.
+    pub items: Vec<String>,
+    /// The rule that let them pass, when one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
 /// The audit of one input.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditReport {
@@ -31,6 +48,10 @@ pub struct AuditReport {
     pub passed: bool,
     /// Every violation.
     pub findings: Vec<Finding>,
+    /// Imports that passed without a rule naming them, and imports no rule
+    /// examined.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
     /// The facts the policy was checked against.
     pub facts: AuditFacts,
 }
@@ -100,18 +121,33 @@ fn satisfies(have: &str, want: &str) -> bool {
     }
 }
 
+/// `name`, and for a name derived from a core module's imports, which.
+fn described(name: &str, facts: &AuditFacts) -> String {
+    match facts.derived_from.get(name) {
+        Some(sources) if sources.len() > 3 => format!(
+            "`{name}` (from `{}` and {} more)",
+            sources[..2].join("`, `"),
+            sources.len() - 2
+        ),
+        Some(sources) => format!("`{name}` (from `{}`)", sources.join("`, `")),
+        None => format!("`{name}`"),
+    }
+}
+
 fn check_lists(
     names: &[String],
+    facts: &AuditFacts,
     lists: &Lists,
     kind: &str,
     rules: (&'static str, &'static str),
     findings: &mut Vec<Finding>,
 ) {
     for name in names {
+        let what = described(name, facts);
         if let Some(p) = lists.deny.iter().find(|p| p.matches(name)) {
             findings.push(Finding {
                 rule: rules.0,
-                message: format!("{kind} `{name}` is denied by `{}`", p.text),
+                message: format!("{kind} {what} is denied by `{}`", p.text),
                 item: Some(name.clone()),
                 pattern: Some(p.text.clone()),
                 origin: p.origin.clone(),
@@ -122,7 +158,7 @@ fn check_lists(
             findings.push(Finding {
                 rule: rules.1,
                 message: format!(
-                    "{kind} `{name}` is not on the allow list, and unlisted names are denied"
+                    "{kind} {what} is not on the allow list, and unlisted names are denied"
                 ),
                 item: Some(name.clone()),
                 pattern: None,
@@ -136,8 +172,10 @@ fn check_lists(
 /// caller once for all inputs).
 pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) -> AuditReport {
     let mut findings = Vec::new();
+    let mut notes = Vec::new();
     check_lists(
         &facts.imports,
+        facts,
         &policy.imports,
         "import",
         ("imports.denied", "imports.not-allowed"),
@@ -145,11 +183,26 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
     );
     check_lists(
         &facts.core_imports,
+        facts,
         &policy.core,
         "core import",
         ("core.denied", "core.not-allowed"),
         &mut findings,
     );
+    check_host_specific(facts, policy, &mut findings, &mut notes);
+    let unexamined = unexamined(facts, policy, world.is_some());
+    if !unexamined.is_empty() {
+        notes.push(Note {
+            rule: "imports.unexamined",
+            message: format!(
+                "no rule of the policy examined {} import{}: add an `[imports]` default, or patterns that name them",
+                unexamined.len(),
+                if unexamined.len() == 1 { "" } else { "s" }
+            ),
+            items: unexamined,
+            origin: None,
+        });
+    }
 
     let present = |p: &Pattern| facts.exports.iter().any(|n| p.matches(n));
     for p in &policy.require_exports {
@@ -199,7 +252,8 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
                 findings.push(Finding {
                     rule: "world.import-outside",
                     message: format!(
-                        "import `{name}` is not provided by the world `{}`",
+                        "import {} is not provided by the world `{}`",
+                        described(name, facts),
                         world.name
                     ),
                     item: Some(name.clone()),
@@ -207,6 +261,18 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
                     origin: world.origin.clone(),
                 });
             }
+        }
+        for name in &facts.host_specific {
+            findings.push(Finding {
+                rule: "world.import-outside",
+                message: format!(
+                    "host-specific import `{name}` is not provided by the world `{}` (no WIT interface provides it)",
+                    world.name
+                ),
+                item: Some(name.clone()),
+                pattern: Some(world.name.clone()),
+                origin: world.origin.clone(),
+            });
         }
         for want in &world.exports {
             if !facts.exports.iter().any(|have| satisfies(have, want)) {
@@ -284,8 +350,111 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
         name: facts.name.clone(),
         passed: findings.is_empty(),
         findings,
+        notes,
         facts: facts.clone(),
     }
+}
+
+/// A core module's host-specific imports (`env::…`, `gojs::…`) stand for no
+/// WASI interface, so `[imports]` can only judge them by name or by its
+/// default: a deny pattern that names one denies it (deny wins, as
+/// everywhere); otherwise `[core]` rules that decide about it (their
+/// findings are `core.*`) or an allow pattern let it pass, and failing
+/// those `default = "deny"` makes each a finding and `default = "allow"` a
+/// note.
+fn check_host_specific(
+    facts: &AuditFacts,
+    policy: &Policy,
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<Note>,
+) {
+    let mut allowed = Vec::new();
+    for name in &facts.host_specific {
+        let lists = &policy.imports;
+        if let Some(p) = lists.deny.iter().find(|p| p.matches(name)) {
+            findings.push(Finding {
+                rule: "imports.denied",
+                message: format!("host-specific import `{name}` is denied by `{}`", p.text),
+                item: Some(name.clone()),
+                pattern: Some(p.text.clone()),
+                origin: p.origin.clone(),
+            });
+        } else if policy.core.looks_at(name) || lists.allow.iter().any(|p| p.matches(name)) {
+        } else {
+            match &lists.default {
+                Some((Default::Deny, origin)) => findings.push(Finding {
+                    rule: "imports.host-specific",
+                    message: format!(
+                        "core import `{name}` is host-specific (no WASI interface provides it), and unlisted imports are denied"
+                    ),
+                    item: Some(name.clone()),
+                    pattern: None,
+                    origin: origin.clone(),
+                }),
+                Some((Default::Allow, origin)) => allowed.push((name.clone(), origin.clone())),
+                None => {}
+            }
+        }
+    }
+    if let Some((_, origin)) = allowed.first() {
+        let origin = origin.clone();
+        let mut modules: Vec<&str> = allowed
+            .iter()
+            .filter_map(|(n, _)| n.split_once("::").map(|(m, _)| m))
+            .collect();
+        modules.dedup();
+        notes.push(Note {
+            rule: "imports.host-specific",
+            message: format!(
+                "{} host-specific import{} passed only because unlisted imports are allowed; the module needs a host that provides `{}`",
+                allowed.len(),
+                if allowed.len() == 1 { "" } else { "s" },
+                modules.join("`, `")
+            ),
+            items: allowed.into_iter().map(|(n, _)| n).collect(),
+            origin: Some(origin),
+        });
+    }
+}
+
+/// The imports no rule of the policy decided about. For a component, its
+/// imports; for a core module, its core imports (`module::name`), each
+/// examined when `[core]` looks at it or `[imports]` (or a target world)
+/// looks at what it stands for. A WASI function that needs no interface
+/// (`sched_yield`) grants nothing and needs no rule.
+fn unexamined(facts: &AuditFacts, policy: &Policy, world: bool) -> Vec<String> {
+    let interface_examined = |name: &str| world || policy.imports.looks_at(name);
+    if facts.kind != Some(kiln_core::WasmKind::CoreModule) {
+        return facts
+            .imports
+            .iter()
+            .filter(|n| !interface_examined(n))
+            .cloned()
+            .collect();
+    }
+    let host_specific: HashSet<&str> = facts.host_specific.iter().map(String::as_str).collect();
+    // Whether every interface each core import stands for was judged.
+    let mut judged: HashMap<&str, bool> = HashMap::new();
+    for (interface, sources) in &facts.derived_from {
+        let examined = interface_examined(interface);
+        for raw in sources {
+            *judged.entry(raw.as_str()).or_insert(true) &= examined;
+        }
+    }
+    facts
+        .core_imports
+        .iter()
+        .filter(|raw| {
+            if policy.core.looks_at(raw) {
+                return false;
+            }
+            if host_specific.contains(raw.as_str()) {
+                return !policy.imports.looks_at(raw);
+            }
+            !judged.get(raw.as_str()).copied().unwrap_or(true)
+        })
+        .cloned()
+        .collect()
 }
 
 /// What changed between two versions of a component.

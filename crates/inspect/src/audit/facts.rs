@@ -1,8 +1,10 @@
 //! The facts an audit needs — import and export names, core imports, memories, size — read from the section structure of a binary the validator accepted, never from code.
 
+use super::preview1;
 use anyhow::{Result, bail};
 use kiln_core::WasmKind;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use wasmparser::TypeRef;
 
 /// A linear memory as an audit sees it.
@@ -27,8 +29,21 @@ pub struct AuditFacts {
     pub kind: Option<WasmKind>,
     /// Size in bytes, when known.
     pub size: Option<u64>,
-    /// Component imports by name, e.g. `wasi:cli/environment@0.2.6`.
+    /// Component imports by name, e.g. `wasi:cli/environment@0.2.6`. For a
+    /// core module: the WASI 0.2 interfaces its WASI imports stand for (a
+    /// `wasi_snapshot_preview1` function maps to the interfaces the preview1
+    /// adapter imports to implement it; see [`preview1`](super::preview1)).
     pub imports: Vec<String>,
+    /// For a core module: the core imports (`module::name`) each name in
+    /// `imports` was derived from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived_from: BTreeMap<String, Vec<String>>,
+    /// For a core module: imports (`module::name`) that no WASI interface
+    /// provides, such as emscripten's `env`, wasm-bindgen's
+    /// `__wbindgen_placeholder__` or Go's `gojs`; only a host that knows
+    /// them can run the module.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_specific: Vec<String>,
     /// Component exports by name, e.g. `wasi:cli/run@0.2.6`.
     pub exports: Vec<String>,
     /// Core module imports as `module::name`.
@@ -75,12 +90,7 @@ impl AuditFacts {
 /// file's code is never paged in.
 pub fn read_facts(name: &str, bytes: &[u8]) -> Result<AuditFacts> {
     let Some(kind) = bytes.get(..8).and_then(WasmKind::sniff) else {
-        if bytes.len() < 8 {
-            bail!("not a wasm binary: it is shorter than the 8-byte wasm header");
-        }
-        bail!(
-            "not a wasm binary: it does not start with the `\\0asm` magic bytes and a known version"
-        );
+        return Err(crate::structure::unknown_header(bytes));
     };
     crate::structure::validate(bytes)?;
     let mut facts = AuditFacts {
@@ -159,9 +169,7 @@ fn walk(
                     for import in wasmparser::ImportSectionReader::new(reader)?.into_imports() {
                         let import = import?;
                         if top {
-                            facts
-                                .core_imports
-                                .push(format!("{}::{}", import.module, import.name));
+                            facts.core_import(import.module, import.name);
                         }
                         if let TypeRef::Memory(m) = import.ty {
                             facts.memories.push(memory(&m));
@@ -197,6 +205,48 @@ fn walk(
         facts.uses_multi_memory = true;
     }
     Ok(())
+}
+
+impl AuditFacts {
+    /// Records a top-level core module's import, and what it stands for at
+    /// the level of WIT interfaces.
+    fn core_import(&mut self, module: &str, name: &str) {
+        let raw = format!("{module}::{name}");
+        let interfaces: Vec<String> = match module {
+            "wasi_snapshot_preview1" | "wasi_unstable" => {
+                match preview1::interfaces(module, name) {
+                    Some(list) => list
+                        .iter()
+                        .map(|i| format!("{i}@{}", preview1::ADAPTER_WASI_VERSION))
+                        .collect(),
+                    // Not a WASI function: no adapter provides it.
+                    None => {
+                        self.host_specific.push(raw.clone());
+                        Vec::new()
+                    }
+                }
+            }
+            // A module built for components imports WIT interfaces by name
+            // (`wasi:cli/environment@0.2.6`) and world-level functions from
+            // `$root`; `[export]…` modules are the intrinsics of its own
+            // exported resources, which import nothing from the host.
+            m if m.starts_with("[export]") => Vec::new(),
+            "$root" => vec![name.to_string()],
+            m if m.contains(':') && m.contains('/') => vec![m.to_string()],
+            _ => {
+                self.host_specific.push(raw.clone());
+                Vec::new()
+            }
+        };
+        for interface in interfaces {
+            let sources = self.derived_from.entry(interface.clone()).or_default();
+            if sources.is_empty() {
+                self.imports.push(interface);
+            }
+            sources.push(raw.clone());
+        }
+        self.core_imports.push(raw);
+    }
 }
 
 fn memory(m: &wasmparser::MemoryType) -> MemoryFacts {

@@ -3,9 +3,10 @@
 mod eval;
 mod facts;
 mod policy;
+pub mod preview1;
 mod sarif;
 
-pub use eval::{AuditReport, Diff, Finding, WorldNames, audit};
+pub use eval::{AuditReport, Diff, Finding, Note, WorldNames, audit};
 pub use facts::{AuditFacts, FEATURES, MemoryFacts, read_facts};
 pub use policy::{BUILTINS, Pattern, Policy};
 pub use sarif::to_sarif;

@@ -197,6 +197,16 @@ pub struct Lists {
     pub deny: Vec<Pattern>,
 }
 
+impl Lists {
+    /// Whether a rule of these lists decides about `name`: a pattern
+    /// matches it, or a default applies to whatever no pattern matches.
+    pub fn looks_at(&self, name: &str) -> bool {
+        self.default.is_some()
+            || self.allow.iter().any(|p| p.matches(name))
+            || self.deny.iter().any(|p| p.matches(name))
+    }
+}
+
 /// A world the component must fit.
 #[derive(Debug, Clone)]
 pub struct TargetWorld {

@@ -44,6 +44,14 @@ const RULES: &[(&str, &str)] = &[
         "core.not-allowed",
         "A core module import is on no allow list and unlisted imports are denied.",
     ),
+    (
+        "imports.host-specific",
+        "A core module imports from outside WASI (a host-specific module such as `env`).",
+    ),
+    (
+        "imports.unexamined",
+        "An import no rule of the policy examined.",
+    ),
 ];
 
 /// One SARIF log with one run holding the findings of every report. The
@@ -90,6 +98,21 @@ pub fn to_sarif(reports: &[AuditReport]) -> Value {
                     "item": f.item,
                     "pattern": f.pattern,
                 },
+            }));
+        }
+        // Notes are not violations: host-specific imports a default let
+        // pass, imports no rule examined.
+        for n in &report.notes {
+            let rule_index = RULES.iter().position(|(id, _)| *id == n.rule).unwrap_or(0);
+            results.push(json!({
+                "ruleId": n.rule,
+                "ruleIndex": rule_index,
+                "level": "note",
+                "message": { "text": format!("{}: {}", n.message, n.items.join(", ")) },
+                "locations": [{
+                    "physicalLocation": { "artifactLocation": { "uri": report.name } },
+                }],
+                "properties": { "items": n.items },
             }));
         }
     }
