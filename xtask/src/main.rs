@@ -4,6 +4,7 @@ mod bench;
 mod bench_aot;
 mod bench_oci;
 mod bench_publish;
+mod bench_real;
 mod setup;
 mod soak;
 
