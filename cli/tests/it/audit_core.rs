@@ -173,7 +173,8 @@ fn host_specific_imports_fail_a_default_deny_and_are_reported_under_allow() {
         stdout(&out)
     );
 
-    // A deny pattern names one; `[core]` rules take precedence.
+    // A deny pattern in `[imports]` denies (deny wins); `[core]` rules
+    // decide about the others they look at.
     let named = policy(
         dir.path(),
         "named",
