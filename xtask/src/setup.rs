@@ -30,6 +30,43 @@ pub fn run() -> Result<()> {
     debian_packages()?;
     go()?;
     python_packages()?;
+    sigstore_js()?;
+    Ok(())
+}
+
+/// Where `sigstore_js` installs Sigstore's JavaScript packages.
+pub fn sigstore_js_dir() -> std::path::PathBuf {
+    crate::root().join("target/tools/sigstore-js")
+}
+
+/// Sigstore's JavaScript implementation (the versions pinned in
+/// crates/sign/tests/js/package.json), for the signing tests' cross-check
+/// of bundles with an implementation nobody here wrote. Installed with the
+/// machine's npm into `target/tools/sigstore-js`, once per pinned set.
+fn sigstore_js() -> Result<()> {
+    let dir = sigstore_js_dir();
+    let manifest = crate::root().join("crates/sign/tests/js/package.json");
+    let wanted = std::fs::read(&manifest)?;
+    if std::fs::read(dir.join("package.json")).ok().as_deref() == Some(&wanted[..])
+        && dir
+            .join("node_modules/@sigstore/verify/package.json")
+            .is_file()
+    {
+        eprintln!("setup: sigstore-js ready");
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("package.json"), &wanted)?;
+    sh(Command::new("npm")
+        .args([
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--loglevel=error",
+            "--prefix",
+        ])
+        .arg(&dir))?;
+    eprintln!("setup: sigstore-js ready");
     Ok(())
 }
 

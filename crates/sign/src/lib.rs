@@ -12,6 +12,8 @@ use sigstore::crypto::{CosignVerificationKey, SigStoreSigner, Signature, Signing
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
+pub mod bundle;
+
 /// The `critical.type` of a cosign container image signature.
 pub const SIMPLE_SIGNING_TYPE: &str = "cosign container image signature";
 
@@ -136,6 +138,20 @@ impl Signer {
             .sign(message)
             .map_err(|e| anyhow!("signing failed: {e}"))?;
         Ok(base64::engine::general_purpose::STANDARD.encode(sig))
+    }
+
+    /// The digest a blob bundle records for this key, as cosign picks it:
+    /// the hash the key signs with. Ed25519 keys are refused, since cosign
+    /// signs bundles with Ed25519ph, which this signer does not.
+    pub fn hash_for_bundles(&self) -> Result<bundle::HashAlgorithm> {
+        Ok(match self.scheme {
+            SigningScheme::ECDSA_P384_SHA384_ASN1 => bundle::HashAlgorithm::Sha384,
+            SigningScheme::ECDSA_P521_SHA512_ASN1 => bundle::HashAlgorithm::Sha512,
+            SigningScheme::ED25519 => bail!(
+                "Ed25519 keys cannot sign Sigstore bundles as cosign verifies them (cosign uses Ed25519ph); use an ECDSA key, or `--format legacy`"
+            ),
+            _ => bundle::HashAlgorithm::Sha256,
+        })
     }
 
     /// The public key, PEM.
