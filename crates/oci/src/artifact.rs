@@ -53,6 +53,13 @@ pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
 pub const ANNOTATION_TARGET: &str = "dev.kiln.cwasm.target";
 /// Annotation: the Wasmtime release that made a precompiled artifact.
 pub const ANNOTATION_WASMTIME: &str = "dev.kiln.cwasm.wasmtime-version";
+/// The media type of a Sigstore bundle (v0.3): the artifact type of the
+/// referrer cosign v3 attaches a signature as, and its one layer's type.
+pub const SIGSTORE_BUNDLE_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+/// Annotation: what a Sigstore bundle holds (`dsse-envelope`).
+pub const ANNOTATION_BUNDLE_CONTENT: &str = "dev.sigstore.bundle.content";
+/// Annotation: the predicate type of the statement in a DSSE bundle.
+pub const ANNOTATION_BUNDLE_PREDICATE_TYPE: &str = "dev.sigstore.bundle.predicateType";
 /// Annotation: a file name, as oras and others use it.
 pub const ANNOTATION_TITLE: &str = "org.opencontainers.image.title";
 /// Annotation: the tag of a manifest in a local layout's `index.json`.
@@ -595,6 +602,64 @@ pub fn sbom_package(document: Vec<u8>, subject: &Descriptor, created: &str) -> R
     )
 }
 
+/// A Sigstore bundle holding a DSSE envelope, attached to `subject` as
+/// cosign v3 attaches a signature: the empty config (carrying the artifact
+/// type too, as cosign writes it), the bundle as the one layer, the
+/// bundle's type as the artifact type, and the annotations cosign sets:
+/// what the bundle holds, the statement's predicate type, and `created`
+/// (`SOURCE_DATE_EPOCH` or the epoch in kiln, so that signing an unchanged
+/// digest again makes the same referrer).
+pub fn bundle_package(
+    bundle: Vec<u8>,
+    predicate_type: &str,
+    subject: &Descriptor,
+    created: &str,
+) -> Result<Package> {
+    let layer = Descriptor::of(SIGSTORE_BUNDLE_MEDIA_TYPE, &bundle);
+    let empty = b"{}".to_vec();
+    let mut config = Descriptor::of(EMPTY_MEDIA_TYPE, &empty);
+    config.artifact_type = Some(SIGSTORE_BUNDLE_MEDIA_TYPE.to_string());
+    let annotations = BTreeMap::from([
+        (
+            ANNOTATION_BUNDLE_CONTENT.to_string(),
+            "dsse-envelope".to_string(),
+        ),
+        (
+            ANNOTATION_BUNDLE_PREDICATE_TYPE.to_string(),
+            predicate_type.to_string(),
+        ),
+        (
+            "org.opencontainers.image.created".to_string(),
+            created.to_string(),
+        ),
+    ]);
+    let mut subject = subject.clone();
+    subject.annotations.clear();
+    subject.artifact_type = None;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+        artifact_type: Some(SIGSTORE_BUNDLE_MEDIA_TYPE.to_string()),
+        config: config.clone(),
+        layers: vec![layer.clone()],
+        subject: Some(subject),
+        annotations,
+    };
+    Package::new(
+        &manifest,
+        vec![
+            Blob {
+                descriptor: config,
+                data: BlobData::Bytes(empty),
+            },
+            Blob {
+                descriptor: layer,
+                data: BlobData::Bytes(bundle),
+            },
+        ],
+    )
+}
+
 /// The referrers tag for a subject digest: `sha256-<hex>` (the
 /// distribution spec's referrers tag schema).
 pub fn referrers_tag(digest: &str) -> Result<String> {
@@ -619,6 +684,56 @@ pub fn safe_file_name(name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The referrer cosign v3's `sign --key` pushes (its
+    /// `pkg/oci/remote/write.go`, `WriteAttestationNewBundleFormat`), field
+    /// by field: kiln's must be read by cosign as its own.
+    #[test]
+    fn a_bundle_referrer_has_cosign_s_shape() {
+        let subject = Descriptor::of(MANIFEST_MEDIA_TYPE, b"{\"schemaVersion\":2}");
+        let bundle =
+            b"{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\"}\n".to_vec();
+        let package = bundle_package(
+            bundle.clone(),
+            "https://sigstore.dev/cosign/sign/v1",
+            &subject,
+            "1970-01-01T00:00:00Z",
+        )
+        .unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&package.manifest).unwrap();
+        let layer = Descriptor::of(SIGSTORE_BUNDLE_MEDIA_TYPE, &bundle);
+        assert_eq!(
+            manifest,
+            serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                    "size": 2,
+                    "artifactType": "application/vnd.dev.sigstore.bundle.v0.3+json"
+                },
+                "layers": [{
+                    "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+                    "digest": layer.digest,
+                    "size": bundle.len()
+                }],
+                "subject": {
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "digest": subject.digest,
+                    "size": subject.size
+                },
+                "annotations": {
+                    "dev.sigstore.bundle.content": "dsse-envelope",
+                    "dev.sigstore.bundle.predicateType": "https://sigstore.dev/cosign/sign/v1",
+                    "org.opencontainers.image.created": "1970-01-01T00:00:00Z"
+                }
+            })
+        );
+        assert_eq!(package.blobs[0].descriptor.size, 2);
+        assert_eq!(package.blobs[1].descriptor, layer);
+    }
 
     #[test]
     fn created_is_reproducible() {
