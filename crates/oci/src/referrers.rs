@@ -9,7 +9,9 @@
 //! goes through [`Store::verified_referrers`], which trusts nothing from the
 //! list but the digests to look at.
 
-use crate::artifact::{Descriptor, MANIFEST_MEDIA_TYPE, Manifest, check_digest};
+use crate::artifact::{
+    Descriptor, MANIFEST_MEDIA_TYPE, Manifest, SIGSTORE_BUNDLE_MEDIA_TYPE, check_digest,
+};
 use crate::store::Store;
 use anyhow::Result;
 use kiln_core::Reporter;
@@ -167,5 +169,114 @@ impl Store {
             });
         }
         Ok(kept)
+    }
+
+    /// The Sigstore bundles attached to `subject` as cosign v3 attaches
+    /// signatures: each referrer of the bundle type with exactly one layer
+    /// of a Sigstore bundle media type, of at most `max_bytes`, fetched and
+    /// checked against its digest. Returns the referrer's digest and the
+    /// bundle's bytes; referrers of that type that do not fit are skipped
+    /// with a warning, as cosign skips them.
+    pub fn bundles(
+        &self,
+        subject: &str,
+        max_bytes: u64,
+        reporter: &dyn Reporter,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let mut found = Vec::new();
+        for r in self.verified_referrers(
+            subject,
+            Allowed::Types(&[SIGSTORE_BUNDLE_MEDIA_TYPE]),
+            reporter,
+        )? {
+            let skip = |why: &str| {
+                reporter.warn(&format!(
+                    "skipped the Sigstore bundle referrer {} of {subject}: {why}",
+                    r.digest
+                ));
+            };
+            let [layer] = r.manifest.layers.as_slice() else {
+                skip(&format!(
+                    "it has {} layers; a bundle referrer has exactly one",
+                    r.manifest.layers.len()
+                ));
+                continue;
+            };
+            if !layer
+                .media_type
+                .starts_with("application/vnd.dev.sigstore.bundle")
+            {
+                skip(&format!("its layer is `{}`", layer.media_type));
+                continue;
+            }
+            if layer.size > max_bytes {
+                skip(&format!(
+                    "its bundle is {} bytes, over the limit of {max_bytes}",
+                    layer.size
+                ));
+                continue;
+            }
+            if layer.checked_digest().is_err() {
+                skip("its layer's digest is malformed");
+                continue;
+            }
+            match self.blob(layer, reporter) {
+                Ok(bytes) => found.push((r.digest.clone(), bytes)),
+                Err(e) => skip(&format!("its bundle could not be fetched: {e:#}")),
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{bundle_package, sbom_package};
+    use std::sync::Mutex;
+
+    /// Keeps the warnings.
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl Reporter for Warnings {
+        fn status(&self, _verb: &str, _message: &str) {}
+        fn warn(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    #[test]
+    fn bundles_are_the_bundle_referrers_within_the_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::Layout(crate::layout::Layout::open(dir.path(), true).unwrap());
+        let subject = Descriptor::of(MANIFEST_MEDIA_TYPE, b"{\"schemaVersion\":2}");
+        let bundle = b"{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\"}".to_vec();
+        let signature = bundle_package(
+            bundle.clone(),
+            "https://sigstore.dev/cosign/sign/v1",
+            &subject,
+            "1970-01-01T00:00:00Z",
+        )
+        .unwrap();
+        let sbom = sbom_package(b"{}".to_vec(), &subject, "1970-01-01T00:00:00Z").unwrap();
+        let warnings = Warnings::default();
+        store
+            .attach_all(&subject.digest, &[signature.clone(), sbom], &warnings)
+            .unwrap();
+        let found = store.bundles(&subject.digest, 1 << 20, &warnings).unwrap();
+        assert_eq!(
+            found,
+            [(signature.descriptor.digest.clone(), bundle.clone())]
+        );
+        assert!(warnings.0.lock().unwrap().is_empty());
+        // Over the limit: skipped, with a warning naming it.
+        let found = store.bundles(&subject.digest, 10, &warnings).unwrap();
+        assert!(found.is_empty());
+        let said = warnings.0.lock().unwrap().join("\n");
+        assert!(
+            said.contains(&signature.descriptor.digest) && said.contains("over the limit"),
+            "{said}"
+        );
     }
 }
