@@ -321,6 +321,15 @@ impl Policy {
     /// Reads a policy file.
     pub fn from_file(path: &Path) -> Result<Policy> {
         let text = std::fs::read_to_string(path)
+    /// The policy a `--policy` argument names: `builtin:NAME` for a
+    /// built-in, anything else a policy file.
+    pub fn from_arg(arg: &str) -> Result<Policy> {
+        match arg.strip_prefix("builtin:") {
+            Some(name) => Policy::builtin(name),
+            None => Policy::from_file(Path::new(arg)),
+        }
+    }
+
             .with_context(|| format!("failed to read policy `{}`", path.display()))?;
         Self::from_text(
             &text,
@@ -653,6 +662,25 @@ mod tests {
     #[test]
     fn builtins_parse_and_extend() {
         for b in BUILTINS {
+    #[test]
+    fn arguments_name_builtins_or_files() {
+        let p = Policy::from_arg("builtin:wasi-cli-pure").unwrap();
+        assert_eq!(p.source, "builtin:wasi-cli-pure");
+        let err = Policy::from_arg("builtin:nope").unwrap_err().to_string();
+        assert!(err.contains("not a built-in policy"), "{err}");
+
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/audit/policies/no-network.toml"
+        );
+        let p = Policy::from_arg(file).unwrap();
+        assert_eq!(p.source, file);
+        let err = Policy::from_arg("no-such-dir/builtin:wasi-cli-pure")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("failed to read policy"), "{err}");
+    }
+
             Policy::builtin(b).unwrap();
         }
         let p = Policy::from_text(
