@@ -64,7 +64,11 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub struct Descriptor {
     /// What the content is.
     pub media_type: String,
-    /// `sha256:<hex>` of the content.
+    /// The content's digest, `algorithm:encoded`. kiln writes `sha256:`
+    /// and reads content by sha256 only ([`Descriptor::checked_digest`]),
+    /// but a descriptor with any algorithm the OCI spec allows (`sha512:`,
+    /// or one registered later) parses, so one such entry never breaks the
+    /// parse of the index or manifest that lists it.
     pub digest: String,
     /// Size in bytes.
     pub size: u64,
@@ -99,6 +103,25 @@ impl Descriptor {
 /// Fails unless `digest` is `sha256:` and 64 lowercase hex digits.
 pub fn check_digest(digest: &str) -> Result<()> {
     match digest.strip_prefix("sha256:") {
+/// The algorithm of a digest of the form the OCI image spec gives
+/// (`algorithm ":" encoded`, the algorithm lowercase letters and digits
+/// joined by `+._-`, the encoded part letters, digits and `=_-`), whatever
+/// the algorithm; `None` for anything else.
+pub fn digest_algorithm(digest: &str) -> Option<&str> {
+    let (algorithm, encoded) = digest.split_once(':')?;
+    let component = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let well_formed = algorithm.split(['+', '.', '_', '-']).all(component)
+        && !encoded.is_empty()
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b));
+    well_formed.then_some(algorithm)
+}
+
         Some(hex)
             if hex.len() == 64
                 && hex
@@ -710,6 +733,49 @@ mod tests {
     #[test]
     fn digests_are_checked() {
         assert!(check_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
+    #[test]
+    fn descriptors_with_other_digest_algorithms_parse() {
+        let sha256 = format!("sha256:{}", "a".repeat(64));
+        let sha512 = format!("sha512:{}", "b".repeat(128));
+        let other = "blake3:0123456789abcdef";
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{INDEX_MEDIA_TYPE}","manifests":[
+                {{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{sha512}","size":7,"artifactType":"t"}},
+                {{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{other}","size":8}},
+                {{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{sha256}","size":9,"artifactType":"t"}}
+            ]}}"#
+        );
+        let index: Index = serde_json::from_str(&body).unwrap();
+        let digests: Vec<&str> = index.manifests.iter().map(|d| d.digest.as_str()).collect();
+        assert_eq!(digests, [sha512.as_str(), other, sha256.as_str()]);
+        // Only the sha256 one is usable where kiln needs a sha256.
+        assert!(index.manifests[0].checked_digest().is_err());
+        assert!(index.manifests[1].checked_digest().is_err());
+        assert_eq!(index.manifests[2].checked_digest().unwrap(), sha256);
+        // A manifest whose subject or layers use another algorithm parses too.
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{EMPTY_MEDIA_TYPE}","digest":"{sha256}","size":2}},
+                "layers":[{{"mediaType":"x","digest":"{sha512}","size":1}}],
+                "subject":{{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{sha512}","size":3}}}}"#
+        );
+        let m: Manifest = serde_json::from_str(&manifest).unwrap();
+        assert_eq!(m.layers[0].digest, sha512);
+        // The index writes back with every entry as it was.
+        let again: Index = serde_json::from_slice(&to_bytes(&index).unwrap()).unwrap();
+        assert_eq!(again, index);
+
+        assert_eq!(digest_algorithm(&sha512), Some("sha512"));
+        assert_eq!(digest_algorithm(other), Some("blake3"));
+        assert_eq!(
+            digest_algorithm("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"),
+            Some("sha256+b64u")
+        );
+        assert_eq!(digest_algorithm("sha256:../../x"), None);
+        assert_eq!(digest_algorithm("SHA256:ab"), None);
+        assert_eq!(digest_algorithm("sha512:"), None);
+        assert_eq!(digest_algorithm("nocolon"), None);
+    }
+
         assert!(check_digest("sha256:../../x").is_err());
         assert!(
             referrers_tag(&format!("sha256:{}", "0".repeat(64)))

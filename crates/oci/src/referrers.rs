@@ -9,7 +9,7 @@
 //! goes through [`Store::verified_referrers`], which trusts nothing from the
 //! list but the digests to look at.
 
-use crate::artifact::{Descriptor, MANIFEST_MEDIA_TYPE, Manifest, check_digest};
+use crate::artifact::{Descriptor, MANIFEST_MEDIA_TYPE, Manifest, check_digest, digest_algorithm};
 use crate::store::Store;
 use anyhow::Result;
 use kiln_core::Reporter;
@@ -112,7 +112,14 @@ impl Store {
                 ));
             };
             if check_digest(&listed.digest).is_err() {
-                skip("its digest is malformed".to_string());
+                // The list parsed: an entry with a digest kiln cannot
+                // follow is skipped, never a reason to drop the others.
+                skip(match digest_algorithm(&listed.digest) {
+                    Some(algorithm) => {
+                        format!("its digest is `{algorithm}`, and kiln follows sha256 digests only")
+                    }
+                    None => "its digest is malformed".to_string(),
+                });
                 continue;
             }
             let bytes = match self.manifest(None, Some(&listed.digest)) {
@@ -167,5 +174,77 @@ impl Store {
             });
         }
         Ok(kept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{EMPTY_MEDIA_TYPE, INDEX_MEDIA_TYPE, Index, referrers_tag, to_bytes};
+    use crate::layout::Layout;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Warnings(Mutex<Vec<String>>);
+
+    impl Reporter for Warnings {
+        fn status(&self, _verb: &str, _message: &str) {}
+        fn warn(&self, message: &str) {
+            self.0.lock().unwrap().push(message.to_string());
+        }
+    }
+
+    #[test]
+    fn a_referrers_index_with_a_sha512_entry_parses_and_its_sha256_entry_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open(dir.path(), true).unwrap();
+        let subject = Descriptor::of(MANIFEST_MEDIA_TYPE, b"the subject");
+
+        // A referrer of `subject`, stored by its sha256 digest.
+        let referrer = Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+            artifact_type: Some("application/x-test".to_string()),
+            config: Descriptor::of(EMPTY_MEDIA_TYPE, b"{}"),
+            layers: Vec::new(),
+            subject: Some(subject.clone()),
+            annotations: BTreeMap::new(),
+        };
+        let bytes = to_bytes(&referrer).unwrap();
+        let mut listed = Descriptor::of(MANIFEST_MEDIA_TYPE, &bytes);
+        listed.artifact_type = Some("application/x-test".to_string());
+        layout.put_blob(&listed, &bytes).unwrap();
+
+        // The referrers index lists a sha512 referrer first, then that one.
+        let sha512 = Descriptor {
+            digest: format!("sha512:{}", "c".repeat(128)),
+            ..listed.clone()
+        };
+        let index = Index {
+            manifests: vec![sha512.clone(), listed.clone()],
+            ..Index::default()
+        };
+        let index_bytes = to_bytes(&index).unwrap();
+        let d = Descriptor::of(INDEX_MEDIA_TYPE, &index_bytes);
+        layout.put_blob(&d, &index_bytes).unwrap();
+        let tag = referrers_tag(&subject.digest).unwrap();
+        layout.add_manifest(&d, Some(&tag)).unwrap();
+
+        let store = Store::Layout(layout);
+        assert_eq!(store.referrers(&subject.digest).unwrap(), index.manifests);
+        let warnings = Warnings::default();
+        let kept = store
+            .verified_referrers(&subject.digest, Allowed::Any, &warnings)
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].digest, listed.digest);
+        assert_eq!(kept[0].artifact_type, "application/x-test");
+        assert_eq!(kept[0].descriptor(), listed);
+        let warnings = warnings.0.into_inner().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains(&sha512.digest) && warnings[0].contains("`sha512`"),
+            "{warnings:?}"
+        );
     }
 }
