@@ -31,24 +31,6 @@ impl Adapter {
             Adapter::Reactor => "wasi_snapshot_preview1.reactor",
         }
     }
-
-    /// Picks the command adapter for a module that exports `_start` and the
-    /// reactor adapter otherwise.
-    pub fn for_module(module: &[u8]) -> Result<Adapter> {
-        for payload in wasmparser::Parser::new(0).parse_all(module) {
-            if let wasmparser::Payload::ExportSection(exports) =
-                payload.context("failed to parse the core module")?
-            {
-                for export in exports {
-                    if export.context("failed to parse the core module")?.name == "_start" {
-                        return Ok(Adapter::Command);
-                    }
-                }
-                return Ok(Adapter::Reactor);
-            }
-        }
-        Ok(Adapter::Reactor)
-    }
 }
 
 /// The Wasmtime release the embedded WASI preview1 adapters come from.
