@@ -1,4 +1,8 @@
-//! `cargo xtask bench`, precompilation part: `kiln compile` against `wasmtime compile` (wasmtime-cli 48.0.8 with every architecture) on the same component: time, peak memory, and whether the artifacts are the same bytes.
+//! `cargo xtask bench`, precompilation part: `kiln compile` against `wasmtime compile`.
+//!
+//! Both (wasmtime-cli 48.0.8 with every architecture) compile the same
+//! component; the rows give time, peak memory, and whether the artifacts are
+//! the same bytes.
 
 use crate::{root, sh};
 use anyhow::{Context, Result, bail};

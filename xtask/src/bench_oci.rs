@@ -1,4 +1,8 @@
-//! `cargo xtask bench`, publishing part: `kiln push`/`pull` of a 50 MiB component to a loopback registry (CNCF distribution) against `skopeo copy` and PyPI's oras client moving the same artifact, and the bytes a re-push uploads.
+//! `cargo xtask bench`, publishing part: `kiln push`/`pull` against `skopeo copy` and oras.
+//!
+//! A 50 MiB component goes to a loopback registry (CNCF distribution); skopeo
+//! and PyPI's oras client move the same artifact, and the bytes a re-push
+//! uploads are counted.
 
 use crate::root;
 use anyhow::{Context, Result, bail};

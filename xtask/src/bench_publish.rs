@@ -1,4 +1,8 @@
-//! `cargo xtask bench publish`: `kiln publish` of a Rust project against the same pipeline as a script of the standalone tools (cargo build, wasm-tools validate and component wit, wasmtime compile for two targets, an oras push), cold and with nothing changed.
+//! `cargo xtask bench publish`: `kiln publish` against the same pipeline of standalone tools.
+//!
+//! The script runs cargo build, wasm-tools validate and component wit, wasmtime
+//! compile for two targets and an oras push on a Rust project, cold and with
+//! nothing changed.
 
 use crate::root;
 use anyhow::{Context, Result, bail};

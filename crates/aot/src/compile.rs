@@ -1,4 +1,6 @@
-//! Compiling a module or component for one target with settings recorded in a descriptor, through a content-addressed cache.
+//! Compiling a module or component for one target, through a content-addressed cache.
+//!
+//! The settings it is compiled with are recorded in a descriptor.
 
 use crate::cpu::Cpu;
 use crate::settings::Settings;

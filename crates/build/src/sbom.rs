@@ -1,4 +1,7 @@
-//! CycloneDX 1.5 SBOMs for built components: Rust's resolved dependency graph, Go's module list from the build info in the binary, C's source files and toolchain.
+//! CycloneDX 1.5 SBOMs for built components, from what each language driver records.
+//!
+//! They list Rust's resolved dependency graph, Go's module list from the build
+//! info in the binary, or C's source files and toolchain.
 //!
 //! The documents are reproducible: no wall clock (the `created` time comes
 //! from the caller, i.e. `SOURCE_DATE_EPOCH`), a serial number derived from
@@ -692,12 +695,12 @@ fn uvarint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 /// Go's `h1:` sums are base64 SHA-256 values; CycloneDX wants hex.
 fn h1_hex(sum: &str) -> Option<String> {
+    use base64::Engine as _;
     let b64 = sum.strip_prefix("h1:")?;
     base64::engine::general_purpose::STANDARD
         .decode(b64)
         .ok()
         .filter(|b| b.len() == 32)
-    use base64::Engine as _;
         .map(hex::encode)
 }
 

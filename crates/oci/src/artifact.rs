@@ -1,4 +1,7 @@
-//! The OCI documents kiln writes and reads: image manifests and indexes, descriptors, the CNCF Wasm config, and the manifests of precompiled artifacts attached as referrers.
+//! The OCI documents kiln writes and reads: manifests, indexes, descriptors and configs.
+//!
+//! They are image manifests and indexes, descriptors, the CNCF Wasm config, and
+//! the manifests of precompiled artifacts attached as referrers.
 //!
 //! These few types are written here rather than taken from `oci-wasm`,
 //! which would pull a second oci-client and wasm-tools release into the
@@ -100,9 +103,6 @@ impl Descriptor {
     }
 }
 
-/// Fails unless `digest` is `sha256:` and 64 lowercase hex digits.
-pub fn check_digest(digest: &str) -> Result<()> {
-    match digest.strip_prefix("sha256:") {
 /// The algorithm of a digest of the form the OCI image spec gives
 /// (`algorithm ":" encoded`, the algorithm lowercase letters and digits
 /// joined by `+._-`, the encoded part letters, digits and `=_-`), whatever
@@ -122,6 +122,9 @@ pub fn digest_algorithm(digest: &str) -> Option<&str> {
     well_formed.then_some(algorithm)
 }
 
+/// Fails unless `digest` is `sha256:` and 64 lowercase hex digits.
+pub fn check_digest(digest: &str) -> Result<()> {
+    match digest.strip_prefix("sha256:") {
         Some(hex)
             if hex.len() == 64
                 && hex
@@ -731,9 +734,6 @@ mod tests {
     }
 
     #[test]
-    fn digests_are_checked() {
-        assert!(check_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
-    #[test]
     fn descriptors_with_other_digest_algorithms_parse() {
         let sha256 = format!("sha256:{}", "a".repeat(64));
         let sha512 = format!("sha512:{}", "b".repeat(128));
@@ -776,6 +776,9 @@ mod tests {
         assert_eq!(digest_algorithm("nocolon"), None);
     }
 
+    #[test]
+    fn digests_are_checked() {
+        assert!(check_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
         assert!(check_digest("sha256:../../x").is_err());
         assert!(
             referrers_tag(&format!("sha256:{}", "0".repeat(64)))

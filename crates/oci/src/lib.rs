@@ -1,4 +1,9 @@
-//! OCI artifacts for kiln: components and their precompiled artifacts in the CNCF Wasm layout, pushed to and pulled from registries (through kiln's own distribution-spec client on reqwest) or local OCI image layouts, with referrers, tags, Docker- and podman-compatible credentials and per-registry trust.
+//! OCI artifacts for kiln: components and their precompiled artifacts in the CNCF Wasm layout.
+//!
+//! They are pushed to and pulled from registries (through kiln's own
+//! distribution-spec client on reqwest) or local OCI image layouts, with
+//! referrers, tags, Docker- and podman-compatible credentials and per-registry
+//! trust.
 
 pub mod artifact;
 pub mod auth;

@@ -1,4 +1,7 @@
-//! Following referrers safely: the one way kiln reads what is attached to a manifest, each referrer fetched by digest and kept only when it really refers to that manifest and is of a type the caller asked for.
+//! Following referrers safely: the one way kiln reads what is attached to a manifest.
+//!
+//! Each referrer is fetched by digest and kept only when it really refers to
+//! that manifest and is of a type the caller asked for.
 //!
 //! A referrers list (the registry's referrers API, or the `sha256-<hex>`
 //! index tag of the referrers tag schema) is written by anyone with push

@@ -1,4 +1,10 @@
-//! A registry through kiln's own client for the OCI distribution spec, on reqwest: blobs (checked, uploaded in one request or in chunks, mounted across repositories), manifests, tags and referrers, every request authenticated (`token.rs`), bounded, given a deadline and retried when its failure may pass (`registry/http.rs`), over TLS as the user trusts the registry (`registry/tls.rs`).
+//! A registry through kiln's own client for the OCI distribution spec, on reqwest.
+//!
+//! It moves blobs (checked, uploaded in one request or in chunks, mounted
+//! across repositories), manifests, tags and referrers. Every request is
+//! authenticated (`token.rs`), bounded, given a deadline and retried when its
+//! failure may pass (`registry/http.rs`), over TLS as the user trusts the
+//! registry (`registry/tls.rs`).
 
 pub(crate) mod http;
 mod tls;

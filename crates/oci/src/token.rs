@@ -1,4 +1,10 @@
-//! Registry authentication as Docker's token specification describes it: the challenge a registry answers with (`WWW-Authenticate`), basic credentials where it asks for them, and bearer tokens per repository and scope from the token service it names — fetched with `GET` and the user name and password, or, for a Docker identity token, through the OAuth2 refresh-token exchange — cached while they last.
+//! Registry authentication as Docker's token specification describes it.
+//!
+//! A registry answers with a challenge (`WWW-Authenticate`); kiln sends basic
+//! credentials where it asks for them, and bearer tokens per repository and
+//! scope from the token service it names — fetched with `GET` and the user name
+//! and password, or, for a Docker identity token, through the OAuth2
+//! refresh-token exchange — cached while they last.
 //!
 //! An identity token (what `docker login` stores for registries with
 //! OAuth2 or single sign-on logins: Azure Container Registry, Harbor with

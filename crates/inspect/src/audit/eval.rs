@@ -1,10 +1,12 @@
-//! Checking audit facts against a policy: every violation becomes a finding naming the item, the rule and where the rule was written.
+//! Checking audit facts against a policy: every violation becomes a finding.
+//!
+//! A finding names the item, the rule and where the rule was written.
 
 use super::facts::AuditFacts;
 use super::policy::{Default, Lists, Origin, Pattern, Policy, TargetWorld};
+use super::rule::Rule;
 use anyhow::{Context, Result};
 use serde::Serialize;
-use super::rule::Rule;
 use std::collections::{HashMap, HashSet};
 
 /// One violation.

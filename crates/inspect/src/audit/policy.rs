@@ -1,4 +1,7 @@
-//! Audit policies: the TOML format (docs/audit-policy.md), built-in policies, name patterns with version requirements, and the effective policy `--explain` prints.
+//! Audit policies: the TOML format (docs/audit-policy.md), built-ins and name patterns.
+//!
+//! Patterns carry version requirements; the effective policy is what
+//! `--explain` prints.
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -318,9 +321,6 @@ impl Policy {
         Ok(policy)
     }
 
-    /// Reads a policy file.
-    pub fn from_file(path: &Path) -> Result<Policy> {
-        let text = std::fs::read_to_string(path)
     /// The policy a `--policy` argument names: `builtin:NAME` for a
     /// built-in, anything else a policy file.
     pub fn from_arg(arg: &str) -> Result<Policy> {
@@ -330,6 +330,9 @@ impl Policy {
         }
     }
 
+    /// Reads a policy file.
+    pub fn from_file(path: &Path) -> Result<Policy> {
+        let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read policy `{}`", path.display()))?;
         Self::from_text(
             &text,
@@ -660,9 +663,6 @@ mod tests {
     }
 
     #[test]
-    fn builtins_parse_and_extend() {
-        for b in BUILTINS {
-    #[test]
     fn arguments_name_builtins_or_files() {
         let p = Policy::from_arg("builtin:wasi-cli-pure").unwrap();
         assert_eq!(p.source, "builtin:wasi-cli-pure");
@@ -681,6 +681,9 @@ mod tests {
         assert!(err.contains("failed to read policy"), "{err}");
     }
 
+    #[test]
+    fn builtins_parse_and_extend() {
+        for b in BUILTINS {
             Policy::builtin(b).unwrap();
         }
         let p = Policy::from_text(

@@ -1,4 +1,9 @@
-//! HTTP for registries: two clients (the registry's own trust for its origin, a strict one for every other host), redirects followed by hand, bodies read incrementally within a limit, deadlines, retries with a capped backoff or the server's `Retry-After`, and `Link` headers.
+//! HTTP for registries: clients, redirects, bodies read within limits, deadlines and retries.
+//!
+//! One client has the registry's own trust for its origin, a strict one serves
+//! every other host. Redirects are followed by hand, bodies read incrementally
+//! within a limit, and retries wait a capped backoff or the server's
+//! `Retry-After`.
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
