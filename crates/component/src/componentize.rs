@@ -68,3 +68,23 @@ pub fn componentize(module: &[u8], adapter: Adapter) -> Result<Vec<u8>> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapter_version_is_the_wasmtime_release_cargo_lock_pins() {
+        // The adapter crate and wasmtime come from one Wasmtime release, the
+        // one `kiln_aot::WASMTIME_VERSION` names (tested against the lock).
+        let lock = include_str!("../../../Cargo.lock");
+        for package in ["wasi-preview1-component-adapter-provider", "wasmtime"] {
+            let entry = format!("[[package]]\nname = \"{package}\"\nversion = \"");
+            let versions: Vec<&str> = lock
+                .match_indices(&entry)
+                .filter_map(|(at, _)| lock[at + entry.len()..].split('"').next())
+                .collect();
+            assert_eq!(versions, [ADAPTER_WASMTIME_VERSION], "{package}");
+        }
+    }
+}
