@@ -4,68 +4,16 @@
 //! and PyPI's oras client move the same artifact, and the bytes a re-push
 //! uploads are counted.
 
-use crate::root;
-use anyhow::{Context, Result, bail};
-use std::net::TcpListener;
+use crate::synthetic::{component_with_imports, large_module};
+use crate::timing::time_each;
+use crate::tools::start_registry;
+use crate::{root, run_json};
+use anyhow::{Result, bail};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const RUNS: usize = 3;
-
-pub struct Registry {
-    child: Child,
-    pub host: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn start_registry(dir: &Path) -> Result<Registry> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let host = format!("127.0.0.1:{port}");
-    let config = dir.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
-            dir.join("registry-data").display()
-        ),
-    )?;
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start docker-registry (cargo xtask setup installs it)")?;
-    let registry = Registry { child, host };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&registry.host).is_err() {
-        if Instant::now() > deadline {
-            bail!("the registry did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(registry)
-}
-
-/// Median of `RUNS` runs of `f(i)` (each run gets its own index, so it can
-/// use a fresh repository or directory).
-fn median(mut f: impl FnMut(usize) -> Result<()>) -> Result<Duration> {
-    let mut times = Vec::new();
-    for i in 0..RUNS {
-        let start = Instant::now();
-        f(i)?;
-        times.push(start.elapsed());
-    }
-    times.sort();
-    Ok(times[RUNS / 2])
-}
 
 fn ok(cmd: &mut Command) -> Result<()> {
     let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
@@ -89,7 +37,7 @@ pub fn rows(kiln: &Path) -> Result<String> {
     // Every push gets content of its own (the same 50 MiB component with a
     // one-byte different custom section at the end), so no tool can mount
     // or skip a blob another run uploaded.
-    let base = crate::bench::component_with_imports(&crate::bench::large_module(50 << 20));
+    let base = component_with_imports(&large_module(50 << 20));
     let size = base.len() as u64 + 8;
     let variant = |tool: &str, i: usize| -> Result<std::path::PathBuf> {
         let path = dir.join(format!("{tool}{i}.wasm"));
@@ -121,19 +69,19 @@ pub fn rows(kiln: &Path) -> Result<String> {
         skopeo_files.push(s);
     }
 
-    let kiln_push = median(|i| {
+    let kiln_push = time_each(RUNS, |i| {
         ok(Command::new(kiln)
             .args(["push", "-q", "--no-aot"])
             .arg(&kiln_files[i])
             .arg(format!("{}/kiln{i}/big:v1", reg.host)))
     })?;
-    let skopeo_push = median(|i| {
+    let skopeo_push = time_each(RUNS, |i| {
         ok(Command::new("skopeo")
             .args(["copy", "-q", "--dest-tls-verify=false"])
             .arg(format!("oci:{}:run{i}", layout.display()))
             .arg(format!("docker://{}/skopeo{i}/big:v1", reg.host)))
     })?;
-    let oras_push = median(|i| {
+    let oras_push = time_each(RUNS, |i| {
         let name = oras_files[i]
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -149,14 +97,14 @@ pub fn rows(kiln: &Path) -> Result<String> {
             ))
             .current_dir(&dir))
     })?;
-    let kiln_pull = median(|i| {
+    let kiln_pull = time_each(RUNS, |i| {
         ok(Command::new(kiln)
             .args(["pull", "-q"])
             .arg(format!("{}/kiln{i}/big:v1", reg.host))
             .arg("-o")
             .arg(dir.join(format!("pulled{i}.wasm"))))
     })?;
-    let skopeo_pull = median(|i| {
+    let skopeo_pull = time_each(RUNS, |i| {
         ok(Command::new("skopeo")
             .args(["copy", "-q", "--src-tls-verify=false"])
             .arg(format!("docker://{}/kiln{i}/big:v1", reg.host))
@@ -166,13 +114,13 @@ pub fn rows(kiln: &Path) -> Result<String> {
             )))
     })?;
     // A re-push of unchanged content: how long, and how many blob bytes.
-    let repush = crate::bench::run_json(
+    let repush = run_json(
         Command::new(kiln)
             .args(["push", "-q", "--no-aot", "--json"])
             .arg(&kiln_files[0])
             .arg(format!("{}/kiln0/big:v1", reg.host)),
     )?;
-    let repush_time = median(|_| {
+    let repush_time = time_each(RUNS, |_| {
         ok(Command::new(kiln)
             .args(["push", "-q", "--no-aot"])
             .arg(&kiln_files[0])

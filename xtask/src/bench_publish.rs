@@ -5,6 +5,8 @@
 //! nothing changed.
 
 use crate::root;
+use crate::timing::median;
+use crate::tools::{ensure_wasmtime_cli, start_registry, wasm_tools_binary};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -24,11 +26,6 @@ fn ok(cmd: &mut Command) -> Result<Duration> {
         );
     }
     Ok(start.elapsed())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// The script: what a CI job chains today. Returns (compiler, the rest).
@@ -122,9 +119,9 @@ pub fn rows(kiln: &Path) -> Result<String> {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
-    let wasm_tools = crate::bench::wasm_tools_binary();
-    let wasmtime = crate::bench_aot::ensure_wasmtime_cli()?;
-    let reg = crate::bench_oci::start_registry(&dir)?;
+    let wasm_tools = wasm_tools_binary();
+    let wasmtime = ensure_wasmtime_cli()?;
+    let reg = start_registry(&dir)?;
     let project = dir.join("hello");
     copy_tree(&root().join("fixtures/rust-command"), &project)?;
     // Warm cargo's registry and the crates' sources, not the target dirs.

@@ -7,6 +7,9 @@ mod bench_publish;
 mod bench_real;
 mod setup;
 mod soak;
+mod synthetic;
+mod timing;
+mod tools;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -77,6 +80,19 @@ pub fn display(cmd: &Command) -> String {
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Runs a command and parses what it prints as JSON; fails unless it succeeds.
+pub fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
+    let out = cmd.output().with_context(|| crate::display(cmd))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed:\n{}",
+            crate::display(cmd),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
 }
 
 fn cargo() -> Command {
