@@ -22,5 +22,5 @@ pub use artifact::{
 };
 pub use reference::Reference;
 pub use referrers::{Allowed, VerifiedReferrer};
-pub use registry::Connection;
+pub use registry::{Connection, DEFAULT_MAX_ATTEMPTS};
 pub use store::{Content, Pulled, Pushed, Store};

@@ -121,19 +121,19 @@ impl From<reqwest::Error> for Failure {
 /// How often and how patiently requests are made again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Retries {
-    /// Attempts per request, at least 1.
-    attempts: u32,
+    /// The most attempts per request, the first included: at least 1.
+    max_attempts: u32,
     /// Every pause is divided by this ([`FAST_RETRY_ENV`] makes it 100).
     divisor: u32,
 }
 
 impl Retries {
-    /// `attempts` per request, with pauses shortened when
+    /// At most `max_attempts` per request, with pauses shortened when
     /// [`FAST_RETRY_ENV`] is `1`.
-    pub fn new(attempts: u32) -> Retries {
+    pub fn new(max_attempts: u32) -> Retries {
         let fast = std::env::var(FAST_RETRY_ENV).is_ok_and(|v| v == "1");
         Retries {
-            attempts: attempts.max(1),
+            max_attempts: max_attempts.max(1),
             divisor: if fast { 100 } else { 1 },
         }
     }
@@ -161,7 +161,7 @@ impl Retries {
         let mut attempt = 1;
         loop {
             match op().await {
-                Err(e) if attempt < self.attempts && e.transient() => {
+                Err(e) if attempt < self.max_attempts && e.transient() => {
                     let Some(pause) = self.pause(attempt, &e) else {
                         return (Err(e), attempt);
                     };
@@ -606,7 +606,7 @@ mod tests {
             message: String::new(),
         };
         let normal = Retries {
-            attempts: 5,
+            max_attempts: 5,
             divisor: 1,
         };
         assert_eq!(normal.pause(1, &busy(None)), Some(backoff(1)));
@@ -623,7 +623,7 @@ mod tests {
             None
         );
         let fast = Retries {
-            attempts: 5,
+            max_attempts: 5,
             divisor: 100,
         };
         assert_eq!(
