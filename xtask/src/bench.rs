@@ -1,4 +1,6 @@
-//! `cargo xtask bench`: times kiln against the standalone tools on the same inputs in one run and prints the ratios.
+//! `cargo xtask bench`: times kiln against the standalone tools on the same inputs.
+//!
+//! Everything is measured in one run, and the report gives the ratios.
 
 use crate::synthetic::{component_with_imports, large_module};
 use crate::timing::{median, time, time_all};

@@ -1,4 +1,6 @@
-//! `cargo xtask`: kiln's project chores — setup, test, demo, bench, bless — in Rust instead of shell scripts.
+//! `cargo xtask`: kiln's project chores — setup, test, demo, bench, bless — in Rust.
+//!
+//! They are written here instead of in shell scripts.
 
 mod bench;
 mod bench_aot;
