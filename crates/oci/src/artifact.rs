@@ -538,58 +538,60 @@ pub fn cwasm_package(
     subject: &Descriptor,
     created: &str,
 ) -> Result<Package> {
-    let mut layer = Descriptor::of(CWASM_LAYER_MEDIA_TYPE, &cwasm);
+    let mut layer = Blob::bytes(CWASM_LAYER_MEDIA_TYPE, cwasm);
     layer
+        .descriptor
         .annotations
         .insert(ANNOTATION_TITLE.to_string(), file_name.to_string());
-    let config = Descriptor::of(CWASM_CONFIG_MEDIA_TYPE, &descriptor_json);
-    let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_TARGET.to_string(), target.to_string());
-    annotations.insert(
-        ANNOTATION_WASMTIME.to_string(),
-        wasmtime_version.to_string(),
-    );
-    annotations.insert(
-        "org.opencontainers.image.created".to_string(),
-        created.to_string(),
-    );
-    let mut subject = subject.clone();
-    subject.annotations.clear();
-    subject.artifact_type = None;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
-        artifact_type: Some(CWASM_ARTIFACT_TYPE.to_string()),
-        config: config.clone(),
-        layers: vec![layer.clone()],
-        subject: Some(subject),
+    let config = Blob::bytes(CWASM_CONFIG_MEDIA_TYPE, descriptor_json);
+    let annotations = BTreeMap::from([
+        (ANNOTATION_TARGET.to_string(), target.to_string()),
+        (
+            ANNOTATION_WASMTIME.to_string(),
+            wasmtime_version.to_string(),
+        ),
+    ]);
+    referrer_package(
+        CWASM_ARTIFACT_TYPE,
+        config,
+        layer,
         annotations,
-    };
-    Package::new(
-        &manifest,
-        vec![
-            Blob {
-                descriptor: config,
-                data: BlobData::Bytes(descriptor_json),
-            },
-            Blob {
-                descriptor: layer,
-                data: BlobData::Bytes(cwasm),
-            },
-        ],
+        subject,
+        created,
     )
 }
 
 /// An SBOM attached to `subject` (a component's manifest), as `oras attach`
 /// makes such artifacts: the empty config, the document as the one layer.
 pub fn sbom_package(document: Vec<u8>, subject: &Descriptor, created: &str) -> Result<Package> {
-    let mut layer = Descriptor::of(SBOM_ARTIFACT_TYPE, &document);
+    let mut layer = Blob::bytes(SBOM_ARTIFACT_TYPE, document);
     layer
+        .descriptor
         .annotations
         .insert(ANNOTATION_TITLE.to_string(), "sbom.cdx.json".to_string());
-    let empty = b"{}".to_vec();
-    let config = Descriptor::of(EMPTY_MEDIA_TYPE, &empty);
-    let mut annotations = BTreeMap::new();
+    let config = Blob::bytes(EMPTY_MEDIA_TYPE, b"{}".to_vec());
+    referrer_package(
+        SBOM_ARTIFACT_TYPE,
+        config,
+        layer,
+        BTreeMap::new(),
+        subject,
+        created,
+    )
+}
+
+/// A manifest of `artifact_type` attached to `subject` as a referrer, with
+/// `config` and one `layer` (both in memory) and `annotations` plus its
+/// creation time. The subject is described by digest, size and media type
+/// alone.
+fn referrer_package(
+    artifact_type: &str,
+    config: Blob,
+    layer: Blob,
+    mut annotations: BTreeMap<String, String>,
+    subject: &Descriptor,
+    created: &str,
+) -> Result<Package> {
     annotations.insert(
         "org.opencontainers.image.created".to_string(),
         created.to_string(),
@@ -600,25 +602,13 @@ pub fn sbom_package(document: Vec<u8>, subject: &Descriptor, created: &str) -> R
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
-        artifact_type: Some(SBOM_ARTIFACT_TYPE.to_string()),
-        config: config.clone(),
-        layers: vec![layer.clone()],
+        artifact_type: Some(artifact_type.to_string()),
+        config: config.descriptor.clone(),
+        layers: vec![layer.descriptor.clone()],
         subject: Some(subject),
         annotations,
     };
-    Package::new(
-        &manifest,
-        vec![
-            Blob {
-                descriptor: config,
-                data: BlobData::Bytes(empty),
-            },
-            Blob {
-                descriptor: layer,
-                data: BlobData::Bytes(document),
-            },
-        ],
-    )
+    Package::new(&manifest, vec![config, layer])
 }
 
 /// The referrers tag for a subject digest: `sha256-<hex>` (the

@@ -482,6 +482,26 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
         .map(|(target, _)| target)
 }
 
+/// An HTTP quoted string whose opening `"` was just read (`\\` escapes the
+/// character after it): its value, and what follows the closing `"`, or
+/// `None` when there is none.
+pub(crate) fn quoted_string(quoted: &str) -> (String, Option<&str>) {
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, next)) = chars.next() {
+                    value.push(next);
+                }
+            }
+            '"' => return (value, Some(&quoted[i + 1..])),
+            c => value.push(c),
+        }
+    }
+    (value, None)
+}
+
 /// The links of one `Link` value: each `<target>` with its `rel` values.
 fn parse_links(value: &str) -> Vec<(String, Vec<String>)> {
     let mut links = Vec::new();
@@ -511,23 +531,10 @@ fn parse_links(value: &str) -> Vec<(String, Vec<String>)> {
             if let Some(after) = rest.strip_prefix('=') {
                 let after = after.trim_start();
                 if let Some(quoted) = after.strip_prefix('"') {
-                    let mut chars = quoted.char_indices();
-                    let mut end = quoted.len();
-                    while let Some((i, c)) = chars.next() {
-                        match c {
-                            '\\' => {
-                                if let Some((_, next)) = chars.next() {
-                                    value.push(next);
-                                }
-                            }
-                            '"' => {
-                                end = i + 1;
-                                break;
-                            }
-                            c => value.push(c),
-                        }
-                    }
-                    rest = &quoted[end.min(quoted.len())..];
+                    let (unquoted, after) = quoted_string(quoted);
+                    value = unquoted;
+                    // An unterminated string runs to the end of the value.
+                    rest = after.unwrap_or("");
                 } else {
                     let end = after.find([';', ',']).unwrap_or(after.len());
                     value = after[..end].trim().to_string();
@@ -655,6 +662,16 @@ mod tests {
             }
             .transient()
         );
+    }
+
+    #[test]
+    fn quoted_strings_unescape_and_say_where_they_end() {
+        assert_eq!(
+            quoted_string(r#"a\"b\\c", next"#),
+            ("a\"b\\c".to_string(), Some(", next"))
+        );
+        assert_eq!(quoted_string(r#"""#), (String::new(), Some("")));
+        assert_eq!(quoted_string("open"), ("open".to_string(), None));
     }
 
     fn links(value: &str) -> Option<String> {
