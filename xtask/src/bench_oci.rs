@@ -7,25 +7,13 @@
 use crate::synthetic::{component_with_imports, large_module};
 use crate::timing::time_each;
 use crate::tools::start_registry;
-use crate::{root, run_json};
-use anyhow::{Result, bail};
+use crate::{root, run_json, run_quiet};
+use anyhow::Result;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const RUNS: usize = 3;
-
-fn ok(cmd: &mut Command) -> Result<()> {
-    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed: {}",
-            crate::display(cmd),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
 
 pub fn rows(kiln: &Path) -> Result<String> {
     let dir = root().join("target/bench/oci");
@@ -62,31 +50,37 @@ pub fn rows(kiln: &Path) -> Result<String> {
         oras_files.push(variant("o", i)?);
         let s = variant("s", i)?;
         // skopeo copies from a layout holding the same kind of artifact.
-        ok(Command::new(kiln)
-            .args(["push", "-q", "--no-aot"])
-            .arg(&s)
-            .arg(format!("oci:{}:run{i}", layout.display())))?;
+        run_quiet(
+            Command::new(kiln)
+                .args(["push", "-q", "--no-aot"])
+                .arg(&s)
+                .arg(format!("oci:{}:run{i}", layout.display())),
+        )?;
         skopeo_files.push(s);
     }
 
     let kiln_push = time_each(RUNS, |i| {
-        ok(Command::new(kiln)
-            .args(["push", "-q", "--no-aot"])
-            .arg(&kiln_files[i])
-            .arg(format!("{}/kiln{i}/big:v1", reg.host)))
+        run_quiet(
+            Command::new(kiln)
+                .args(["push", "-q", "--no-aot"])
+                .arg(&kiln_files[i])
+                .arg(format!("{}/kiln{i}/big:v1", reg.host)),
+        )
     })?;
     let skopeo_push = time_each(RUNS, |i| {
-        ok(Command::new("skopeo")
-            .args(["copy", "-q", "--dest-tls-verify=false"])
-            .arg(format!("oci:{}:run{i}", layout.display()))
-            .arg(format!("docker://{}/skopeo{i}/big:v1", reg.host)))
+        run_quiet(
+            Command::new("skopeo")
+                .args(["copy", "-q", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:run{i}", layout.display()))
+                .arg(format!("docker://{}/skopeo{i}/big:v1", reg.host)),
+        )
     })?;
     let oras_push = time_each(RUNS, |i| {
         let name = oras_files[i]
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        ok(Command::new("python3")
+        run_quiet(Command::new("python3")
             .arg("-c")
             .arg(format!(
                 "import oras.client\nc = oras.client.OrasClient(hostname='{h}', insecure=True)\n\
@@ -98,20 +92,24 @@ pub fn rows(kiln: &Path) -> Result<String> {
             .current_dir(&dir))
     })?;
     let kiln_pull = time_each(RUNS, |i| {
-        ok(Command::new(kiln)
-            .args(["pull", "-q"])
-            .arg(format!("{}/kiln{i}/big:v1", reg.host))
-            .arg("-o")
-            .arg(dir.join(format!("pulled{i}.wasm"))))
+        run_quiet(
+            Command::new(kiln)
+                .args(["pull", "-q"])
+                .arg(format!("{}/kiln{i}/big:v1", reg.host))
+                .arg("-o")
+                .arg(dir.join(format!("pulled{i}.wasm"))),
+        )
     })?;
     let skopeo_pull = time_each(RUNS, |i| {
-        ok(Command::new("skopeo")
-            .args(["copy", "-q", "--src-tls-verify=false"])
-            .arg(format!("docker://{}/kiln{i}/big:v1", reg.host))
-            .arg(format!(
-                "oci:{}:v1",
-                dir.join(format!("skopeo-pulled{i}")).display()
-            )))
+        run_quiet(
+            Command::new("skopeo")
+                .args(["copy", "-q", "--src-tls-verify=false"])
+                .arg(format!("docker://{}/kiln{i}/big:v1", reg.host))
+                .arg(format!(
+                    "oci:{}:v1",
+                    dir.join(format!("skopeo-pulled{i}")).display()
+                )),
+        )
     })?;
     // A re-push of unchanged content: how long, and how many blob bytes.
     let repush = run_json(
@@ -121,10 +119,12 @@ pub fn rows(kiln: &Path) -> Result<String> {
             .arg(format!("{}/kiln0/big:v1", reg.host)),
     )?;
     let repush_time = time_each(RUNS, |_| {
-        ok(Command::new(kiln)
-            .args(["push", "-q", "--no-aot"])
-            .arg(&kiln_files[0])
-            .arg(format!("{}/kiln0/big:v1", reg.host)))
+        run_quiet(
+            Command::new(kiln)
+                .args(["push", "-q", "--no-aot"])
+                .arg(&kiln_files[0])
+                .arg(format!("{}/kiln0/big:v1", reg.host)),
+        )
     })?;
     let mibs = |d: Duration| size as f64 / (1024.0 * 1024.0) / d.as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

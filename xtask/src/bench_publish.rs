@@ -4,27 +4,21 @@
 //! compile for two targets and an oras push on a Rust project, cold and with
 //! nothing changed.
 
-use crate::root;
 use crate::timing::median;
 use crate::tools::{ensure_wasmtime_cli, start_registry, wasm_tools_binary};
+use crate::{root, run_quiet};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 3;
 const TARGETS: [&str; 2] = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"];
 
+/// How long `cmd` took; fails with its stderr unless it succeeds.
 fn ok(cmd: &mut Command) -> Result<Duration> {
     let start = Instant::now();
-    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed: {}",
-            crate::display(cmd),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    run_quiet(cmd)?;
     Ok(start.elapsed())
 }
 
@@ -159,26 +153,21 @@ pub fn rows(kiln: &Path) -> Result<String> {
         let work = dir.join(format!("script{i}"));
         std::fs::create_dir_all(&work)?;
         let repo = format!("script{i}/hello");
-        let (compiler, rest) = script(
-            &project,
-            &t,
-            &work,
-            &wasm_tools,
-            &wasmtime,
-            &reg.host,
-            &repo,
-        )?;
+        let run_script = || {
+            script(
+                &project,
+                &t,
+                &work,
+                &wasm_tools,
+                &wasmtime,
+                &reg.host,
+                &repo,
+            )
+        };
+        let (compiler, rest) = run_script()?;
         s_cold.push((compiler + rest).as_secs_f64() * 1e3);
         s_cold_rest.push(rest.as_secs_f64() * 1e3);
-        let (compiler, rest) = script(
-            &project,
-            &t,
-            &work,
-            &wasm_tools,
-            &wasmtime,
-            &reg.host,
-            &repo,
-        )?;
+        let (compiler, rest) = run_script()?;
         s_noop.push((compiler + rest).as_secs_f64() * 1e3);
     }
     let (kc, kr, kn) = (median(k_cold), median(k_cold_rest), median(k_noop));

@@ -84,17 +84,30 @@ pub fn display(cmd: &Command) -> String {
         .join(" ")
 }
 
-/// Runs a command and parses what it prints as JSON; fails unless it succeeds.
-pub fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
-    let out = cmd.output().with_context(|| crate::display(cmd))?;
+/// Runs a command with its output captured: what it printed on stdout, or
+/// an error with its stderr unless it succeeds.
+pub fn output_of(cmd: &mut Command) -> Result<Vec<u8>> {
+    let out = cmd.output().with_context(|| display(cmd))?;
     if !out.status.success() {
         bail!(
-            "`{}` failed:\n{}",
-            crate::display(cmd),
+            "`{}` failed ({}):\n{}",
+            display(cmd),
+            out.status,
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    Ok(serde_json::from_slice(&out.stdout)?)
+    Ok(out.stdout)
+}
+
+/// Runs a command with its output captured; fails with its stderr unless
+/// it succeeds.
+pub fn run_quiet(cmd: &mut Command) -> Result<()> {
+    output_of(cmd).map(drop)
+}
+
+/// Runs a command and parses what it prints as JSON; fails unless it succeeds.
+pub fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
+    Ok(serde_json::from_slice(&output_of(cmd)?)?)
 }
 
 fn cargo() -> Command {
