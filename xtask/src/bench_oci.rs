@@ -6,7 +6,7 @@
 
 use crate::synthetic::{component_with_imports, large_module};
 use crate::timing::time_each;
-use crate::tools::start_registry;
+use crate::tools::{ORAS_CONFIG, oras_push_command, start_registry};
 use crate::{root, run_json, run_quiet};
 use anyhow::Result;
 use std::path::Path;
@@ -38,10 +38,7 @@ pub fn rows(kiln: &Path) -> Result<String> {
     };
     let layout = dir.join("layout");
     let config = dir.join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
-    )?;
+    std::fs::write(&config, ORAS_CONFIG)?;
     let mut kiln_files = Vec::new();
     let mut skopeo_files = Vec::new();
     let mut oras_files = Vec::new();
@@ -80,16 +77,8 @@ pub fn rows(kiln: &Path) -> Result<String> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        run_quiet(Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import oras.client\nc = oras.client.OrasClient(hostname='{h}', insecure=True)\n\
-                 c.push(target='{h}/oras{i}/big:v1', files=['{name}:application/wasm'], \
-                 manifest_config='config.json:application/vnd.wasm.config.v0+json', \
-                 disable_path_validation=True, quiet=True)\n",
-                h = reg.host
-            ))
-            .current_dir(&dir))
+        let target = format!("{}/oras{i}/big:v1", reg.host);
+        run_quiet(&mut oras_push_command(&reg.host, &target, &name, &dir))
     })?;
     let kiln_pull = time_each(RUNS, |i| {
         run_quiet(

@@ -5,7 +5,9 @@
 //! nothing changed.
 
 use crate::timing::median;
-use crate::tools::{ensure_wasmtime_cli, start_registry, wasm_tools_binary};
+use crate::tools::{
+    ORAS_CONFIG, ensure_wasmtime_cli, oras_push_command, start_registry, wasm_tools_binary,
+};
 use crate::{root, run_quiet};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -50,19 +52,9 @@ fn script(
             .arg(work.join(format!("hello.{t}.cwasm"))))?;
     }
     std::fs::copy(&wasm, work.join("hello.wasm"))?;
-    std::fs::write(
-        work.join("config.json"),
-        r#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
-    )?;
-    ok(Command::new("python3")
-        .arg("-c")
-        .arg(format!(
-            "import oras.client\nc = oras.client.OrasClient(hostname='{host}', insecure=True)\n\
-             c.push(target='{host}/{repo}:1', files=['hello.wasm:application/wasm'], \
-             manifest_config='config.json:application/vnd.wasm.config.v0+json', \
-             disable_path_validation=True, quiet=True)\n"
-        ))
-        .current_dir(work))?;
+    std::fs::write(work.join("config.json"), ORAS_CONFIG)?;
+    let target = format!("{host}/{repo}:1");
+    ok(&mut oras_push_command(host, &target, "hello.wasm", work))?;
     Ok((compiler, start.elapsed()))
 }
 

@@ -79,6 +79,27 @@ pub fn ensure_gnu_time() -> Result<()> {
     sh(Command::new("apt-get").args(["install", "-y", "-q", "time"]))
 }
 
+/// A CNCF Wasm config for oras to push, as `config.json` beside the wasm
+/// (see [`oras_push_command`]).
+pub const ORAS_CONFIG: &str =
+    r#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#;
+
+/// PyPI's oras client pushing `file` (in `dir`, with [`ORAS_CONFIG`] in
+/// `config.json` beside it) as a Wasm artifact to `target` on the
+/// plain-HTTP registry `host`.
+pub fn oras_push_command(host: &str, target: &str, file: &str, dir: &Path) -> Command {
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(format!(
+            "import oras.client\nc = oras.client.OrasClient(hostname='{host}', insecure=True)\n\
+             c.push(target='{target}', files=['{file}:application/wasm'], \
+             manifest_config='config.json:application/vnd.wasm.config.v0+json', \
+             disable_path_validation=True, quiet=True)\n"
+        ))
+        .current_dir(dir);
+    cmd
+}
+
 /// A CNCF distribution registry on loopback, stopped when dropped.
 pub struct Registry {
     child: Child,
