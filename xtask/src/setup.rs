@@ -1,4 +1,7 @@
-//! `cargo xtask setup`: installs the toolchains and services kiln's builds and tests use — Rust wasm targets, clang with a WASI libc, make, CMake, Go, a registry and its clients — only when missing.
+//! `cargo xtask setup`: installs the toolchains and services kiln's builds and tests use.
+//!
+//! Rust wasm targets, clang with a WASI libc, make, CMake, Go, a registry and
+//! its clients are each installed only when missing.
 
 use crate::sh;
 use anyhow::{Context, Result, bail};

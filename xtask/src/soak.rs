@@ -1,4 +1,7 @@
-//! `cargo xtask soak [SECONDS]`: kiln `push` and `sign` killed with SIGKILL at random moments, several at a time, against one local layout; after every round the layout must be whole, and at the end every push run again must land.
+//! `cargo xtask soak [SECONDS]`: kiln `push` and `sign` killed with SIGKILL at random moments.
+//!
+//! Several run at a time against one local layout; after every round the layout
+//! must be whole, and at the end every push run again must land.
 //!
 //! The test command kills kiln at named steps (`KILN_TEST_KILL_AFTER`,
 //! cli/tests/it/crash.rs); this loop adds the timings nobody named, for

@@ -1,4 +1,7 @@
-//! Where a `.cwasm` loads: reads the artifact's ELF header and Wasmtime engine section, and its descriptor, without ever deserializing the code.
+//! Where a `.cwasm` loads, decided without ever deserializing its code.
+//!
+//! The check reads the artifact's ELF header and Wasmtime engine section, and
+//! its descriptor.
 
 use crate::compile::{Descriptor, WASMTIME_VERSION, host_compatibility_hash, host_triple};
 use crate::cpu::{Cpu, host_has};

@@ -1,4 +1,6 @@
-//! Compiling a module or component for one target with settings recorded in a descriptor, through a content-addressed cache.
+//! Compiling a module or component for one target, through a content-addressed cache.
+//!
+//! The settings it is compiled with are recorded in a descriptor.
 
 use crate::cpu::Cpu;
 use crate::settings::Settings;
@@ -312,6 +314,19 @@ pub fn compile(
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn wasmtime_version_is_the_one_cargo_lock_pins() {
+        // Cargo.lock, not Cargo.toml's requirement: the release that is
+        // really linked in (`kiln-component` ties its adapter to it too).
+        let lock = include_str!("../../../Cargo.lock");
+        let entry = "[[package]]\nname = \"wasmtime\"\nversion = \"";
+        let versions: Vec<&str> = lock
+            .match_indices(entry)
+            .filter_map(|(at, _)| lock[at + entry.len()..].split('"').next())
+            .collect();
+        assert_eq!(versions, [WASMTIME_VERSION], "update WASMTIME_VERSION");
+    }
 
     /// A directory of its own under the system's temporary directory
     /// (this crate has no tempfile), removed when dropped.

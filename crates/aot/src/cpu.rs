@@ -1,4 +1,7 @@
-//! CPU features for compiled code: baseline, the host's (`native`), or named Cranelift presets and flags, expanded into the list a descriptor records and checked against this host's CPU.
+//! CPU features for compiled code: baseline, the host's (`native`), or Cranelift presets and flags.
+//!
+//! They are expanded into the list a descriptor records and checked against
+//! this host's CPU.
 
 use anyhow::{Result, bail};
 use cranelift_codegen::isa;

@@ -1,4 +1,7 @@
-//! Where a precompiled artifact lives on disk: `STEM.TRIPLE.cwasm` with its descriptor `STEM.TRIPLE.cwasm.json` beside it, the one naming rule `compile`, `push`, `pull` and `publish` share.
+//! Where a precompiled artifact lives on disk: `STEM.TRIPLE.cwasm` and its descriptor beside it.
+//!
+//! The descriptor is `STEM.TRIPLE.cwasm.json`; this is the one naming rule
+//! `compile`, `push`, `pull` and `publish` share.
 
 use crate::Descriptor;
 use anyhow::{Context, Result};

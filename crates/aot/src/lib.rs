@@ -1,4 +1,8 @@
-//! Ahead-of-time compilation with Wasmtime: precompiled artifacts (`.cwasm`) per target triple, descriptors saying what each was made with, a content-addressed cache, and a check of where an artifact will load.
+//! Ahead-of-time compilation with Wasmtime: precompiled artifacts (`.cwasm`) per target triple.
+//!
+//! Each artifact has a descriptor saying what it was made with; compiling goes
+//! through a content-addressed cache, and a check tells where an artifact will
+//! load.
 //!
 //! This is the only crate that depends on wasmtime.
 

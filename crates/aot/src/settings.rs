@@ -1,4 +1,7 @@
-//! Engine settings that decide whether an artifact loads in a given engine: optimization level, memory layout, interruption, fuel and wasm proposals.
+//! Engine settings that decide whether an artifact loads in a given engine.
+//!
+//! They are the optimization level, memory layout, interruption, fuel and wasm
+//! proposals.
 
 use anyhow::{Context, Result};
 use kiln_core::hinted;

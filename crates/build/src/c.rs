@@ -1,4 +1,6 @@
-//! The C driver: compiles sources listed in kiln.toml (or runs make / CMake) with clang for WASI, generating WIT bindings with wit-bindgen-c for libraries.
+//! The C driver: clang for WASI on the sources kiln.toml lists, or make / CMake.
+//!
+//! For libraries it generates WIT bindings with wit-bindgen-c.
 
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::{CBuild, Project};

@@ -1,4 +1,6 @@
-//! A small on-disk cache of toolchain discovery and `cargo metadata` results, so a rebuild does not pay for re-probing compilers on every run.
+//! An on-disk cache of toolchain discovery and `cargo metadata` results.
+//!
+//! A rebuild then does not pay for re-probing compilers on every run.
 //!
 //! Each entry is stored under a key naming everything the result depends on
 //! (tool, environment variables) and carries fingerprints — size and

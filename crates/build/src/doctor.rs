@@ -1,4 +1,6 @@
-//! What `kiln doctor` reports: every toolchain kiln can drive, its version and path, or what installs it.
+//! What `kiln doctor` reports: every toolchain kiln can drive, or what installs it.
+//!
+//! Each toolchain found is reported with its version and path.
 
 use crate::toolchain::{check_c_link_support, find_c_toolchain, find_go, rustc, which};
 use serde::Serialize;

@@ -1,4 +1,7 @@
-//! Language drivers: finds the project at a path, runs its real toolchain for a wasm target, and returns the wasm it produced with the package's metadata.
+//! Language drivers: run a project's real toolchain for a wasm target and return the wasm.
+//!
+//! A driver finds the project at a path and returns the wasm it produced with
+//! the package's metadata.
 //!
 //! Drivers return a core module or a component; turning a core module into a
 //! component is the component stage's job, which the CLI chains after this one.

@@ -1,4 +1,6 @@
-//! `kiln.toml`: the manifest of C projects, and of Go projects that need more than `go.mod` says. Its schema is documented in docs/kiln-toml.md.
+//! `kiln.toml`: the manifest of C projects, and of Go projects that need more than `go.mod`.
+//!
+//! Its schema is documented in docs/kiln-toml.md.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;

@@ -1,4 +1,7 @@
-//! The Rust driver: picks the package and target with cargo_metadata, runs `cargo build` for a wasm target and reads the artifact from cargo's JSON messages.
+//! The Rust driver: `cargo build` for a wasm target, the artifact read from cargo's messages.
+//!
+//! The package and target are picked with cargo_metadata; the artifact's path
+//! comes from cargo's JSON messages.
 
 use crate::Built;
 use crate::toolchain::{cargo, git_revision, rustc, rustc_version};

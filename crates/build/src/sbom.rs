@@ -1,4 +1,7 @@
-//! CycloneDX 1.5 SBOMs for built components: Rust's resolved dependency graph, Go's module list from the build info in the binary, C's source files and toolchain.
+//! CycloneDX 1.5 SBOMs for built components, from what each language driver records.
+//!
+//! They list Rust's resolved dependency graph, Go's module list from the build
+//! info in the binary, or C's source files and toolchain.
 //!
 //! The documents are reproducible: no wall clock (the `created` time comes
 //! from the caller, i.e. `SOURCE_DATE_EPOCH`), a serial number derived from
@@ -10,9 +13,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// The media type of a CycloneDX JSON document, also its OCI artifact type.
-pub const MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
 
 /// What a build knows that its SBOM needs, recorded by each driver.
 #[derive(Debug, Clone)]
@@ -214,7 +214,11 @@ pub fn generate(source: &SbomSource, subject: &Subject, core_module: &[u8]) -> R
         subject.name,
         subject.version.map(|v| format!("@{v}")).unwrap_or_default()
     );
-    let (mut components, mut dependencies, root_deps) = match source {
+    let Parts {
+        mut components,
+        mut dependencies,
+        root_deps,
+    } = match source {
         SbomSource::Rust {
             manifest,
             package,
@@ -305,7 +309,15 @@ pub fn to_bytes(bom: &Bom) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-type Parts = (Vec<Component>, Vec<Dependency>, Vec<String>);
+/// What one driver's source contributes to the document.
+struct Parts {
+    /// Every component but the root.
+    components: Vec<Component>,
+    /// Who depends on whom, below the root.
+    dependencies: Vec<Dependency>,
+    /// The references the root depends on directly.
+    root_deps: Vec<String>,
+}
 
 /// The resolved graph for `package` (normal and build dependencies, as
 /// compiled for `triple`), with checksums from Cargo.lock.
@@ -409,7 +421,11 @@ fn rust(
             external_references: Vec::new(),
             properties: Vec::new(),
         };
-        if let Some(sum) = lock.get(&(p.name.to_string(), p.version.to_string(), source.clone())) {
+        if let Some(sum) = lock.get(&LockKey {
+            name: p.name.to_string(),
+            version: p.version.to_string(),
+            source: source.clone(),
+        }) {
             component.hashes.push(sha256(sum));
         }
         match source.as_deref() {
@@ -447,7 +463,11 @@ fn rust(
             depends_on: deps,
         });
     }
-    Ok((components, dependencies, root_deps))
+    Ok(Parts {
+        components,
+        dependencies,
+        root_deps,
+    })
 }
 
 /// `cargo metadata` with dependencies for the wasm target, cached while
@@ -502,8 +522,16 @@ fn resolved_metadata(
     })
 }
 
-/// Checksums from Cargo.lock by (name, version, source).
-fn read_lock(path: &Path) -> BTreeMap<(String, String, Option<String>), String> {
+/// A package as Cargo.lock names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct LockKey {
+    name: String,
+    version: String,
+    source: Option<String>,
+}
+
+/// Checksums from Cargo.lock by name, version and source.
+fn read_lock(path: &Path) -> BTreeMap<LockKey, String> {
     #[derive(Deserialize)]
     struct Lock {
         #[serde(default)]
@@ -524,7 +552,14 @@ fn read_lock(path: &Path) -> BTreeMap<(String, String, Option<String>), String> 
     };
     lock.package
         .into_iter()
-        .filter_map(|p| Some(((p.name, p.version, p.source), p.checksum?)))
+        .filter_map(|p| {
+            let key = LockKey {
+                name: p.name,
+                version: p.version,
+                source: p.source,
+            };
+            Some((key, p.checksum?))
+        })
         .collect()
 }
 
@@ -541,7 +576,16 @@ pub struct GoBuildInfo {
     /// Dependencies, replacements applied.
     pub deps: Vec<GoModule>,
     /// `build` settings (`-trimpath`, `GOOS`, …).
-    pub settings: Vec<(String, String)>,
+    pub settings: Vec<GoSetting>,
+}
+
+/// One `build` setting from Go's build info: `key=value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoSetting {
+    /// e.g. `GOOS` or `-trimpath`.
+    pub key: String,
+    /// e.g. `wasip1` or `true`.
+    pub value: String,
 }
 
 /// A module from Go's build info.
@@ -625,8 +669,11 @@ pub fn go_build_info(binary: &[u8]) -> Option<GoBuildInfo> {
                 }
             }
             "build" => {
-                if let Some((k, v)) = f.get(1).and_then(|kv| kv.split_once('=')) {
-                    info.settings.push((k.to_string(), v.to_string()));
+                if let Some((key, value)) = f.get(1).and_then(|kv| kv.split_once('=')) {
+                    info.settings.push(GoSetting {
+                        key: key.to_string(),
+                        value: value.to_string(),
+                    });
                 }
             }
             _ => {}
@@ -648,36 +695,13 @@ fn uvarint(bytes: &[u8]) -> Option<(u64, usize)> {
 
 /// Go's `h1:` sums are base64 SHA-256 values; CycloneDX wants hex.
 fn h1_hex(sum: &str) -> Option<String> {
+    use base64::Engine as _;
     let b64 = sum.strip_prefix("h1:")?;
-    base64_decode(b64)
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
         .filter(|b| b.len() == 32)
         .map(hex::encode)
-}
-
-/// Standard base64 with padding; a few lines instead of a dependency for
-/// one 44-character value per module.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes = text.trim_end_matches('=').as_bytes();
-    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
-    for chunk in bytes.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= value(*c)? << (18 - 6 * i);
-        }
-        let take = chunk.len().saturating_sub(1);
-        out.extend_from_slice(&n.to_be_bytes()[1..1 + take]);
-    }
-    Some(out)
 }
 
 fn go(core_module: &[u8], toolchain: &str) -> Result<Parts> {
@@ -698,10 +722,10 @@ fn go(core_module: &[u8], toolchain: &str) -> Result<Parts> {
         properties: info
             .settings
             .iter()
-            .filter(|(k, _)| matches!(k.as_str(), "GOOS" | "GOARCH" | "-trimpath" | "-tags"))
-            .map(|(k, v)| Property {
-                name: format!("kiln:go:{k}"),
-                value: v.clone(),
+            .filter(|s| matches!(s.key.as_str(), "GOOS" | "GOARCH" | "-trimpath" | "-tags"))
+            .map(|s| Property {
+                name: format!("kiln:go:{}", s.key),
+                value: s.value.clone(),
             })
             .collect(),
     }];
@@ -739,7 +763,11 @@ fn go(core_module: &[u8], toolchain: &str) -> Result<Parts> {
     root_deps.dedup();
     // Go's build info lists the modules linked in, not who imports whom.
     let dependencies = Vec::new();
-    Ok((components, dependencies, root_deps))
+    Ok(Parts {
+        components,
+        dependencies,
+        root_deps,
+    })
 }
 
 const C_EXTENSIONS: &[&str] = &["c", "h", "cc", "cpp", "cxx", "hh", "hpp", "hxx", "inc"];
@@ -805,7 +833,11 @@ fn c(root: &Path, sources: &[PathBuf], compiler: &str, sysroot: &Path) -> Result
         .filter_map(|c| c.bom_ref.clone())
         .collect();
     root_deps.sort();
-    Ok((components, Vec::new(), root_deps))
+    Ok(Parts {
+        components,
+        dependencies: Vec::new(),
+        root_deps,
+    })
 }
 
 /// C and C++ sources and headers under the project, skipping build output
@@ -882,7 +914,13 @@ mod tests {
         assert_eq!(info.path.as_deref(), Some("example.com/hello"));
         assert_eq!(info.deps.len(), 1);
         assert_eq!(info.deps[0].replaced_by.as_ref().unwrap().path, "../text");
-        assert_eq!(info.settings, vec![("GOOS".into(), "wasip1".into())]);
+        assert_eq!(
+            info.settings,
+            vec![GoSetting {
+                key: "GOOS".into(),
+                value: "wasip1".into()
+            }]
+        );
         assert!(go_build_info(&b[..20]).is_none());
         assert!(go_build_info(b"no build info here").is_none());
     }

@@ -1,4 +1,7 @@
-//! Stamps of finished components: what toolchain output (and settings) a component file was made from, so a rebuild whose toolchain output is unchanged reuses the file instead of componentizing, embedding and validating again.
+//! Stamps of finished components: the toolchain output and settings each one was made from.
+//!
+//! A rebuild whose toolchain output is unchanged reuses the component file
+//! instead of componentizing, embedding and validating again.
 //!
 //! A stamp lives in `<target dir>/kiln/stamps/`, one per output path. It
 //! holds a key (the toolchain output's digest, everything else the

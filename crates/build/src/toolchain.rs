@@ -1,4 +1,6 @@
-//! Toolchain discovery for every driver: cargo/rustc, clang with a WASI sysroot, Go; what `kiln doctor` reports.
+//! Toolchain discovery for every driver: cargo/rustc, clang with a WASI sysroot, Go.
+//!
+//! What it finds is also what `kiln doctor` reports.
 
 use anyhow::Result;
 use kiln_core::hinted;

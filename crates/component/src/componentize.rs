@@ -31,24 +31,6 @@ impl Adapter {
             Adapter::Reactor => "wasi_snapshot_preview1.reactor",
         }
     }
-
-    /// Picks the command adapter for a module that exports `_start` and the
-    /// reactor adapter otherwise.
-    pub fn for_module(module: &[u8]) -> Result<Adapter> {
-        for payload in wasmparser::Parser::new(0).parse_all(module) {
-            if let wasmparser::Payload::ExportSection(exports) =
-                payload.context("failed to parse the core module")?
-            {
-                for export in exports {
-                    if export.context("failed to parse the core module")?.name == "_start" {
-                        return Ok(Adapter::Command);
-                    }
-                }
-                return Ok(Adapter::Reactor);
-            }
-        }
-        Ok(Adapter::Reactor)
-    }
 }
 
 /// The Wasmtime release the embedded WASI preview1 adapters come from.
@@ -85,4 +67,24 @@ pub fn componentize(module: &[u8], adapter: Adapter) -> Result<Vec<u8>> {
             adapter.name()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adapter_version_is_the_wasmtime_release_cargo_lock_pins() {
+        // The adapter crate and wasmtime come from one Wasmtime release, the
+        // one `kiln_aot::WASMTIME_VERSION` names (tested against the lock).
+        let lock = include_str!("../../../Cargo.lock");
+        for package in ["wasi-preview1-component-adapter-provider", "wasmtime"] {
+            let entry = format!("[[package]]\nname = \"{package}\"\nversion = \"");
+            let versions: Vec<&str> = lock
+                .match_indices(&entry)
+                .filter_map(|(at, _)| lock[at + entry.len()..].split('"').next())
+                .collect();
+            assert_eq!(versions, [ADAPTER_WASMTIME_VERSION], "{package}");
+        }
+    }
 }

@@ -1,4 +1,6 @@
-//! Embedding a WIT world into a core module whose toolchain cannot do it itself (Go), after checking the module can implement it.
+//! Embedding a WIT world into a core module whose toolchain cannot do it itself (Go).
+//!
+//! The module is first checked to be able to implement the world.
 
 use anyhow::{Context, Result, bail};
 use wit_parser::{Resolve, Type, WorldId, WorldItem};

@@ -1,4 +1,6 @@
-//! Turns core modules into components with the WASI preview1 adapter, embeds package metadata, and validates wasm binaries.
+//! Turns core modules into components, embeds package metadata, and validates wasm binaries.
+//!
+//! Core modules are componentized with the WASI preview1 adapter.
 
 mod componentize;
 mod embed;

@@ -1,4 +1,6 @@
-//! Package metadata (name, version, authors, licenses, source, revision) embedded into components with wasm-metadata.
+//! Package metadata embedded into components with wasm-metadata.
+//!
+//! The metadata is the name, version, authors, licenses, source and revision.
 
 use anyhow::{Context, Result};
 use kiln_core::PackageMetadata;

@@ -1,4 +1,4 @@
-//! Validation of core modules and components with wasmparser, with function bodies checked in parallel.
+//! Validation of core modules and components with wasmparser, function bodies in parallel.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,4 +1,6 @@
-//! Input files as bytes: small ones read into memory, large ones mapped, so a 50 MiB component is hashed and parsed straight from the page cache.
+//! Input files as bytes: small ones read into memory, large ones mapped.
+//!
+//! A 50 MiB component is then hashed and parsed straight from the page cache.
 
 use anyhow::{Context, Result};
 use std::io::Read;

@@ -1,4 +1,7 @@
-//! Deterministic kill points for crash tests: `KILN_TEST_KILL_AFTER=STEP[:N]` aborts kiln right after the Nth time (default the first) it completes the named step, as a `kill -9` would at that moment.
+//! Deterministic kill points for crash tests: `KILN_TEST_KILL_AFTER=STEP[:N]`.
+//!
+//! The variable aborts kiln right after the Nth time (default the first) it
+//! completes the named step, as a `kill -9` would at that moment.
 //!
 //! The steps are named where shared state changes: [`BLOB_STORED`],
 //! [`MANIFEST_STORED`], [`INDEX_UPDATED`], [`REFERRERS_UPDATED`],

@@ -1,4 +1,6 @@
-//! Shared vocabulary of kiln's stages: artifacts, digests, languages, errors with hints and progress reporting.
+//! Shared vocabulary of kiln's stages: artifacts, digests, languages, errors, progress.
+//!
+//! Errors carry hints; progress goes through the [`Reporter`] trait.
 //!
 //! This crate does no network or process work. Its I/O is
 //! [`fs::write_atomic`], the single place every stage writes an output file,

@@ -1,4 +1,7 @@
-//! Exclusive locks on shared state kept on disk (a layout's `index.json`, the caches), held across processes and threads, re-entrant within a thread.
+//! Exclusive locks on shared state kept on disk, across processes and threads.
+//!
+//! They guard a layout's `index.json` and the caches, and are re-entrant within
+//! a thread.
 //!
 //! Every read-modify-write of a file that several kiln processes may update
 //! at once happens under one of these, so no update is lost: a process

@@ -1,4 +1,6 @@
-//! Reads what a wasm binary is, imports, exports and contains, without running or fully validating it: kiln's `inspect` report.
+//! Reads what a wasm binary is, imports, exports and contains: kiln's `inspect` report.
+//!
+//! The binary is never run, nor fully validated.
 //!
 //! The report walks the section structure only. Function bodies are skipped,
 //! so the cost grows with the number of sections and imports, not with the

@@ -1,4 +1,6 @@
-//! wasmparser's validator over everything but function bodies: the gate every report of a binary passes before it is built.
+//! wasmparser's validator over everything but function bodies.
+//!
+//! It is the gate every report of a binary passes before it is built.
 //!
 //! A binary can be small and still describe far more than it holds: one
 //! function type with 1,000 parameters imported 300,000 times fits in about a

@@ -1,4 +1,6 @@
-//! The WIT world of a component (or of a core module's embedded component type), at interface level with versions and function signatures.
+//! The WIT world of a component or of a core module's embedded component type.
+//!
+//! It is read at interface level, with versions and function signatures.
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;

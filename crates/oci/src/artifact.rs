@@ -1,4 +1,7 @@
-//! The OCI documents kiln writes and reads: image manifests and indexes, descriptors, the CNCF Wasm config, and the manifests of precompiled artifacts attached as referrers.
+//! The OCI documents kiln writes and reads: manifests, indexes, descriptors and configs.
+//!
+//! They are image manifests and indexes, descriptors, the CNCF Wasm config, and
+//! the manifests of precompiled artifacts attached as referrers.
 //!
 //! These few types are written here rather than taken from `oci-wasm`,
 //! which would pull a second oci-client and wasm-tools release into the
@@ -71,7 +74,11 @@ pub const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 pub struct Descriptor {
     /// What the content is.
     pub media_type: String,
-    /// `sha256:<hex>` of the content.
+    /// The content's digest, `algorithm:encoded`. kiln writes `sha256:`
+    /// and reads content by sha256 only ([`Descriptor::checked_digest`]),
+    /// but a descriptor with any algorithm the OCI spec allows (`sha512:`,
+    /// or one registered later) parses, so one such entry never breaks the
+    /// parse of the index or manifest that lists it.
     pub digest: String,
     /// Size in bytes.
     pub size: u64,
@@ -101,6 +108,25 @@ impl Descriptor {
         check_digest(&self.digest)?;
         Ok(&self.digest)
     }
+}
+
+/// The algorithm of a digest of the form the OCI image spec gives
+/// (`algorithm ":" encoded`, the algorithm lowercase letters and digits
+/// joined by `+._-`, the encoded part letters, digits and `=_-`), whatever
+/// the algorithm; `None` for anything else.
+pub fn digest_algorithm(digest: &str) -> Option<&str> {
+    let (algorithm, encoded) = digest.split_once(':')?;
+    let component = |c: &str| {
+        !c.is_empty()
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let well_formed = algorithm.split(['+', '.', '_', '-']).all(component)
+        && !encoded.is_empty()
+        && encoded
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b));
+    well_formed.then_some(algorithm)
 }
 
 /// Fails unless `digest` is `sha256:` and 64 lowercase hex digits.
@@ -519,58 +545,60 @@ pub fn cwasm_package(
     subject: &Descriptor,
     created: &str,
 ) -> Result<Package> {
-    let mut layer = Descriptor::of(CWASM_LAYER_MEDIA_TYPE, &cwasm);
+    let mut layer = Blob::bytes(CWASM_LAYER_MEDIA_TYPE, cwasm);
     layer
+        .descriptor
         .annotations
         .insert(ANNOTATION_TITLE.to_string(), file_name.to_string());
-    let config = Descriptor::of(CWASM_CONFIG_MEDIA_TYPE, &descriptor_json);
-    let mut annotations = BTreeMap::new();
-    annotations.insert(ANNOTATION_TARGET.to_string(), target.to_string());
-    annotations.insert(
-        ANNOTATION_WASMTIME.to_string(),
-        wasmtime_version.to_string(),
-    );
-    annotations.insert(
-        "org.opencontainers.image.created".to_string(),
-        created.to_string(),
-    );
-    let mut subject = subject.clone();
-    subject.annotations.clear();
-    subject.artifact_type = None;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
-        artifact_type: Some(CWASM_ARTIFACT_TYPE.to_string()),
-        config: config.clone(),
-        layers: vec![layer.clone()],
-        subject: Some(subject),
+    let config = Blob::bytes(CWASM_CONFIG_MEDIA_TYPE, descriptor_json);
+    let annotations = BTreeMap::from([
+        (ANNOTATION_TARGET.to_string(), target.to_string()),
+        (
+            ANNOTATION_WASMTIME.to_string(),
+            wasmtime_version.to_string(),
+        ),
+    ]);
+    referrer_package(
+        CWASM_ARTIFACT_TYPE,
+        config,
+        layer,
         annotations,
-    };
-    Package::new(
-        &manifest,
-        vec![
-            Blob {
-                descriptor: config,
-                data: BlobData::Bytes(descriptor_json),
-            },
-            Blob {
-                descriptor: layer,
-                data: BlobData::Bytes(cwasm),
-            },
-        ],
+        subject,
+        created,
     )
 }
 
 /// An SBOM attached to `subject` (a component's manifest), as `oras attach`
 /// makes such artifacts: the empty config, the document as the one layer.
 pub fn sbom_package(document: Vec<u8>, subject: &Descriptor, created: &str) -> Result<Package> {
-    let mut layer = Descriptor::of(SBOM_ARTIFACT_TYPE, &document);
+    let mut layer = Blob::bytes(SBOM_ARTIFACT_TYPE, document);
     layer
+        .descriptor
         .annotations
         .insert(ANNOTATION_TITLE.to_string(), "sbom.cdx.json".to_string());
-    let empty = b"{}".to_vec();
-    let config = Descriptor::of(EMPTY_MEDIA_TYPE, &empty);
-    let mut annotations = BTreeMap::new();
+    let config = Blob::bytes(EMPTY_MEDIA_TYPE, b"{}".to_vec());
+    referrer_package(
+        SBOM_ARTIFACT_TYPE,
+        config,
+        layer,
+        BTreeMap::new(),
+        subject,
+        created,
+    )
+}
+
+/// A manifest of `artifact_type` attached to `subject` as a referrer, with
+/// `config` and one `layer` (both in memory) and `annotations` plus its
+/// creation time. The subject is described by digest, size and media type
+/// alone.
+fn referrer_package(
+    artifact_type: &str,
+    config: Blob,
+    layer: Blob,
+    mut annotations: BTreeMap<String, String>,
+    subject: &Descriptor,
+    created: &str,
+) -> Result<Package> {
     annotations.insert(
         "org.opencontainers.image.created".to_string(),
         created.to_string(),
@@ -581,25 +609,13 @@ pub fn sbom_package(document: Vec<u8>, subject: &Descriptor, created: &str) -> R
     let manifest = Manifest {
         schema_version: 2,
         media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
-        artifact_type: Some(SBOM_ARTIFACT_TYPE.to_string()),
-        config: config.clone(),
-        layers: vec![layer.clone()],
+        artifact_type: Some(artifact_type.to_string()),
+        config: config.descriptor.clone(),
+        layers: vec![layer.descriptor.clone()],
         subject: Some(subject),
         annotations,
     };
-    Package::new(
-        &manifest,
-        vec![
-            Blob {
-                descriptor: config,
-                data: BlobData::Bytes(empty),
-            },
-            Blob {
-                descriptor: layer,
-                data: BlobData::Bytes(document),
-            },
-        ],
-    )
+    Package::new(&manifest, vec![config, layer])
 }
 
 /// A Sigstore bundle holding a DSSE envelope, attached to `subject` as
@@ -615,10 +631,9 @@ pub fn bundle_package(
     subject: &Descriptor,
     created: &str,
 ) -> Result<Package> {
-    let layer = Descriptor::of(SIGSTORE_BUNDLE_MEDIA_TYPE, &bundle);
-    let empty = b"{}".to_vec();
-    let mut config = Descriptor::of(EMPTY_MEDIA_TYPE, &empty);
-    config.artifact_type = Some(SIGSTORE_BUNDLE_MEDIA_TYPE.to_string());
+    let layer = Blob::bytes(SIGSTORE_BUNDLE_MEDIA_TYPE, bundle);
+    let mut config = Blob::bytes(EMPTY_MEDIA_TYPE, b"{}".to_vec());
+    config.descriptor.artifact_type = Some(SIGSTORE_BUNDLE_MEDIA_TYPE.to_string());
     let annotations = BTreeMap::from([
         (
             ANNOTATION_BUNDLE_CONTENT.to_string(),
@@ -628,35 +643,14 @@ pub fn bundle_package(
             ANNOTATION_BUNDLE_PREDICATE_TYPE.to_string(),
             predicate_type.to_string(),
         ),
-        (
-            "org.opencontainers.image.created".to_string(),
-            created.to_string(),
-        ),
     ]);
-    let mut subject = subject.clone();
-    subject.annotations.clear();
-    subject.artifact_type = None;
-    let manifest = Manifest {
-        schema_version: 2,
-        media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
-        artifact_type: Some(SIGSTORE_BUNDLE_MEDIA_TYPE.to_string()),
-        config: config.clone(),
-        layers: vec![layer.clone()],
-        subject: Some(subject),
+    referrer_package(
+        SIGSTORE_BUNDLE_MEDIA_TYPE,
+        config,
+        layer,
         annotations,
-    };
-    Package::new(
-        &manifest,
-        vec![
-            Blob {
-                descriptor: config,
-                data: BlobData::Bytes(empty),
-            },
-            Blob {
-                descriptor: layer,
-                data: BlobData::Bytes(bundle),
-            },
-        ],
+        subject,
+        created,
     )
 }
 
@@ -820,6 +814,49 @@ mod tests {
         assert_eq!(safe_file_name(".."), None);
         assert_eq!(safe_file_name("/"), None);
         assert_eq!(safe_file_name("ok.wasm").as_deref(), Some("ok.wasm"));
+    }
+
+    #[test]
+    fn descriptors_with_other_digest_algorithms_parse() {
+        let sha256 = format!("sha256:{}", "a".repeat(64));
+        let sha512 = format!("sha512:{}", "b".repeat(128));
+        let other = "blake3:0123456789abcdef";
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{INDEX_MEDIA_TYPE}","manifests":[
+                {{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{sha512}","size":7,"artifactType":"t"}},
+                {{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{other}","size":8}},
+                {{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{sha256}","size":9,"artifactType":"t"}}
+            ]}}"#
+        );
+        let index: Index = serde_json::from_str(&body).unwrap();
+        let digests: Vec<&str> = index.manifests.iter().map(|d| d.digest.as_str()).collect();
+        assert_eq!(digests, [sha512.as_str(), other, sha256.as_str()]);
+        // Only the sha256 one is usable where kiln needs a sha256.
+        assert!(index.manifests[0].checked_digest().is_err());
+        assert!(index.manifests[1].checked_digest().is_err());
+        assert_eq!(index.manifests[2].checked_digest().unwrap(), sha256);
+        // A manifest whose subject or layers use another algorithm parses too.
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"config":{{"mediaType":"{EMPTY_MEDIA_TYPE}","digest":"{sha256}","size":2}},
+                "layers":[{{"mediaType":"x","digest":"{sha512}","size":1}}],
+                "subject":{{"mediaType":"{MANIFEST_MEDIA_TYPE}","digest":"{sha512}","size":3}}}}"#
+        );
+        let m: Manifest = serde_json::from_str(&manifest).unwrap();
+        assert_eq!(m.layers[0].digest, sha512);
+        // The index writes back with every entry as it was.
+        let again: Index = serde_json::from_slice(&to_bytes(&index).unwrap()).unwrap();
+        assert_eq!(again, index);
+
+        assert_eq!(digest_algorithm(&sha512), Some("sha512"));
+        assert_eq!(digest_algorithm(other), Some("blake3"));
+        assert_eq!(
+            digest_algorithm("sha256+b64u:LCa0a2j_xo_5m0U8HTBBNBNCLXBkg7-g-YpeiGJm564"),
+            Some("sha256+b64u")
+        );
+        assert_eq!(digest_algorithm("sha256:../../x"), None);
+        assert_eq!(digest_algorithm("SHA256:ab"), None);
+        assert_eq!(digest_algorithm("sha512:"), None);
+        assert_eq!(digest_algorithm("nocolon"), None);
     }
 
     #[test]

@@ -1,4 +1,12 @@
-//! Registry credentials as docker, oras, cosign and podman users keep them: `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` (for the registry `KILN_REGISTRY` names, else the one registry a command addresses), then Docker's `config.json` (`credHelpers`, `credsStore`, `auths` with `auth` or `identitytoken`), then the containers auth file podman, skopeo and buildah write (`auths`, also keyed by repository); and `login`/`logout` writing Docker's file.
+//! Registry credentials where docker, oras, cosign and podman users keep them, and login/logout.
+//!
+//! They are looked up in order:
+//! `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` (for the registry
+//! `KILN_REGISTRY` names, else the one registry a command addresses), then
+//! Docker's `config.json` (`credHelpers`, `credsStore`, `auths` with `auth` or
+//! `identitytoken`), then the containers auth file podman, skopeo and buildah
+//! write (`auths`, also keyed by repository). `login`/`logout` write Docker's
+//! file.
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;

@@ -1,4 +1,7 @@
-//! Per-registry trust where docker and podman users already keep it: `certs.d/HOST[:PORT]/` directories holding extra certificate authorities (`*.crt`) and client certificates for mutual TLS (`*.cert` with its `*.key`).
+//! Per-registry trust where docker and podman users already keep it: `certs.d/HOST[:PORT]/`.
+//!
+//! Those directories hold extra certificate authorities (`*.crt`) and client
+//! certificates for mutual TLS (`*.cert` with its `*.key`).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

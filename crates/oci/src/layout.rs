@@ -1,4 +1,6 @@
-//! A local OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`), written with atomic renames and read with digest checks.
+//! A local OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/`).
+//!
+//! It is written with atomic renames and read with digest checks.
 
 use crate::artifact::{ANNOTATION_REF_NAME, Descriptor, INDEX_MEDIA_TYPE, Index, check_digest};
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,9 @@
-//! OCI artifacts for kiln: components and their precompiled artifacts in the CNCF Wasm layout, pushed to and pulled from registries (through kiln's own distribution-spec client on reqwest) or local OCI image layouts, with referrers, tags, Docker- and podman-compatible credentials and per-registry trust.
+//! OCI artifacts for kiln: components and their precompiled artifacts in the CNCF Wasm layout.
+//!
+//! They are pushed to and pulled from registries (through kiln's own
+//! distribution-spec client on reqwest) or local OCI image layouts, with
+//! referrers, tags, Docker- and podman-compatible credentials and per-registry
+//! trust.
 
 pub mod artifact;
 pub mod auth;
@@ -17,5 +22,5 @@ pub use artifact::{
 };
 pub use reference::Reference;
 pub use referrers::{Allowed, VerifiedReferrer};
-pub use registry::Connection;
+pub use registry::{Connection, DEFAULT_MAX_ATTEMPTS};
 pub use store::{Content, Pulled, Pushed, Store};

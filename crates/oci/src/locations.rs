@@ -1,4 +1,8 @@
-//! Where kiln has seen blobs in a registry, kept in the cache directory, so a push to another repository of the same registry can mount a blob instead of uploading it again (as skopeo's blob-info cache does).
+//! Where kiln has seen blobs in a registry, so a push can mount them instead of uploading.
+//!
+//! The record is kept in the cache directory; a push to another repository of
+//! the same registry mounts a blob seen there (as skopeo's blob-info cache
+//! does).
 
 use crate::artifact::check_digest;
 use std::collections::BTreeMap;

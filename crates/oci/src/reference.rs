@@ -1,4 +1,7 @@
-//! Where an artifact lives: `REGISTRY/REPO[:TAG][@DIGEST]` in a registry, or `oci:PATH[:TAG][@DIGEST]` in a local OCI image layout; a bare `NAME[:TAG]` is a layout under `target/kiln/oci`.
+//! Where an artifact lives: a repository in a registry, or a local OCI image layout.
+//!
+//! `REGISTRY/REPO[:TAG][@DIGEST]` names a registry's, `oci:PATH[:TAG][@DIGEST]`
+//! a local layout's; a bare `NAME[:TAG]` is a layout under `target/kiln/oci`.
 
 use crate::artifact::check_digest;
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,7 @@
-//! Following referrers safely: the one way kiln reads what is attached to a manifest, each referrer fetched by digest and kept only when it really refers to that manifest and is of a type the caller asked for.
+//! Following referrers safely: the one way kiln reads what is attached to a manifest.
+//!
+//! Each referrer is fetched by digest and kept only when it really refers to
+//! that manifest and is of a type the caller asked for.
 //!
 //! A referrers list (the registry's referrers API, or the `sha256-<hex>`
 //! index tag of the referrers tag schema) is written by anyone with push
@@ -11,6 +14,7 @@
 
 use crate::artifact::{
     Descriptor, MANIFEST_MEDIA_TYPE, Manifest, SIGSTORE_BUNDLE_MEDIA_TYPE, check_digest,
+    digest_algorithm,
 };
 use crate::store::Store;
 use anyhow::Result;
@@ -114,7 +118,14 @@ impl Store {
                 ));
             };
             if check_digest(&listed.digest).is_err() {
-                skip("its digest is malformed".to_string());
+                // The list parsed: an entry with a digest kiln cannot
+                // follow is skipped, never a reason to drop the others.
+                skip(match digest_algorithm(&listed.digest) {
+                    Some(algorithm) => {
+                        format!("its digest is `{algorithm}`, and kiln follows sha256 digests only")
+                    }
+                    None => "its digest is malformed".to_string(),
+                });
                 continue;
             }
             let bytes = match self.manifest(None, Some(&listed.digest)) {
@@ -232,10 +243,13 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::{bundle_package, sbom_package};
+    use crate::artifact::{
+        EMPTY_MEDIA_TYPE, INDEX_MEDIA_TYPE, Index, bundle_package, referrers_tag, sbom_package,
+        to_bytes,
+    };
+    use crate::layout::Layout;
     use std::sync::Mutex;
 
-    /// Keeps the warnings.
     #[derive(Default)]
     struct Warnings(Mutex<Vec<String>>);
 
@@ -244,6 +258,60 @@ mod tests {
         fn warn(&self, message: &str) {
             self.0.lock().unwrap().push(message.to_string());
         }
+    }
+
+    #[test]
+    fn a_referrers_index_with_a_sha512_entry_parses_and_its_sha256_entry_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open(dir.path(), true).unwrap();
+        let subject = Descriptor::of(MANIFEST_MEDIA_TYPE, b"the subject");
+
+        // A referrer of `subject`, stored by its sha256 digest.
+        let referrer = Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+            artifact_type: Some("application/x-test".to_string()),
+            config: Descriptor::of(EMPTY_MEDIA_TYPE, b"{}"),
+            layers: Vec::new(),
+            subject: Some(subject.clone()),
+            annotations: BTreeMap::new(),
+        };
+        let bytes = to_bytes(&referrer).unwrap();
+        let mut listed = Descriptor::of(MANIFEST_MEDIA_TYPE, &bytes);
+        listed.artifact_type = Some("application/x-test".to_string());
+        layout.put_blob(&listed, &bytes).unwrap();
+
+        // The referrers index lists a sha512 referrer first, then that one.
+        let sha512 = Descriptor {
+            digest: format!("sha512:{}", "c".repeat(128)),
+            ..listed.clone()
+        };
+        let index = Index {
+            manifests: vec![sha512.clone(), listed.clone()],
+            ..Index::default()
+        };
+        let index_bytes = to_bytes(&index).unwrap();
+        let d = Descriptor::of(INDEX_MEDIA_TYPE, &index_bytes);
+        layout.put_blob(&d, &index_bytes).unwrap();
+        let tag = referrers_tag(&subject.digest).unwrap();
+        layout.add_manifest(&d, Some(&tag)).unwrap();
+
+        let store = Store::Layout(layout);
+        assert_eq!(store.referrers(&subject.digest).unwrap(), index.manifests);
+        let warnings = Warnings::default();
+        let kept = store
+            .verified_referrers(&subject.digest, Allowed::Any, &warnings)
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].digest, listed.digest);
+        assert_eq!(kept[0].artifact_type, "application/x-test");
+        assert_eq!(kept[0].descriptor(), listed);
+        let warnings = warnings.0.into_inner().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains(&sha512.digest) && warnings[0].contains("`sha512`"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

@@ -1,4 +1,10 @@
-//! A registry through kiln's own client for the OCI distribution spec, on reqwest: blobs (checked, uploaded in one request or in chunks, mounted across repositories), manifests, tags and referrers, every request authenticated (`token.rs`), bounded, given a deadline and retried when its failure may pass (`registry/http.rs`), over TLS as the user trusts the registry (`registry/tls.rs`).
+//! A registry through kiln's own client for the OCI distribution spec, on reqwest.
+//!
+//! It moves blobs (checked, uploaded in one request or in chunks, mounted
+//! across repositories), manifests, tags and referrers. Every request is
+//! authenticated (`token.rs`), bounded, given a deadline and retried when its
+//! failure may pass (`registry/http.rs`), over TLS as the user trusts the
+//! registry (`registry/tls.rs`).
 
 pub(crate) mod http;
 mod tls;
@@ -38,8 +44,30 @@ pub struct Connection {
     /// request (requests carrying blobs get longer in proportion to their
     /// size); `None` is 30 seconds.
     pub timeout: Option<Duration>,
-    /// Attempts per request for transient failures; `None` is 5.
+    /// The most attempts per request, the first included, for transient
+    /// failures (what `--retries` sets); `None` is [`DEFAULT_MAX_ATTEMPTS`].
+    /// Read it with [`Connection::max_attempts`], set it with
+    /// [`Connection::with_max_attempts`]; the field keeps its old name
+    /// until callers that build a `Connection` field by field use those.
     pub attempts: Option<u32>,
+}
+
+/// Attempts per request when a [`Connection`] sets none.
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+impl Connection {
+    /// The most attempts per request, the first included: at least 1.
+    pub fn max_attempts(&self) -> u32 {
+        self.attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1)
+    }
+
+    /// This connection with at most `max_attempts` attempts per request.
+    pub fn with_max_attempts(self, max_attempts: u32) -> Connection {
+        Connection {
+            attempts: Some(max_attempts),
+            ..self
+        }
+    }
 }
 
 /// Whether `registry` (host[:port]) is this machine, where plain HTTP is
@@ -371,7 +399,7 @@ impl Registry {
             .enable_all()
             .build()
             .context("failed to start the network runtime")?;
-        let retries = Retries::new(connection.attempts.unwrap_or(5));
+        let retries = Retries::new(connection.max_attempts());
 
         let mut credentials = credentials;
         let mut probed = None;
@@ -1323,5 +1351,13 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].digest, d);
         assert!(index_entries(br#"{"layers":[]}"#).is_err());
+    }
+
+    #[test]
+    fn max_attempts_default_to_five_and_are_at_least_one() {
+        assert_eq!(Connection::default().max_attempts(), DEFAULT_MAX_ATTEMPTS);
+        let c = Connection::default().with_max_attempts(3);
+        assert_eq!((c.attempts, c.max_attempts()), (Some(3), 3));
+        assert_eq!(Connection::default().with_max_attempts(0).max_attempts(), 1);
     }
 }

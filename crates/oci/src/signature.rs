@@ -1,4 +1,8 @@
-//! Signatures stored as cosign stores them: an OCI manifest under the tag `sha256-<hex>.sig` in the signed artifact's repository, one `application/vnd.dev.cosign.simplesigning.v1+json` layer per signature with the base64 signature in its `dev.cosignproject.cosign/signature` annotation.
+//! Signatures stored as cosign stores them, under the tag `sha256-<hex>.sig`.
+//!
+//! That tag names an OCI manifest in the signed artifact's repository with one
+//! `application/vnd.dev.cosign.simplesigning.v1+json` layer per signature, the
+//! base64 signature in its `dev.cosignproject.cosign/signature` annotation.
 
 use crate::artifact::{
     Blob, Descriptor, MANIFEST_MEDIA_TYPE, Manifest, Package, check_digest, to_bytes,

@@ -1,4 +1,10 @@
-//! Registry authentication as Docker's token specification describes it: the challenge a registry answers with (`WWW-Authenticate`), basic credentials where it asks for them, and bearer tokens per repository and scope from the token service it names — fetched with `GET` and the user name and password, or, for a Docker identity token, through the OAuth2 refresh-token exchange — cached while they last.
+//! Registry authentication as Docker's token specification describes it.
+//!
+//! A registry answers with a challenge (`WWW-Authenticate`); kiln sends basic
+//! credentials where it asks for them, and bearer tokens per repository and
+//! scope from the token service it names — fetched with `GET` and the user name
+//! and password, or, for a Docker identity token, through the OAuth2
+//! refresh-token exchange — cached while they last.
 //!
 //! An identity token (what `docker login` stores for registries with
 //! OAuth2 or single sign-on logins: Azure Container Registry, Harbor with
@@ -45,25 +51,10 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
             .to_ascii_lowercase();
         let after = after.trim_start();
         let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
-            // A quoted string; `\"` escapes a quote inside it.
-            let mut value = String::new();
-            let mut chars = quoted.char_indices();
-            let mut end = None;
-            while let Some((i, c)) = chars.next() {
-                match c {
-                    '\\' => {
-                        if let Some((_, next)) = chars.next() {
-                            value.push(next);
-                        }
-                    }
-                    '"' => {
-                        end = Some(i + 1);
-                        break;
-                    }
-                    c => value.push(c),
-                }
-            }
-            (value, &quoted[end?..])
+            // A quoted string; `\"` escapes a quote inside it. An
+            // unterminated one makes the whole challenge unreadable.
+            let (value, remaining) = http::quoted_string(quoted);
+            (value, remaining?)
         } else {
             let end = after.find(',').unwrap_or(after.len());
             (after[..end].trim().to_string(), &after[end..])

@@ -1,4 +1,7 @@
-//! Runs the external tools kiln drives (cargo, clang, go, git) and turns their failures into errors that carry the command line and the tool's stderr.
+//! Runs the external tools kiln drives (cargo, clang, go, git).
+//!
+//! Their failures become errors that carry the command line and the tool's
+//! stderr.
 
 use std::ffi::OsStr;
 use std::fmt;

@@ -1,4 +1,8 @@
-//! Signing in cosign's formats, offline, with keys: key pairs (cosign's encrypted private key format, plain PKCS#8 and SEC1 PEM), the simple-signing payload over a manifest digest, and signatures over payloads and blobs, all through the `sigstore` crate.
+//! Signing in cosign's formats, offline, with keys, through the `sigstore` crate.
+//!
+//! It covers key pairs (cosign's encrypted private key format, plain PKCS#8 and
+//! SEC1 PEM), the simple-signing payload over a manifest digest, and signatures
+//! over payloads and blobs.
 //!
 //! Keyless signing (Fulcio certificates, Rekor entries) needs the network
 //! and an identity provider; it would add another [`Signer`] source, the

@@ -1,4 +1,6 @@
-//! Gives a Go core module a `cabi_realloc` that allocates from an arena reserved in Go's data, so the WASI adapter never grows memory under Go's runtime.
+//! Gives a Go core module a `cabi_realloc` that allocates from an arena reserved in Go's data.
+//!
+//! The WASI adapter then never grows memory under Go's runtime.
 //!
 //! wit-component lets the adapter allocate its state and stack through the
 //! main module's `cabi_realloc` when there is one, and through `memory.grow`

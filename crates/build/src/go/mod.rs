@@ -1,4 +1,7 @@
-//! The Go driver: `go build` with `GOOS=wasip1 GOARCH=wasm` (a command, or a `-buildmode=c-shared` reactor exporting a WIT world).
+//! The Go driver: `go build` with `GOOS=wasip1 GOARCH=wasm`.
+//!
+//! It builds a command, or a `-buildmode=c-shared` reactor exporting a WIT
+//! world.
 
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::Project;

@@ -1,7 +1,10 @@
-//! Checking audit facts against a policy: every violation becomes a finding naming the item, the rule and where the rule was written.
+//! Checking audit facts against a policy: every violation becomes a finding.
+//!
+//! A finding names the item, the rule and where the rule was written.
 
 use super::facts::AuditFacts;
 use super::policy::{Default, Lists, Origin, Pattern, Policy, TargetWorld};
+use super::rule::Rule;
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -9,8 +12,9 @@ use std::collections::{HashMap, HashSet};
 /// One violation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// The rule kind, e.g. `imports.denied` (see docs/audit-policy.md).
-    pub rule: &'static str,
+    /// The rule, e.g. `imports.denied` (see docs/audit-policy.md); it
+    /// serializes and displays as its id.
+    pub rule: Rule,
     /// What is wrong, in one sentence.
     pub message: String,
     /// The import, export or feature concerned.
@@ -29,7 +33,7 @@ pub struct Finding {
 pub struct Note {
     /// `imports.host-specific` (host-specific imports allowed by a default)
     /// or `imports.unexamined` (imports no rule of the policy looked at).
-    pub rule: &'static str,
+    pub rule: Rule,
     /// What the note says, in one sentence.
     pub message: String,
     /// The imports concerned.
@@ -139,7 +143,7 @@ fn check_lists(
     facts: &AuditFacts,
     lists: &Lists,
     kind: &str,
-    rules: (&'static str, &'static str),
+    rules: (Rule, Rule),
     findings: &mut Vec<Finding>,
 ) {
     for name in names {
@@ -178,7 +182,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
         facts,
         &policy.imports,
         "import",
-        ("imports.denied", "imports.not-allowed"),
+        (Rule::ImportsDenied, Rule::ImportsNotAllowed),
         &mut findings,
     );
     check_lists(
@@ -186,14 +190,14 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
         facts,
         &policy.core,
         "core import",
-        ("core.denied", "core.not-allowed"),
+        (Rule::CoreDenied, Rule::CoreNotAllowed),
         &mut findings,
     );
     check_host_specific(facts, policy, &mut findings, &mut notes);
     let unexamined = unexamined(facts, policy, world.is_some());
     if !unexamined.is_empty() {
         notes.push(Note {
-            rule: "imports.unexamined",
+            rule: Rule::ImportsUnexamined,
             message: format!(
                 "no rule of the policy examined {} import{}: add an `[imports]` default, or patterns that name them",
                 unexamined.len(),
@@ -208,7 +212,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
     for p in &policy.require_exports {
         if !present(p) {
             findings.push(Finding {
-                rule: "exports.missing",
+                rule: Rule::ExportsMissing,
                 message: format!("no export matches the required `{}`", p.text),
                 item: None,
                 pattern: Some(p.text.clone()),
@@ -223,7 +227,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
             .map(|p| p.text.as_str())
             .collect();
         findings.push(Finding {
-            rule: "exports.missing",
+            rule: Rule::ExportsMissing,
             message: format!("no export matches any of `{}`", wanted.join("`, `")),
             item: None,
             pattern: Some(wanted.join(" | ")),
@@ -233,7 +237,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
     for name in &facts.exports {
         if let Some(p) = policy.forbid_exports.iter().find(|p| p.matches(name)) {
             findings.push(Finding {
-                rule: "exports.forbidden",
+                rule: Rule::ExportsForbidden,
                 message: format!("export `{name}` is forbidden by `{}`", p.text),
                 item: Some(name.clone()),
                 pattern: Some(p.text.clone()),
@@ -250,7 +254,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
                 .any(|provided| satisfies(provided, name))
             {
                 findings.push(Finding {
-                    rule: "world.import-outside",
+                    rule: Rule::WorldImportOutside,
                     message: format!(
                         "import {} is not provided by the world `{}`",
                         described(name, facts),
@@ -264,7 +268,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
         }
         for name in &facts.host_specific {
             findings.push(Finding {
-                rule: "world.import-outside",
+                rule: Rule::WorldImportOutside,
                 message: format!(
                     "host-specific import `{name}` is not provided by the world `{}` (no WIT interface provides it)",
                     world.name
@@ -277,7 +281,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
         for want in &world.exports {
             if !facts.exports.iter().any(|have| satisfies(have, want)) {
                 findings.push(Finding {
-                    rule: "world.export-missing",
+                    rule: Rule::WorldExportMissing,
                     message: format!("the world `{}` requires the export `{want}`", world.name),
                     item: Some(want.clone()),
                     pattern: Some(world.name.clone()),
@@ -291,7 +295,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
         && size > limit.value
     {
         findings.push(Finding {
-            rule: "limits.size",
+            rule: Rule::LimitsSize,
             message: format!(
                 "the binary is {size} bytes, over the limit of {}",
                 limit.value
@@ -305,7 +309,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
         && facts.imports.len() > limit.value as usize
     {
         findings.push(Finding {
-            rule: "limits.imports",
+            rule: Rule::LimitsImports,
             message: format!(
                 "{} imports, over the limit of {}",
                 facts.imports.len(),
@@ -320,7 +324,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
     for f in &policy.forbid_features {
         if used.contains(&f.value.as_str()) {
             findings.push(Finding {
-                rule: "limits.feature",
+                rule: Rule::LimitsFeature,
                 message: format!("the binary uses the forbidden feature `{}`", f.value),
                 item: Some(f.value.clone()),
                 pattern: Some(format!("forbid-features = [{:?}]", f.value)),
@@ -337,7 +341,7 @@ pub fn audit(facts: &AuditFacts, policy: &Policy, world: Option<&WorldNames>) ->
             };
             if let Some(why) = over {
                 findings.push(Finding {
-                    rule: "limits.memory",
+                    rule: Rule::LimitsMemory,
                     message: format!("{why}, over the limit of {} bytes", limit.value),
                     item: None,
                     pattern: Some(format!("max-memory = {}", limit.value)),
@@ -373,7 +377,7 @@ fn check_host_specific(
         let lists = &policy.imports;
         if let Some(p) = lists.deny.iter().find(|p| p.matches(name)) {
             findings.push(Finding {
-                rule: "imports.denied",
+                rule: Rule::ImportsDenied,
                 message: format!("host-specific import `{name}` is denied by `{}`", p.text),
                 item: Some(name.clone()),
                 pattern: Some(p.text.clone()),
@@ -383,7 +387,7 @@ fn check_host_specific(
         } else {
             match &lists.default {
                 Some((Default::Deny, origin)) => findings.push(Finding {
-                    rule: "imports.host-specific",
+                    rule: Rule::ImportsHostSpecific,
                     message: format!(
                         "core import `{name}` is host-specific (no WASI interface provides it), and unlisted imports are denied"
                     ),
@@ -404,7 +408,7 @@ fn check_host_specific(
             .collect();
         modules.dedup();
         notes.push(Note {
-            rule: "imports.host-specific",
+            rule: Rule::ImportsHostSpecific,
             message: format!(
                 "{} host-specific import{} passed only because unlisted imports are allowed; the module needs a host that provides `{}`",
                 allowed.len(),

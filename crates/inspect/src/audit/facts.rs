@@ -1,4 +1,7 @@
-//! The facts an audit needs — import and export names, core imports, memories, size — read from the section structure of a binary the validator accepted, never from code.
+//! The facts an audit needs, read from a binary's section structure, never from code.
+//!
+//! They are import and export names, core imports, memories and size, read only
+//! from a binary the validator accepted.
 
 use super::preview1;
 use anyhow::{Result, bail};

@@ -1,4 +1,7 @@
-//! Audit policies: the TOML format (docs/audit-policy.md), built-in policies, name patterns with version requirements, and the effective policy `--explain` prints.
+//! Audit policies: the TOML format (docs/audit-policy.md), built-ins and name patterns.
+//!
+//! Patterns carry version requirements; the effective policy is what
+//! `--explain` prints.
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
@@ -316,6 +319,15 @@ impl Policy {
         let file: PolicyFile = toml::from_str(text).context("built-in policy")?;
         policy.merge(file, text, &format!("builtin:{name}"), Path::new("."))?;
         Ok(policy)
+    }
+
+    /// The policy a `--policy` argument names: `builtin:NAME` for a
+    /// built-in, anything else a policy file.
+    pub fn from_arg(arg: &str) -> Result<Policy> {
+        match arg.strip_prefix("builtin:") {
+            Some(name) => Policy::builtin(name),
+            None => Policy::from_file(Path::new(arg)),
+        }
     }
 
     /// Reads a policy file.
@@ -648,6 +660,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.imports.deny[0].origin, "p.toml:5");
+    }
+
+    #[test]
+    fn arguments_name_builtins_or_files() {
+        let p = Policy::from_arg("builtin:wasi-cli-pure").unwrap();
+        assert_eq!(p.source, "builtin:wasi-cli-pure");
+        let err = Policy::from_arg("builtin:nope").unwrap_err().to_string();
+        assert!(err.contains("not a built-in policy"), "{err}");
+
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/audit/policies/no-network.toml"
+        );
+        let p = Policy::from_arg(file).unwrap();
+        assert_eq!(p.source, file);
+        let err = Policy::from_arg("no-such-dir/builtin:wasi-cli-pure")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("failed to read policy"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,7 @@
-//! Which WASI 0.2 interfaces a core module's `wasi_snapshot_preview1` (or `wasi_unstable`) imports stand for once kiln componentizes it with the WASI preview1 adapter.
+//! Which WASI 0.2 interfaces a core module's preview1 imports stand for once componentized.
+//!
+//! The imports are those from `wasi_snapshot_preview1` (or `wasi_unstable`);
+//! kiln componentizes with the WASI preview1 adapter.
 //!
 //! Derived from the adapter kiln embeds, `wasi-preview1-component-adapter-provider`
 //! 48.0.8 (built from Wasmtime's `crates/wasi-preview1-component-adapter`,

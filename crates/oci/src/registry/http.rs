@@ -1,4 +1,9 @@
-//! HTTP for registries: two clients (the registry's own trust for its origin, a strict one for every other host), redirects followed by hand, bodies read incrementally within a limit, deadlines, retries with a capped backoff or the server's `Retry-After`, and `Link` headers.
+//! HTTP for registries: clients, redirects, bodies read within limits, deadlines and retries.
+//!
+//! One client has the registry's own trust for its origin, a strict one serves
+//! every other host. Redirects are followed by hand, bodies read incrementally
+//! within a limit, and retries wait a capped backoff or the server's
+//! `Retry-After`.
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
@@ -116,19 +121,19 @@ impl From<reqwest::Error> for Failure {
 /// How often and how patiently requests are made again.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Retries {
-    /// Attempts per request, at least 1.
-    attempts: u32,
+    /// The most attempts per request, the first included: at least 1.
+    max_attempts: u32,
     /// Every pause is divided by this ([`FAST_RETRY_ENV`] makes it 100).
     divisor: u32,
 }
 
 impl Retries {
-    /// `attempts` per request, with pauses shortened when
+    /// At most `max_attempts` per request, with pauses shortened when
     /// [`FAST_RETRY_ENV`] is `1`.
-    pub fn new(attempts: u32) -> Retries {
+    pub fn new(max_attempts: u32) -> Retries {
         let fast = std::env::var(FAST_RETRY_ENV).is_ok_and(|v| v == "1");
         Retries {
-            attempts: attempts.max(1),
+            max_attempts: max_attempts.max(1),
             divisor: if fast { 100 } else { 1 },
         }
     }
@@ -156,7 +161,7 @@ impl Retries {
         let mut attempt = 1;
         loop {
             match op().await {
-                Err(e) if attempt < self.attempts && e.transient() => {
+                Err(e) if attempt < self.max_attempts && e.transient() => {
                     let Some(pause) = self.pause(attempt, &e) else {
                         return (Err(e), attempt);
                     };
@@ -477,6 +482,26 @@ pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
         .map(|(target, _)| target)
 }
 
+/// An HTTP quoted string whose opening `"` was just read (`\\` escapes the
+/// character after it): its value, and what follows the closing `"`, or
+/// `None` when there is none.
+pub(crate) fn quoted_string(quoted: &str) -> (String, Option<&str>) {
+    let mut value = String::new();
+    let mut chars = quoted.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, next)) = chars.next() {
+                    value.push(next);
+                }
+            }
+            '"' => return (value, Some(&quoted[i + 1..])),
+            c => value.push(c),
+        }
+    }
+    (value, None)
+}
+
 /// The links of one `Link` value: each `<target>` with its `rel` values.
 fn parse_links(value: &str) -> Vec<(String, Vec<String>)> {
     let mut links = Vec::new();
@@ -506,23 +531,10 @@ fn parse_links(value: &str) -> Vec<(String, Vec<String>)> {
             if let Some(after) = rest.strip_prefix('=') {
                 let after = after.trim_start();
                 if let Some(quoted) = after.strip_prefix('"') {
-                    let mut chars = quoted.char_indices();
-                    let mut end = quoted.len();
-                    while let Some((i, c)) = chars.next() {
-                        match c {
-                            '\\' => {
-                                if let Some((_, next)) = chars.next() {
-                                    value.push(next);
-                                }
-                            }
-                            '"' => {
-                                end = i + 1;
-                                break;
-                            }
-                            c => value.push(c),
-                        }
-                    }
-                    rest = &quoted[end.min(quoted.len())..];
+                    let (unquoted, after) = quoted_string(quoted);
+                    value = unquoted;
+                    // An unterminated string runs to the end of the value.
+                    rest = after.unwrap_or("");
                 } else {
                     let end = after.find([';', ',']).unwrap_or(after.len());
                     value = after[..end].trim().to_string();
@@ -601,7 +613,7 @@ mod tests {
             message: String::new(),
         };
         let normal = Retries {
-            attempts: 5,
+            max_attempts: 5,
             divisor: 1,
         };
         assert_eq!(normal.pause(1, &busy(None)), Some(backoff(1)));
@@ -618,7 +630,7 @@ mod tests {
             None
         );
         let fast = Retries {
-            attempts: 5,
+            max_attempts: 5,
             divisor: 100,
         };
         assert_eq!(
@@ -650,6 +662,16 @@ mod tests {
             }
             .transient()
         );
+    }
+
+    #[test]
+    fn quoted_strings_unescape_and_say_where_they_end() {
+        assert_eq!(
+            quoted_string(r#"a\"b\\c", next"#),
+            ("a\"b\\c".to_string(), Some(", next"))
+        );
+        assert_eq!(quoted_string(r#"""#), (String::new(), Some("")));
+        assert_eq!(quoted_string("open"), ("open".to_string(), None));
     }
 
     fn links(value: &str) -> Option<String> {

@@ -1,4 +1,9 @@
-//! TLS for registries: rustls with the system's certificate authorities (found as reqwest finds them, through rustls-platform-verifier) and those the user trusts, a certificate the user trusts presented exactly as itself accepted even when it is marked as a CA, client certificates for mutual TLS, and `--insecure`.
+//! TLS for registries: rustls with the system's and the user's trust, and client certificates.
+//!
+//! The system's certificate authorities are found as reqwest finds them
+//! (through rustls-platform-verifier). A certificate the user trusts, presented
+//! exactly as itself, is accepted even when it is marked as a CA. Client
+//! certificates serve mutual TLS; `--insecure` is handled here too.
 
 use anyhow::{Context, Result, anyhow};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
