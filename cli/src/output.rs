@@ -1,6 +1,5 @@
 //! The one place kiln writes to the terminal: data on stdout, status lines, warnings and errors on stderr.
 
-use crate::GlobalOpts;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln_core::{Hinted, Reporter};
@@ -19,7 +18,18 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Writes everything kiln shows the user.
+/// How the printer writes: the global flags, as plain values.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Print only errors and data, no status lines.
+    pub quiet: bool,
+    /// When to color stderr.
+    pub color: ColorChoice,
+}
+
+/// Writes everything kiln shows the user. A clone writes to the same
+/// terminal and joins the same progress display.
+#[derive(Clone)]
 pub struct Printer {
     quiet: bool,
     color: bool,
@@ -37,7 +47,7 @@ const BOLD_CYAN: &str = "\x1b[1;36m";
 const RESET: &str = "\x1b[0m";
 
 impl Printer {
-    pub fn new(opts: &GlobalOpts) -> Printer {
+    pub fn new(opts: &Options) -> Printer {
         let tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = match opts.color {

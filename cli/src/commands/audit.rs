@@ -1,7 +1,7 @@
 //! `kiln audit`: checks what components import and export against a policy, or compares two versions.
 
 use super::read_input;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::{Reporter, hinted};

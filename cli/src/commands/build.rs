@@ -1,6 +1,6 @@
 //! `kiln build`: builds a project into a validated component with its package metadata embedded.
 
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result};
 use kiln_build::c::COptions;

@@ -1,7 +1,7 @@
 //! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target, with descriptors, a cache, and `--check` for where an artifact loads.
 
 use super::read_input;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_aot::{Cpu, Descriptor, OptLevel, Settings, TARGETS};

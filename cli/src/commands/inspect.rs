@@ -1,7 +1,7 @@
 //! `kiln inspect`: shows what a wasm binary is, imports, exports and contains.
 
 use super::read_input;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result};
 use kiln_core::Reporter;

@@ -1,7 +1,7 @@
 //! `kiln login` / `kiln logout`: registry credentials in Docker's config file (or its credential helper), checked against the registry first.
 
 use super::registry::RegistryArgs;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::Reporter;

@@ -2,7 +2,7 @@
 
 use super::build::{BuildFlags, BuildOutput, ms};
 use super::registry::RegistryArgs;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result, bail};
 use kiln_core::{Progress, Reporter};

@@ -1,7 +1,7 @@
 //! `kiln pull`: a Wasm artifact from a registry or a local OCI layout, or with `--target` the precompiled artifact for that machine when one is attached; every byte checked against its digest before anything is written.
 
 use super::registry::RegistryArgs;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::Reporter;

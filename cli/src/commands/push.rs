@@ -2,7 +2,7 @@
 
 use super::read_input;
 use super::registry::RegistryArgs;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result, bail};
 use kiln_core::{Reporter, WasmKind};

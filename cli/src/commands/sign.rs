@@ -1,7 +1,7 @@
 //! `kiln keygen`, `sign`, `verify`, `sign-blob`, `verify-blob`: cosign-compatible signatures with keys, offline, for artifacts in registries and local layouts and for files.
 
 use super::registry::RegistryArgs;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::Reporter;

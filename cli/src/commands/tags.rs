@@ -1,7 +1,7 @@
 //! `kiln tags`: the tags of a repository in a registry or of a local OCI layout.
 
 use super::registry::RegistryArgs;
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::Result;
 use kiln_oci::Reference;
