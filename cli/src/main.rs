@@ -1,6 +1,7 @@
 //! The `kiln` command: parses arguments, chains kiln's library stages and renders their results.
 
 mod commands;
+mod ops;
 mod outcome;
 mod output;
 

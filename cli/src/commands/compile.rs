@@ -1,6 +1,6 @@
 //! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target, with descriptors, a cache, and `--check` for where an artifact loads.
 
-use super::read_input;
+use crate::ops::read_input;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
@@ -121,7 +121,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         .map(|d| d.join("aot"));
     let dir = match &args.output {
         Some(d) => d.clone(),
-        None => super::dir_of(&args.file),
+        None => crate::ops::dir_of(&args.file),
     };
     let stem = args
         .file

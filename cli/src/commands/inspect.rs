@@ -1,6 +1,6 @@
 //! `kiln inspect`: shows what a wasm binary is, imports, exports and contains.
 
-use super::read_input;
+use crate::ops::read_input;
 use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result};
@@ -39,11 +39,11 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["json", "wit", "imports", "sbom"])]
     sections: bool,
     #[command(flatten)]
-    registry: super::registry::RegistryArgs,
+    registry: super::args::RegistryArgs,
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
-    if let Some(reference) = super::registry::as_reference(&args.file) {
+    if let Some(reference) = crate::ops::registry::as_reference(&args.file) {
         return remote(&args, &reference, printer);
     }
     if args.sbom {
@@ -359,7 +359,7 @@ fn render_section_kinds(out: &mut String, sections: &[kiln_inspect::Section]) {
 /// its imports and exports (as other tools push Wasm): then it is
 /// downloaded, checked against its digest, and inspected as a file is.
 fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Result<Outcome> {
-    let store = args.registry.open(reference, false, printer)?;
+    let store = args.registry.options().open(reference, false, printer)?;
     let resolved = store.resolve(reference, printer)?;
     let digest = &resolved.digest;
     if args.sbom {

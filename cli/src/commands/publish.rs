@@ -1,7 +1,7 @@
 //! `kiln publish`: build, validate, audit, precompile, push (component, precompiled artifacts, SBOM) and sign in one command, with one receipt.
 
 use super::build::{BuildFlags, BuildOutput, ms};
-use super::registry::RegistryArgs;
+use super::args::RegistryArgs;
 use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result, bail};
@@ -339,7 +339,7 @@ fn plan(args: &Args, project: &kiln_build::Project) -> Result<Plan> {
         }),
         (None, Some((text, origin))) => {
             let file = settings.file.clone().unwrap_or_default();
-            let base = super::dir_of(&file);
+            let base = crate::ops::dir_of(&file);
             Some(if file.file_name().is_some_and(|n| n == "kiln.toml") {
                 // kiln.toml's own reader keeps line numbers in findings.
                 Policy::from_kiln_toml(&file)?.context("kiln.toml lost its `[audit]` table")?
@@ -622,7 +622,7 @@ fn pipeline(
                 None
             } else {
                 Some(events.stage("push", || {
-                    let store = args.registry.open(&reference, true, events)?;
+                    let store = args.registry.options().open(&reference, true, events)?;
                     let pushed = store.push(&reference, &package, &[], events)?;
                     run.uploaded_bytes += pushed.uploaded_bytes;
                     pushed_info = Some(PushedInfo {

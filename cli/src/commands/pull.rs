@@ -1,6 +1,6 @@
 //! `kiln pull`: a Wasm artifact from a registry or a local OCI layout, or with `--target` the precompiled artifact for that machine when one is attached; every byte checked against its digest before anything is written.
 
-use super::registry::RegistryArgs;
+use super::args::RegistryArgs;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
@@ -59,7 +59,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     if let Some(t) = target {
         kiln_aot::engine_config(t, &kiln_aot::Cpu::Baseline, &kiln_aot::Settings::default())?;
     }
-    let store = args.registry.open(&reference, false, printer)?;
+    let store = args.registry.options().open(&reference, false, printer)?;
     let key = args
         .verify_key
         .as_deref()

@@ -1,7 +1,7 @@
 //! `kiln push`: a component (or core module) as a CNCF Wasm OCI artifact, with its precompiled artifacts attached as referrers, to a registry or a local OCI layout.
 
-use super::read_input;
-use super::registry::RegistryArgs;
+use crate::ops::read_input;
+use super::args::RegistryArgs;
 use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result, bail};
@@ -68,7 +68,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         let store = early.map(|r| {
             s.spawn(|| {
                 let reference = with_default_tag(r.clone());
-                let store = args.registry.open(&reference, true, printer)?;
+                let store = args.registry.options().open(&reference, true, printer)?;
                 store.prepare_push()?;
                 anyhow::Ok((reference, store))
             })
@@ -95,7 +95,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                 Some(r) => r,
                 None => default_reference(&metadata, &stem)?,
             });
-            let store = args.registry.open(&reference, true, printer)?;
+            let store = args.registry.options().open(&reference, true, printer)?;
             (reference, store)
         }
     };
@@ -127,7 +127,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     } else {
         let dir = match &args.aot {
             Some(d) => d.clone(),
-            None => super::dir_of(&args.file),
+            None => crate::ops::dir_of(&args.file),
         };
         let layer_digest = package.blobs[1].descriptor.digest.clone();
         precompiled(

@@ -1,6 +1,6 @@
 //! `kiln keygen`, `sign`, `verify`, `sign-blob`, `verify-blob`: cosign-compatible signatures with keys, offline, for artifacts in registries and local layouts and for files.
 
-use super::registry::RegistryArgs;
+use super::args::RegistryArgs;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
@@ -191,7 +191,7 @@ pub fn sign(args: SignArgs, printer: &Printer) -> Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
     let annotations = kiln_sign::parse_annotations(&args.annotations)?;
     let signer = signer(&args.key)?;
-    let store = args.registry.open(&reference, false, printer)?;
+    let store = args.registry.options().open(&reference, false, printer)?;
     let digest = store.resolve_digest(&reference)?;
     let mut subjects = vec![(digest.clone(), None)];
     if args.recursive {
@@ -289,7 +289,7 @@ pub fn verify(args: VerifyArgs, printer: &Printer) -> Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
     let annotations = kiln_sign::parse_annotations(&args.annotations)?;
     let key = verifier(&args.key)?;
-    let store = args.registry.open(&reference, false, printer)?;
+    let store = args.registry.options().open(&reference, false, printer)?;
     let digest = store.resolve_digest(&reference)?;
     let (good, rejected) = verified_payloads(&store, &digest, &key, &annotations, printer)?;
     if good.is_empty() {

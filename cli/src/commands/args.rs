@@ -1,8 +1,7 @@
-//! Options shared by the commands that talk to registries: how to connect, and turning them into a store.
+//! Flags several commands share, as clap structs that each turn into the plain options an operation takes; not a command of its own.
 
-use anyhow::Result;
-use kiln_oci::{Connection, Reference, Store};
-use std::path::{Path, PathBuf};
+use crate::ops;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// How to reach a registry.
@@ -36,38 +35,14 @@ pub struct RegistryArgs {
 }
 
 impl RegistryArgs {
-    pub fn connection(&self) -> Connection {
-        Connection {
+    /// The options as plain values; a zero timeout or retry count means one.
+    pub fn options(&self) -> ops::registry::Options {
+        ops::registry::Options {
             plain_http: self.plain_http,
             ca_files: self.ca_file.clone(),
             insecure: self.insecure,
-            timeout: Some(Duration::from_secs(self.timeout.max(1))),
-            attempts: Some(self.retries.max(1)),
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            attempts: self.retries.max(1),
         }
-    }
-
-    /// Opens the store a reference names.
-    pub fn open(
-        &self,
-        reference: &Reference,
-        create: bool,
-        printer: &dyn kiln_core::Reporter,
-    ) -> Result<Store> {
-        Store::open(reference, &self.connection(), create, printer)
-    }
-}
-
-/// A reference given where a file is expected: `oci:…`, or a registry
-/// reference (`host/repo…`) when no file of that name exists. Bare names
-/// stay file names, so a mistyped file is reported as missing.
-pub fn as_reference(arg: &Path) -> Option<Reference> {
-    if arg.as_os_str() == "-" || arg.exists() {
-        return None;
-    }
-    let text = arg.to_str()?;
-    match Reference::parse(text) {
-        Ok(r @ Reference::Registry { .. }) => Some(r),
-        Ok(r @ Reference::Layout { .. }) if text.starts_with("oci:") => Some(r),
-        _ => None,
     }
 }

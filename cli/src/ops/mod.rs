@@ -1,0 +1,21 @@
+//! Operations: the work behind the commands, taking plain values (never clap `Args`) and reporting through a `Reporter` or the printer; what two commands share lives here, never in one of them.
+
+pub mod registry;
+
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+
+/// Reads a wasm input from a path (mapped when large), or from stdin when
+/// the path is `-`.
+pub fn read_input(path: &Path) -> Result<kiln_core::input::Input> {
+    kiln_core::input::Input::read(path)
+}
+
+/// The directory a file is in (`.` for a bare file name), where outputs
+/// beside it go.
+pub fn dir_of(file: &Path) -> PathBuf {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
