@@ -4,6 +4,7 @@ mod commands;
 mod ops;
 mod outcome;
 mod output;
+mod render;
 
 use clap::{Parser, Subcommand};
 use outcome::Outcome;

@@ -106,7 +106,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             Ok(facts) => reports.push(audit::audit(&facts, &policy, world.as_ref())),
             Err(e) => match e.downcast_ref::<kiln_inspect::Invalid>() {
                 Some(i) if !i.unknown_encoding() => {
-                    printer.warn(&super::inspect::invalid_message(&input, i));
+                    printer.warn(&crate::render::invalid_message(&input, i));
                     invalid.push(InvalidInput {
                         name,
                         offset: i.offset,

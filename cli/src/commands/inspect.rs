@@ -58,7 +58,10 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         // reads from it, without loading its code.
         // An unreadable descriptor is shown as absent here; `compile --check`
         // reports it as an error.
-        let descriptor = super::compile::descriptor_beside(&args.file).ok().flatten();
+        let descriptor = kiln_aot::ArtifactFiles::at(args.file.clone())
+            .read_descriptor()
+            .ok()
+            .flatten();
         let report = kiln_aot::check(&bytes, descriptor.as_ref(), None)
             .with_context(|| format!("failed to inspect `{name}`"))?;
         if args.json {
@@ -83,7 +86,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                     d.source_digest
                 ));
             }
-            text.push_str(&super::compile::render_checks(&report));
+            text.push_str(&crate::render::render_checks(&report));
             printer.data(&text)?;
         }
         return Ok(Outcome::Ok);
@@ -138,21 +141,11 @@ fn invalid_or_error(
 ) -> Result<Outcome> {
     match err.downcast::<kiln_inspect::Invalid>() {
         Ok(invalid) => {
-            printer.warn(&invalid_message(file, &invalid));
+            printer.warn(&crate::render::invalid_message(file, &invalid));
             Ok(Outcome::Problems)
         }
         Err(err) => Err(err.context(format!("{failed_to} `{}`", file.display()))),
     }
-}
-
-/// The line `kiln validate` prints for an invalid file.
-pub fn invalid_message(file: &Path, invalid: &kiln_inspect::Invalid) -> String {
-    format!(
-        "`{}` is invalid at offset {:#x}: {}",
-        file.display(),
-        invalid.offset,
-        invalid.message
-    )
 }
 
 fn render_items(out: &mut String, title: &str, items: &[WorldItem]) {

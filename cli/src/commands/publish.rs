@@ -403,7 +403,7 @@ pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
     let project = kiln_build::discover(&args.path)?;
     let plan = plan(&args, &project)?;
     let signer = match &plan.key {
-        Some(key) if !args.dry_run => Some(super::sign::signer(key)?),
+        Some(key) if !args.dry_run => Some(crate::ops::sign::signer(key)?),
         _ => None,
     };
 
@@ -547,11 +547,11 @@ fn pipeline(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| name.clone());
     let surface = &out.surface;
-    let metadata = super::push::image_metadata(surface);
+    let metadata = crate::ops::push::image_metadata(surface);
     let reference = match &plan.reference {
         Some(r) => r.clone(),
         None => {
-            let r = super::push::default_reference(&metadata, &stem)?;
+            let r = crate::ops::push::default_reference(&metadata, &stem)?;
             let dir = kiln_dir.join("oci").join(match &r {
                 Reference::Layout { dir, .. } => dir
                     .file_name()
@@ -947,11 +947,11 @@ fn sign_once(
 ) -> Result<SignatureInfo> {
     let verifier = kiln_sign::load_public_key(signer.public_key_pem()?.as_bytes())?;
     let (good, _) =
-        super::sign::verified_payloads(store, subject, &verifier, &BTreeMap::new(), events)?;
+        crate::ops::sign::verified_payloads(store, subject, &verifier, &BTreeMap::new(), events)?;
     let tag = kiln_oci::signature::signature_tag(subject)?;
     let manifest = if good.is_empty() {
         let payload =
-            kiln_sign::Payload::new(&super::sign::identity(reference), subject, &BTreeMap::new())
+            kiln_sign::Payload::new(&crate::ops::sign::identity(reference), subject, &BTreeMap::new())
                 .to_bytes()?;
         let signature = signer.sign(&payload)?;
         let manifest = store.add_signature(subject, payload, &signature, events)?;

@@ -63,12 +63,12 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let key = args
         .verify_key
         .as_deref()
-        .map(super::sign::verifier)
+        .map(crate::ops::sign::verifier)
         .transpose()?;
     let check = |digest: &str, what: &str| -> Result<()> {
         if let Some(key) = &key {
             let (good, _) =
-                super::sign::verified_payloads(&store, digest, key, &Default::default(), printer)?;
+                crate::ops::sign::verified_payloads(&store, digest, key, &Default::default(), printer)?;
             if good.is_empty() {
                 anyhow::bail!(
                     "{what} {digest} has no valid signature by `{}`; nothing was written",

@@ -1,13 +1,14 @@
 //! `kiln push`: a component (or core module) as a CNCF Wasm OCI artifact, with its precompiled artifacts attached as referrers, to a registry or a local OCI layout.
 
-use crate::ops::read_input;
 use super::args::RegistryArgs;
+use crate::ops::push::{default_reference, image_metadata, precompiled, with_default_tag};
+use crate::ops::read_input;
 use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use kiln_core::{Reporter, WasmKind};
-use kiln_oci::{ComponentInfo, ImageMetadata, Reference};
-use std::path::{Path, PathBuf};
+use kiln_oci::{ComponentInfo, Reference};
+use std::path::PathBuf;
 
 /// Push a component to an OCI registry or a local OCI layout.
 #[derive(clap::Args, Debug)]
@@ -167,128 +168,4 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         printer.data(&text)?;
     }
     Ok(Outcome::Ok)
-}
-
-/// The OCI annotations' source: the component's embedded metadata.
-pub fn image_metadata(surface: &kiln_inspect::Surface) -> ImageMetadata {
-    let m = &surface.metadata;
-    ImageMetadata {
-        name: m.name.clone(),
-        version: m.version.clone(),
-        description: m.description.clone(),
-        licenses: m.licenses.clone(),
-        source: m.source.clone(),
-        homepage: m.homepage.clone(),
-        revision: m.revision.clone(),
-        authors: m.authors.clone(),
-    }
-}
-
-/// `NAME:VERSION` in the local layout, from the metadata or the file name.
-pub fn default_reference(metadata: &ImageMetadata, stem: &str) -> Result<Reference> {
-    let raw = metadata.name.as_deref().unwrap_or(stem);
-    let name: String = raw
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect::<String>()
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_string();
-    if name.is_empty() {
-        bail!("cannot derive a repository name from `{raw}`; give a REF");
-    }
-    let tag: String = metadata
-        .version
-        .as_deref()
-        .unwrap_or("latest")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    Reference::parse(&format!("{name}:{tag}"))
-}
-
-/// The precompiled artifacts for this wasm in `dir`: `STEM.TRIPLE.cwasm`
-/// whose descriptor names this wasm as its source.
-fn precompiled(
-    dir: &Path,
-    stem: &str,
-    source_digest: &str,
-    subject: &kiln_oci::artifact::Descriptor,
-    created: &str,
-    explicit: bool,
-    printer: &Printer,
-) -> Result<Vec<kiln_oci::Package>> {
-    let mut out = Vec::new();
-    for target in kiln_aot::TARGETS {
-        let path = kiln_aot::ArtifactFiles::new(dir, stem, target).cwasm;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !path.is_file() {
-            continue;
-        }
-        let Some(descriptor) = super::compile::descriptor_beside(&path)? else {
-            printer.warn(&format!(
-                "`{}` has no descriptor beside it; not attached",
-                path.display()
-            ));
-            continue;
-        };
-        if descriptor.source_digest != source_digest {
-            printer.warn(&format!(
-                "`{}` was compiled from another wasm ({}); not attached — run `kiln compile` again",
-                path.display(),
-                descriptor.source_digest
-            ));
-            continue;
-        }
-        let cwasm =
-            std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        if kiln_core::Digest::of(&cwasm).to_string() != descriptor.artifact_digest {
-            printer.warn(&format!(
-                "`{}` does not match its descriptor; not attached",
-                path.display()
-            ));
-            continue;
-        }
-        let json = std::fs::read(format!("{}.json", path.display()))?;
-        out.push(kiln_oci::cwasm_package(
-            cwasm,
-            json,
-            target,
-            &descriptor.wasmtime_version,
-            &name,
-            subject,
-            created,
-        )?);
-    }
-    if explicit && out.is_empty() {
-        bail!(
-            "no precompiled artifacts for `{stem}` in `{}` (expected {stem}.TRIPLE.cwasm from `kiln compile`)",
-            dir.display()
-        );
-    }
-    Ok(out)
-}
-
-/// A reference without tag or digest names `latest`.
-fn with_default_tag(reference: Reference) -> Reference {
-    if reference.tag().is_none() && reference.digest().is_none() {
-        reference.with_tag("latest")
-    } else {
-        reference
-    }
 }

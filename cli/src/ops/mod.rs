@@ -1,6 +1,8 @@
 //! Operations: the work behind the commands, taking plain values (never clap `Args`) and reporting through a `Reporter` or the printer; what two commands share lives here, never in one of them.
 
+pub mod push;
 pub mod registry;
+pub mod sign;
 
 use anyhow::Result;
 use std::path::{Path, PathBuf};
