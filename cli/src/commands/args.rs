@@ -46,3 +46,87 @@ impl RegistryArgs {
         }
     }
 }
+
+/// How to build: the flags `kiln build` and `kiln publish` share.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct BuildFlags {
+    /// The package to build in a Cargo workspace.
+    #[arg(short, long, value_name = "SPEC")]
+    package: Option<String>,
+    /// Build the binary with this name.
+    #[arg(long, value_name = "NAME", conflicts_with = "lib")]
+    bin: Option<String>,
+    /// Build the package's library (a `cdylib`).
+    #[arg(long)]
+    lib: bool,
+    /// Build with the release profile.
+    #[arg(short, long, conflicts_with = "profile")]
+    release: bool,
+    /// Build with the named cargo profile.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Features to enable (comma- or space-separated, repeatable).
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    features: Vec<String>,
+    /// Enable all features.
+    #[arg(long)]
+    all_features: bool,
+    /// Do not enable the default features.
+    #[arg(long)]
+    no_default_features: bool,
+    /// Require Cargo.lock to be up to date.
+    #[arg(long)]
+    locked: bool,
+    /// Build without accessing the network.
+    #[arg(long)]
+    offline: bool,
+    /// The clang to compile C with (default: `CC` when it is a clang, then
+    /// `WASI_SDK_PATH`, then the newest system clang with a WASI libc).
+    #[arg(long, value_name = "CC")]
+    cc: Option<String>,
+    /// Go build tags (repeatable).
+    #[arg(long = "tags", value_name = "TAGS")]
+    go_tags: Vec<String>,
+    /// Go `-ldflags` (repeatable).
+    #[arg(long = "ldflags", value_name = "FLAGS")]
+    go_ldflags: Vec<String>,
+    /// Keep absolute paths in Go binaries (`-trimpath` is on by default so
+    /// builds are reproducible).
+    #[arg(long)]
+    no_trimpath: bool,
+    /// Componentize, embed metadata and validate even when the toolchain's
+    /// output is the one the current component was made from.
+    #[arg(long)]
+    force: bool,
+    /// Extra arguments for the language's build tool (after `--`).
+    #[arg(last = true, value_name = "ARGS")]
+    tool_args: Vec<String>,
+}
+
+impl BuildFlags {
+    /// The options as plain values, with the wasm target each command takes
+    /// under its own name (`--target` of `kiln build`, `--wasm-target` of
+    /// `kiln publish`).
+    pub fn options(&self, target: Option<String>) -> ops::build::BuildOptions {
+        let f = self.clone();
+        ops::build::BuildOptions {
+            package: f.package,
+            bin: f.bin,
+            lib: f.lib,
+            release: f.release,
+            profile: f.profile,
+            features: f.features,
+            all_features: f.all_features,
+            no_default_features: f.no_default_features,
+            locked: f.locked,
+            offline: f.offline,
+            target,
+            cc: f.cc,
+            go_tags: f.go_tags,
+            go_ldflags: f.go_ldflags,
+            no_trimpath: f.no_trimpath,
+            force: f.force,
+            tool_args: f.tool_args,
+        }
+    }
+}

@@ -1,6 +1,8 @@
 //! `kiln publish`: build, validate, audit, precompile, push (component, precompiled artifacts, SBOM) and sign in one command, with one receipt.
 
-use super::build::{BuildFlags, BuildOutput, ms};
+use super::args::BuildFlags;
+use crate::ops::build::BuildOutput;
+use crate::ops::ms;
 use super::args::RegistryArgs;
 use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
@@ -389,14 +391,13 @@ fn plan(args: &Args, project: &kiln_build::Project) -> Result<Plan> {
     })
 }
 
-pub fn run(mut args: Args, printer: &Printer) -> Result<Outcome> {
+pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let events = Events {
         printer,
         json: args.json,
         timings: Mutex::new(BTreeMap::new()),
     };
     let started = Instant::now();
-    args.flags.target = args.wasm_target.take();
 
     // Everything that can be wrong with the settings or the key is found
     // before anything is built.
@@ -484,7 +485,13 @@ fn pipeline(
         }
     };
     let built = events.stage("build", || {
-        super::build::build_component(&args.path, None, &args.flags, events, Some(&on_component))
+        crate::ops::build::build_component(
+            &args.path,
+            None,
+            &args.flags.options(args.wasm_target.clone()),
+            events,
+            Some(&on_component),
+        )
     });
     // A build that failed before its bytes were final: the compile stops
     // waiting.
