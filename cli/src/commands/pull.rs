@@ -67,8 +67,13 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         .transpose()?;
     let check = |digest: &str, what: &str| -> Result<()> {
         if let Some(key) = &key {
-            let (good, _) =
-                crate::ops::sign::verified_payloads(&store, digest, key, &Default::default(), printer)?;
+            let (good, _) = crate::ops::sign::verified_payloads(
+                &store,
+                digest,
+                key,
+                &Default::default(),
+                printer,
+            )?;
             if good.is_empty() {
                 anyhow::bail!(
                     "{what} {digest} has no valid signature by `{}`; nothing was written",

@@ -1,6 +1,7 @@
 //! Operations: the work behind the commands, taking plain values (never clap `Args`) and reporting through a `Reporter` or the printer; what two commands share lives here, never in one of them.
 
 pub mod build;
+pub mod publish;
 pub mod push;
 pub mod registry;
 pub mod sign;
