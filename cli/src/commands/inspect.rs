@@ -437,10 +437,35 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
         printer.json(&shown)?;
         return Ok(Outcome::Ok);
     }
+    let text = render_remote(
+        reference,
+        &resolved,
+        wasm.as_deref(),
+        report.as_ref(),
+        &referrers,
+        args.sections,
+    );
+    printer.data(&text)?;
+    Ok(Outcome::Ok)
+}
+
+/// The human description of an OCI artifact: its reference, digest, kind,
+/// layer and annotations, what it imports and exports (from the layer when
+/// it was read, else from the config), and what is attached to it.
+fn render_remote(
+    reference: &kiln_oci::Reference,
+    resolved: &kiln_oci::store::Resolved,
+    wasm: Option<&[u8]>,
+    report: Option<&Report>,
+    referrers: &[kiln_oci::artifact::Descriptor],
+    sections: bool,
+) -> String {
+    let digest = &resolved.digest;
+    let layer = &resolved.layer;
     let config = &resolved.config;
     // The layer, when it was read, says what the wasm is; the config may
     // say otherwise, or nothing.
-    let (kind, from) = match wasm.as_deref().and_then(kiln_core::WasmKind::sniff) {
+    let (kind, from) = match wasm.and_then(kiln_core::WasmKind::sniff) {
         Some(kind) => (Some(kind), "read from the layer".to_string()),
         // A config that lists imports and exports describes a component.
         None => (
@@ -485,7 +510,7 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
             let _ = writeln!(text, "{:<10} {v}", format!("{short}:"));
         }
     }
-    match &report {
+    match report {
         // The imports and exports as the layer has them, shown as for a
         // file.
         Some(report) => {
@@ -493,7 +518,7 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
                 text,
                 "from the wasm layer (the config does not list imports and exports):"
             );
-            for line in render(report, args.sections).lines() {
+            for line in render(report, sections).lines() {
                 match line {
                     "" => text.push('\n'),
                     line => {
@@ -516,7 +541,7 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
     }
     if !referrers.is_empty() {
         let _ = writeln!(text, "attached:");
-        for r in &referrers {
+        for r in referrers {
             let _ = writeln!(
                 text,
                 "  {} {} {}",
@@ -529,6 +554,5 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
             );
         }
     }
-    printer.data(&text)?;
-    Ok(Outcome::Ok)
+    text
 }

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod publish;
+pub mod pull;
 pub mod push;
 pub mod registry;
 pub mod sign;
