@@ -47,6 +47,10 @@ const BOLD_CYAN: &str = "\x1b[1;36m";
 const RESET: &str = "\x1b[0m";
 
 impl Printer {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the printer decides colours and progress bars from whether stderr is a terminal"
+    )]
     pub fn new(opts: &Options) -> Printer {
         let tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -77,6 +81,10 @@ impl Printer {
         }
     }
 
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the printer is the one writer to stderr"
+    )]
     fn stderr_line(&self, line: &str) {
         // A closed stderr leaves nowhere to report to; dropping the line is all
         // that can be done.
@@ -105,6 +113,10 @@ impl Printer {
 
     /// Writes data to stdout, with control characters other than newlines
     /// and tabs escaped (see [`escape_data`]).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the printer is the one writer to stdout"
+    )]
     pub fn data(&self, text: &str) -> Result<()> {
         let text = escape_data(text);
         let mut out = std::io::stdout().lock();
