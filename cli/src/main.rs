@@ -1,9 +1,13 @@
 //! The `kiln` command: parses arguments, chains kiln's library stages and renders their results.
 
 mod commands;
+mod ops;
+mod outcome;
 mod output;
+mod render;
 
 use clap::{Parser, Subcommand};
+use outcome::Outcome;
 use output::Printer;
 use std::process::ExitCode;
 
@@ -19,13 +23,13 @@ struct Cli {
 
 /// Flags every command accepts.
 #[derive(clap::Args, Debug, Clone)]
-pub struct GlobalOpts {
+struct GlobalOpts {
     /// Print only errors and data, no status lines.
     #[arg(short, long, global = true)]
-    pub quiet: bool,
+    quiet: bool,
     /// When to use colors on stderr: auto, always or never (`NO_COLOR` is honoured).
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto")]
-    pub color: output::ColorChoice,
+    color: output::ColorChoice,
 }
 
 #[derive(Subcommand)]
@@ -50,17 +54,12 @@ enum Command {
     Doctor(commands::doctor::Args),
 }
 
-/// What a command's run ended in, mapped to kiln's exit codes.
-pub enum Outcome {
-    /// Exit 0: all good.
-    Ok,
-    /// Exit 1: a check ran and found problems.
-    Problems,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let printer = Printer::new(&cli.global);
+    let printer = Printer::new(&output::Options {
+        quiet: cli.global.quiet,
+        color: cli.global.color,
+    });
     let result = match cli.command {
         Command::Build(args) => commands::build::run(*args, &printer),
         Command::Validate(args) => commands::validate::run(args, &printer),

@@ -1,6 +1,5 @@
 //! The one place kiln writes to the terminal: data on stdout, status lines, warnings and errors on stderr.
 
-use crate::GlobalOpts;
 use anyhow::{Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kiln_core::{Hinted, Reporter};
@@ -19,7 +18,18 @@ pub enum ColorChoice {
     Never,
 }
 
-/// Writes everything kiln shows the user.
+/// How the printer writes: the global flags, as plain values.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Print only errors and data, no status lines.
+    pub quiet: bool,
+    /// When to color stderr.
+    pub color: ColorChoice,
+}
+
+/// Writes everything kiln shows the user. A clone writes to the same
+/// terminal and joins the same progress display.
+#[derive(Clone)]
 pub struct Printer {
     quiet: bool,
     color: bool,
@@ -37,7 +47,11 @@ const BOLD_CYAN: &str = "\x1b[1;36m";
 const RESET: &str = "\x1b[0m";
 
 impl Printer {
-    pub fn new(opts: &GlobalOpts) -> Printer {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the printer decides colours and progress bars from whether stderr is a terminal"
+    )]
+    pub fn new(opts: &Options) -> Printer {
         let tty = std::io::stderr().is_terminal();
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         let color = match opts.color {
@@ -67,6 +81,10 @@ impl Printer {
         }
     }
 
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the printer is the one writer to stderr"
+    )]
     fn stderr_line(&self, line: &str) {
         // A closed stderr leaves nowhere to report to; dropping the line is all
         // that can be done.
@@ -95,6 +113,10 @@ impl Printer {
 
     /// Writes data to stdout, with control characters other than newlines
     /// and tabs escaped (see [`escape_data`]).
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the printer is the one writer to stdout"
+    )]
     pub fn data(&self, text: &str) -> Result<()> {
         let text = escape_data(text);
         let mut out = std::io::stdout().lock();

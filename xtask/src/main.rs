@@ -2,6 +2,10 @@
 //!
 //! They are written here instead of in shell scripts.
 
+// A developer tool that talks to its user directly: the rule that only the
+// printer writes to the terminal is the kiln binary's.
+#![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
+
 mod bench;
 mod bench_aot;
 mod bench_oci;

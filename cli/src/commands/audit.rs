@@ -1,7 +1,7 @@
 //! `kiln audit`: checks what components import and export against a policy, or compares two versions.
 
-use super::read_input;
-use crate::Outcome;
+use crate::ops::read_input;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::{Reporter, hinted};
@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long)]
     no_validate: bool,
     #[command(flatten)]
-    registry: super::registry::RegistryArgs,
+    registry: super::args::RegistryArgs,
 }
 
 #[derive(Serialize)]
@@ -97,7 +97,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let mut invalid = Vec::new();
     let mut unreadable = Vec::new();
     for input in expand(&args.inputs)? {
-        let facts = match super::registry::as_reference(&input) {
+        let facts = match crate::ops::registry::as_reference(&input) {
             Some(r) => remote_facts(&r, &args, printer),
             None => facts_of(&input, !args.no_validate),
         };
@@ -106,7 +106,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             Ok(facts) => reports.push(audit::audit(&facts, &policy, world.as_ref())),
             Err(e) => match e.downcast_ref::<kiln_inspect::Invalid>() {
                 Some(i) if !i.unknown_encoding() => {
-                    printer.warn(&super::inspect::invalid_message(&input, i));
+                    printer.warn(&crate::render::invalid_message(&input, i));
                     invalid.push(InvalidInput {
                         name,
                         offset: i.offset,
@@ -340,7 +340,7 @@ fn facts_of_bytes(name: &str, bytes: &[u8], validate: bool) -> Result<AuditFacts
 /// not list them (as other tools push Wasm), or with `--deep`, checked
 /// against what the config lists.
 fn remote_facts(r: &kiln_oci::Reference, args: &Args, printer: &Printer) -> Result<AuditFacts> {
-    let store = args.registry.open(r, false, printer)?;
+    let store = args.registry.options().open(r, false, printer)?;
     let name = r.to_string();
     let resolved = store.resolve(r, printer)?;
     if args.deep || !resolved.lists_imports_and_exports() {

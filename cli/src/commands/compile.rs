@@ -1,13 +1,13 @@
 //! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target, with descriptors, a cache, and `--check` for where an artifact loads.
 
-use super::read_input;
-use crate::Outcome;
+use crate::ops::read_input;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
-use kiln_aot::{Cpu, Descriptor, OptLevel, Settings, TARGETS};
+use kiln_aot::{Cpu, OptLevel, Settings, TARGETS};
 use kiln_core::Reporter;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -121,7 +121,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         .map(|d| d.join("aot"));
     let dir = match &args.output {
         Some(d) => d.clone(),
-        None => super::dir_of(&args.file),
+        None => crate::ops::dir_of(&args.file),
     };
     let stem = args
         .file
@@ -193,13 +193,13 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
 
 fn check(args: &Args, printer: &Printer) -> Result<Outcome> {
     let bytes = read_input(&args.file)?;
-    let descriptor = descriptor_beside(&args.file)?;
+    let descriptor = kiln_aot::ArtifactFiles::at(args.file.clone()).read_descriptor()?;
     let report = kiln_aot::check(&bytes, descriptor.as_ref(), args.engine_version.as_deref())
         .with_context(|| format!("failed to check `{}`", args.file.display()))?;
     if args.json {
         printer.json(&report)?;
     } else {
-        let mut text = render_checks(&report);
+        let mut text = crate::render::render_checks(&report);
         text.push_str(if report.loads {
             "loads on this host with the default engine\n"
         } else {
@@ -212,25 +212,4 @@ fn check(args: &Args, printer: &Printer) -> Result<Outcome> {
     } else {
         Outcome::Problems
     })
-}
-
-/// The descriptor written beside an artifact (`ARTIFACT.cwasm.json`), if any.
-pub fn descriptor_beside(artifact: &Path) -> Result<Option<Descriptor>> {
-    kiln_aot::ArtifactFiles::at(artifact.to_path_buf()).read_descriptor()
-}
-
-/// One `pass|FAIL name: reason` line per check.
-pub fn render_checks(report: &kiln_aot::CheckReport) -> String {
-    report
-        .checks
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {}: {}\n",
-                if c.pass { "pass" } else { "FAIL" },
-                c.name,
-                c.reason
-            )
-        })
-        .collect()
 }

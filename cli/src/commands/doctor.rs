@@ -1,6 +1,6 @@
 //! `kiln doctor`: lists the toolchains kiln can use, their versions and paths, the adapters kiln embeds, and what is missing.
 
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::Result;
 use kiln_build::doctor::ToolStatus;

@@ -1,7 +1,7 @@
 //! `kiln inspect`: shows what a wasm binary is, imports, exports and contains.
 
-use super::read_input;
-use crate::Outcome;
+use crate::ops::read_input;
+use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};
 use anyhow::{Context, Result};
 use kiln_core::Reporter;
@@ -39,11 +39,11 @@ pub struct Args {
     #[arg(long, conflicts_with_all = ["json", "wit", "imports", "sbom"])]
     sections: bool,
     #[command(flatten)]
-    registry: super::registry::RegistryArgs,
+    registry: super::args::RegistryArgs,
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
-    if let Some(reference) = super::registry::as_reference(&args.file) {
+    if let Some(reference) = crate::ops::registry::as_reference(&args.file) {
         return remote(&args, &reference, printer);
     }
     if args.sbom {
@@ -58,7 +58,10 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         // reads from it, without loading its code.
         // An unreadable descriptor is shown as absent here; `compile --check`
         // reports it as an error.
-        let descriptor = super::compile::descriptor_beside(&args.file).ok().flatten();
+        let descriptor = kiln_aot::ArtifactFiles::at(args.file.clone())
+            .read_descriptor()
+            .ok()
+            .flatten();
         let report = kiln_aot::check(&bytes, descriptor.as_ref(), None)
             .with_context(|| format!("failed to inspect `{name}`"))?;
         if args.json {
@@ -83,7 +86,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                     d.source_digest
                 ));
             }
-            text.push_str(&super::compile::render_checks(&report));
+            text.push_str(&crate::render::render_checks(&report));
             printer.data(&text)?;
         }
         return Ok(Outcome::Ok);
@@ -138,21 +141,11 @@ fn invalid_or_error(
 ) -> Result<Outcome> {
     match err.downcast::<kiln_inspect::Invalid>() {
         Ok(invalid) => {
-            printer.warn(&invalid_message(file, &invalid));
+            printer.warn(&crate::render::invalid_message(file, &invalid));
             Ok(Outcome::Problems)
         }
         Err(err) => Err(err.context(format!("{failed_to} `{}`", file.display()))),
     }
-}
-
-/// The line `kiln validate` prints for an invalid file.
-pub fn invalid_message(file: &Path, invalid: &kiln_inspect::Invalid) -> String {
-    format!(
-        "`{}` is invalid at offset {:#x}: {}",
-        file.display(),
-        invalid.offset,
-        invalid.message
-    )
 }
 
 fn render_items(out: &mut String, title: &str, items: &[WorldItem]) {
@@ -359,7 +352,7 @@ fn render_section_kinds(out: &mut String, sections: &[kiln_inspect::Section]) {
 /// its imports and exports (as other tools push Wasm): then it is
 /// downloaded, checked against its digest, and inspected as a file is.
 fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Result<Outcome> {
-    let store = args.registry.open(reference, false, printer)?;
+    let store = args.registry.options().open(reference, false, printer)?;
     let resolved = store.resolve(reference, printer)?;
     let digest = &resolved.digest;
     if args.sbom {
@@ -444,10 +437,35 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
         printer.json(&shown)?;
         return Ok(Outcome::Ok);
     }
+    let text = render_remote(
+        reference,
+        &resolved,
+        wasm.as_deref(),
+        report.as_ref(),
+        &referrers,
+        args.sections,
+    );
+    printer.data(&text)?;
+    Ok(Outcome::Ok)
+}
+
+/// The human description of an OCI artifact: its reference, digest, kind,
+/// layer and annotations, what it imports and exports (from the layer when
+/// it was read, else from the config), and what is attached to it.
+fn render_remote(
+    reference: &kiln_oci::Reference,
+    resolved: &kiln_oci::store::Resolved,
+    wasm: Option<&[u8]>,
+    report: Option<&Report>,
+    referrers: &[kiln_oci::artifact::Descriptor],
+    sections: bool,
+) -> String {
+    let digest = &resolved.digest;
+    let layer = &resolved.layer;
     let config = &resolved.config;
     // The layer, when it was read, says what the wasm is; the config may
     // say otherwise, or nothing.
-    let (kind, from) = match wasm.as_deref().and_then(kiln_core::WasmKind::sniff) {
+    let (kind, from) = match wasm.and_then(kiln_core::WasmKind::sniff) {
         Some(kind) => (Some(kind), "read from the layer".to_string()),
         // A config that lists imports and exports describes a component.
         None => (
@@ -492,7 +510,7 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
             let _ = writeln!(text, "{:<10} {v}", format!("{short}:"));
         }
     }
-    match &report {
+    match report {
         // The imports and exports as the layer has them, shown as for a
         // file.
         Some(report) => {
@@ -500,7 +518,7 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
                 text,
                 "from the wasm layer (the config does not list imports and exports):"
             );
-            for line in render(report, args.sections).lines() {
+            for line in render(report, sections).lines() {
                 match line {
                     "" => text.push('\n'),
                     line => {
@@ -523,7 +541,7 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
     }
     if !referrers.is_empty() {
         let _ = writeln!(text, "attached:");
-        for r in &referrers {
+        for r in referrers {
             let _ = writeln!(
                 text,
                 "  {} {} {}",
@@ -536,6 +554,5 @@ fn remote(args: &Args, reference: &kiln_oci::Reference, printer: &Printer) -> Re
             );
         }
     }
-    printer.data(&text)?;
-    Ok(Outcome::Ok)
+    text
 }

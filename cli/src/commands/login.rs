@@ -1,7 +1,7 @@
 //! `kiln login` / `kiln logout`: registry credentials in Docker's config file (or its credential helper), checked against the registry first.
 
-use super::registry::RegistryArgs;
-use crate::Outcome;
+use super::args::RegistryArgs;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::Reporter;
@@ -51,7 +51,7 @@ pub fn login(args: LoginArgs, printer: &Printer) -> Result<Outcome> {
             username: args.username.clone(),
             password: password.clone(),
         },
-        &args.connection.connection(),
+        &args.connection.options().connection(),
     )?;
     client
         .check_login()

@@ -1,6 +1,6 @@
 //! `kiln new`: a project from one of the templates in templates/, ready for `kiln build` and `kiln publish` with no edits.
 
-use crate::Outcome;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::{Reporter, hinted};

@@ -1,13 +1,13 @@
 //! `kiln pull`: a Wasm artifact from a registry or a local OCI layout, or with `--target` the precompiled artifact for that machine when one is attached; every byte checked against its digest before anything is written.
 
-use super::registry::RegistryArgs;
-use crate::Outcome;
+use super::args::RegistryArgs;
+use crate::outcome::Outcome;
 use crate::output::Printer;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use kiln_core::Reporter;
 use kiln_oci::{Content, Reference};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Pull a component (or its precompiled artifact) from a registry or a local OCI layout.
 #[derive(clap::Args, Debug)]
@@ -59,16 +59,21 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     if let Some(t) = target {
         kiln_aot::engine_config(t, &kiln_aot::Cpu::Baseline, &kiln_aot::Settings::default())?;
     }
-    let store = args.registry.open(&reference, false, printer)?;
+    let store = args.registry.options().open(&reference, false, printer)?;
     let key = args
         .verify_key
         .as_deref()
-        .map(super::sign::verifier)
+        .map(crate::ops::sign::verifier)
         .transpose()?;
     let check = |digest: &str, what: &str| -> Result<()> {
         if let Some(key) = &key {
-            let (good, _) =
-                super::sign::verified_payloads(&store, digest, key, &Default::default(), printer)?;
+            let (good, _) = crate::ops::sign::verified_payloads(
+                &store,
+                digest,
+                key,
+                &Default::default(),
+                printer,
+            )?;
             if good.is_empty() {
                 anyhow::bail!(
                     "{what} {digest} has no valid signature by `{}`; nothing was written",
@@ -104,59 +109,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             ));
         }
     }
-    // Output names are kiln's, never the registry's: the stem comes from
-    // the artifact's title made safe, the rest is fixed (`STEM.wasm`, or
-    // `STEM.TRIPLE.cwasm` with its descriptor).
-    let stem = pulled
-        .manifest
-        .annotations
-        .get("org.opencontainers.image.title")
-        .and_then(|t| kiln_oci::artifact::safe_file_name(t))
-        .map(|t| t.trim_end_matches(".wasm").to_string())
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| "component".to_string());
-    let explicit_file = args.output.as_ref().filter(|p| !p.is_dir());
-    let dir = match &args.output {
-        Some(p) if p.is_dir() => p.clone(),
-        _ => PathBuf::from("."),
-    };
-    let path = match &pulled.content {
-        Content::Wasm => {
-            let path = match explicit_file {
-                Some(p) => p.clone(),
-                None => dir.join(format!("{stem}.wasm")),
-            };
-            if explicit_file.is_none() && !replaceable_wasm(&path) {
-                bail!(
-                    "`{}` exists and is not a wasm file; kiln does not replace it — name the output with `-o FILE`, or move it away",
-                    path.display()
-                );
-            }
-            kiln_core::fs::write_atomic(&path, &pulled.bytes)
-                .with_context(|| format!("failed to write `{}`", path.display()))?;
-            path
-        }
-        Content::Cwasm {
-            digest,
-            target,
-            descriptor_json,
-        } => {
-            let descriptor = checked_descriptor(descriptor_json, &pulled, target)
-                .with_context(|| format!("the precompiled artifact {digest} was not written"))?;
-            let files = match explicit_file {
-                Some(p) => kiln_aot::ArtifactFiles::at(p.clone()),
-                None => kiln_aot::ArtifactFiles::new(&dir, &stem, target),
-            };
-            if explicit_file.is_none() && !files.replaceable_by(&descriptor) {
-                bail!(
-                    "`{}` (or its descriptor) exists and is not kiln's precompiled artifact of this component for {target}; kiln does not replace it — name the output with `-o FILE`, or move it away",
-                    files.cwasm.display()
-                );
-            }
-            files.write(&pulled.bytes, &descriptor)?;
-            files.cwasm
-        }
-    };
+    let path = crate::ops::pull::write(&pulled, args.output.as_deref())?;
     let referrer = match &pulled.content {
         Content::Cwasm { digest, .. } => Some(digest.clone()),
         Content::Wasm => None,
@@ -176,50 +129,4 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         printer.data(&format!("{}\t{}\n", out.path.display(), out.digest))?;
     }
     Ok(Outcome::Ok)
-}
-
-/// Whether a pulled component may replace what is at `path`: nothing, or
-/// a wasm binary (an earlier pull or build).
-fn replaceable_wasm(path: &Path) -> bool {
-    match std::fs::symlink_metadata(path) {
-        Err(_) => true,
-        Ok(m) if !m.is_file() => false,
-        Ok(_) => {
-            let mut magic = [0u8; 4];
-            std::fs::File::open(path)
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
-                .is_ok()
-                && &magic == b"\0asm"
-        }
-    }
-}
-
-/// The descriptor a registry sent with a precompiled artifact, parsed and
-/// checked against what was pulled: the same target, the artifact's digest
-/// and size, and the component it was attached to as its source. Only a
-/// descriptor that checks out is written, and kiln writes it itself.
-fn checked_descriptor(
-    json: &[u8],
-    pulled: &kiln_oci::Pulled,
-    target: &str,
-) -> Result<kiln_aot::Descriptor> {
-    let d: kiln_aot::Descriptor = serde_json::from_slice(json)
-        .context("its config is not a kiln precompiled-artifact descriptor")?;
-    if d.target != target {
-        bail!("its descriptor is for `{}`, not `{target}`", d.target);
-    }
-    if d.artifact_digest != pulled.digest || d.artifact_size != pulled.bytes.len() as u64 {
-        bail!(
-            "its descriptor describes another artifact ({}, {} bytes)",
-            d.artifact_digest,
-            d.artifact_size
-        );
-    }
-    if pulled.layer.digest != d.source_digest {
-        bail!(
-            "its descriptor says it was compiled from {}, not from this component",
-            d.source_digest
-        );
-    }
-    Ok(d)
 }

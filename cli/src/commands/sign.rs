@@ -1,16 +1,15 @@
 //! `kiln keygen`, `sign`, `verify`, `sign-blob`, `verify-blob`: cosign-compatible signatures with keys, offline, for artifacts in registries and local layouts and for files.
 
-use super::registry::RegistryArgs;
-use crate::Outcome;
+use super::args::RegistryArgs;
+use crate::ops::sign::{identity, password, signer, verified_payloads, verifier};
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_core::Reporter;
-use kiln_oci::{Reference, Store};
-use kiln_sign::{Payload, SIMPLE_SIGNING_TYPE, Verifier};
+use kiln_oci::Reference;
+use kiln_sign::Payload;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use zeroize::Zeroizing;
 
 /// Make a key pair in cosign's format: PREFIX.key (encrypted) and PREFIX.pub.
 #[derive(clap::Args, Debug)]
@@ -94,51 +93,6 @@ pub struct VerifyBlobArgs {
     key: PathBuf,
 }
 
-/// The password for a private key: `KILN_PASSWORD`, else `COSIGN_PASSWORD`,
-/// else asked on the terminal.
-fn password(confirm: bool) -> Result<Option<Zeroizing<String>>> {
-    for var in ["KILN_PASSWORD", "COSIGN_PASSWORD"] {
-        if let Ok(p) = std::env::var(var) {
-            return Ok(Some(Zeroizing::new(p)));
-        }
-    }
-    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        return Ok(None);
-    }
-    let first = Zeroizing::new(
-        rpassword::prompt_password("Password for the private key: ")
-            .context("failed to read the password")?,
-    );
-    if confirm {
-        let again = Zeroizing::new(
-            rpassword::prompt_password("Again: ").context("failed to read the password")?,
-        );
-        if *again != *first {
-            bail!("the passwords differ");
-        }
-    }
-    Ok(Some(first))
-}
-
-pub fn signer(key: &Path) -> Result<kiln_sign::Signer> {
-    let pem = Zeroizing::new(
-        std::fs::read(key)
-            .with_context(|| format!("failed to read the key `{}`", key.display()))?,
-    );
-    let encrypted = pem.windows(9).any(|w| w == b"ENCRYPTED");
-    let pw = if encrypted { password(false)? } else { None };
-    kiln_sign::load_private_key(&pem, pw.as_ref().map(|p| p.as_bytes()))
-        .with_context(|| format!("failed to load the private key `{}`", key.display()))
-}
-
-/// Reads a public key file.
-pub fn verifier(key: &Path) -> Result<Verifier> {
-    let pem = std::fs::read(key)
-        .with_context(|| format!("failed to read the key `{}`", key.display()))?;
-    kiln_sign::load_public_key(&pem)
-        .with_context(|| format!("failed to load the public key `{}`", key.display()))
-}
-
 pub fn keygen(args: KeygenArgs, printer: &Printer) -> Result<Outcome> {
     let private = PathBuf::from(format!("{}.key", args.output_prefix.display()));
     let public = PathBuf::from(format!("{}.pub", args.output_prefix.display()));
@@ -161,19 +115,6 @@ pub fn keygen(args: KeygenArgs, printer: &Printer) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The identity cosign puts in a payload: the repository, without tag or
-/// digest.
-pub fn identity(reference: &Reference) -> String {
-    match reference {
-        Reference::Registry {
-            registry,
-            repository,
-            ..
-        } => format!("{registry}/{repository}"),
-        Reference::Layout { dir, .. } => format!("oci:{}", dir.display()),
-    }
-}
-
 /// What `sign --recursive` signs besides the artifact itself.
 const RECURSIVE_TYPES: &[&str] = &[
     kiln_oci::artifact::CWASM_ARTIFACT_TYPE,
@@ -191,7 +132,7 @@ pub fn sign(args: SignArgs, printer: &Printer) -> Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
     let annotations = kiln_sign::parse_annotations(&args.annotations)?;
     let signer = signer(&args.key)?;
-    let store = args.registry.open(&reference, false, printer)?;
+    let store = args.registry.options().open(&reference, false, printer)?;
     let digest = store.resolve_digest(&reference)?;
     let mut subjects = vec![(digest.clone(), None)];
     if args.recursive {
@@ -236,60 +177,11 @@ pub fn sign(args: SignArgs, printer: &Printer) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-/// The payloads of `digest` signed by `key` that carry `annotations`, and
-/// why every other stored signature was not accepted.
-pub fn verified_payloads(
-    store: &Store,
-    digest: &str,
-    key: &Verifier,
-    annotations: &BTreeMap<String, String>,
-    reporter: &dyn Reporter,
-) -> Result<(Vec<Payload>, Vec<String>)> {
-    let mut good = Vec::new();
-    let mut rejected = Vec::new();
-    for stored in store.signatures(digest, reporter)? {
-        let s = match stored {
-            Ok(s) => s,
-            Err(why) => {
-                rejected.push(why);
-                continue;
-            }
-        };
-        if !key.verify(&s.payload, &s.signature) {
-            rejected.push("a signature by another key, or not over its payload".to_string());
-            continue;
-        }
-        let payload = match Payload::parse(&s.payload) {
-            Ok(p) => p,
-            Err(_) => {
-                rejected.push("a signed payload that is not a simple-signing payload".to_string());
-                continue;
-            }
-        };
-        if payload.critical.image.docker_manifest_digest != digest {
-            rejected.push(format!(
-                "a signature over another digest ({})",
-                payload.critical.image.docker_manifest_digest
-            ));
-        } else if payload.critical.type_name != SIMPLE_SIGNING_TYPE {
-            rejected.push(format!(
-                "a payload of type `{}`",
-                payload.critical.type_name
-            ));
-        } else if !payload.has_annotations(annotations) {
-            rejected.push("a signature without the required annotations".to_string());
-        } else {
-            good.push(payload);
-        }
-    }
-    Ok((good, rejected))
-}
-
 pub fn verify(args: VerifyArgs, printer: &Printer) -> Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
     let annotations = kiln_sign::parse_annotations(&args.annotations)?;
     let key = verifier(&args.key)?;
-    let store = args.registry.open(&reference, false, printer)?;
+    let store = args.registry.options().open(&reference, false, printer)?;
     let digest = store.resolve_digest(&reference)?;
     let (good, rejected) = verified_payloads(&store, &digest, &key, &annotations, printer)?;
     if good.is_empty() {

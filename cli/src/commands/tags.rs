@@ -1,7 +1,7 @@
 //! `kiln tags`: the tags of a repository in a registry or of a local OCI layout.
 
-use super::registry::RegistryArgs;
-use crate::Outcome;
+use super::args::RegistryArgs;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::Result;
 use kiln_oci::Reference;
@@ -24,7 +24,7 @@ pub struct Args {
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
-    let store = args.registry.open(&reference, false, printer)?;
+    let store = args.registry.options().open(&reference, false, printer)?;
     let tags: Vec<String> = store
         .tags()?
         .into_iter()

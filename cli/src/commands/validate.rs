@@ -1,7 +1,7 @@
 //! `kiln validate`: checks core modules and components against the wasm and component-model specifications.
 
-use super::read_input;
-use crate::Outcome;
+use crate::ops::read_input;
+use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::Result;
 use kiln_component::WasmFeatures;

@@ -1,0 +1,32 @@
+//! Operations: the work behind the commands, taking plain values (never clap `Args`) and reporting through a `Reporter` or the printer; what two commands share lives here, never in one of them.
+
+pub mod build;
+pub mod publish;
+pub mod pull;
+pub mod push;
+pub mod registry;
+pub mod sign;
+
+use anyhow::Result;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Reads a wasm input from a path (mapped when large), or from stdin when
+/// the path is `-`.
+pub fn read_input(path: &Path) -> Result<kiln_core::input::Input> {
+    kiln_core::input::Input::read(path)
+}
+
+/// The directory a file is in (`.` for a bare file name), where outputs
+/// beside it go.
+pub fn dir_of(file: &Path) -> PathBuf {
+    file.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf()
+}
+
+/// Milliseconds since `since`, as timings are reported.
+pub fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
