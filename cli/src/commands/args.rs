@@ -30,8 +30,8 @@ pub struct RegistryArgs {
     /// Attempts per request on server errors (5xx), throttling (429),
     /// dropped connections and timeouts, with exponential backoff or the
     /// registry's Retry-After (up to 60 seconds).
-    #[arg(long, value_name = "N", default_value_t = 5)]
-    retries: u32,
+    #[arg(long = "retries", value_name = "N", default_value_t = 5)]
+    max_attempts: u32,
 }
 
 impl RegistryArgs {
@@ -42,7 +42,7 @@ impl RegistryArgs {
             ca_files: self.ca_file.clone(),
             insecure: self.insecure,
             timeout: Duration::from_secs(self.timeout.max(1)),
-            attempts: self.retries.max(1),
+            max_attempts: self.max_attempts.max(1),
         }
     }
 }

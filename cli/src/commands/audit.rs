@@ -231,10 +231,7 @@ fn render(
 
 fn load_policy(policy: Option<&str>) -> Result<Policy> {
     match policy {
-        Some(p) => match p.strip_prefix("builtin:") {
-            Some(name) => Policy::builtin(name),
-            None => Policy::from_file(Path::new(p)),
-        },
+        Some(p) => Policy::from_arg(p),
         None => {
             let cwd = std::env::current_dir().context("failed to read the current directory")?;
             for dir in cwd.ancestors() {

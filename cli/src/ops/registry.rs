@@ -17,8 +17,8 @@ pub struct Options {
     pub insecure: bool,
     /// Connect timeout and deadline of each request.
     pub timeout: Duration,
-    /// Attempts per request.
-    pub attempts: u32,
+    /// The most attempts per request, the first included (`--retries`).
+    pub max_attempts: u32,
 }
 
 impl Options {
@@ -29,7 +29,7 @@ impl Options {
             ca_files: self.ca_files.clone(),
             insecure: self.insecure,
             timeout: Some(self.timeout),
-            attempts: Some(self.attempts),
+            max_attempts: Some(self.max_attempts),
         }
     }
 

@@ -46,10 +46,8 @@ pub struct Connection {
     pub timeout: Option<Duration>,
     /// The most attempts per request, the first included, for transient
     /// failures (what `--retries` sets); `None` is [`DEFAULT_MAX_ATTEMPTS`].
-    /// Read it with [`Connection::max_attempts`], set it with
-    /// [`Connection::with_max_attempts`]; the field keeps its old name
-    /// until callers that build a `Connection` field by field use those.
-    pub attempts: Option<u32>,
+    /// Read it with [`Connection::max_attempts`].
+    pub max_attempts: Option<u32>,
 }
 
 /// Attempts per request when a [`Connection`] sets none.
@@ -58,13 +56,13 @@ pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
 impl Connection {
     /// The most attempts per request, the first included: at least 1.
     pub fn max_attempts(&self) -> u32 {
-        self.attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1)
+        self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1)
     }
 
     /// This connection with at most `max_attempts` attempts per request.
     pub fn with_max_attempts(self, max_attempts: u32) -> Connection {
         Connection {
-            attempts: Some(max_attempts),
+            max_attempts: Some(max_attempts),
             ..self
         }
     }
@@ -1357,7 +1355,7 @@ mod tests {
     fn max_attempts_default_to_five_and_are_at_least_one() {
         assert_eq!(Connection::default().max_attempts(), DEFAULT_MAX_ATTEMPTS);
         let c = Connection::default().with_max_attempts(3);
-        assert_eq!((c.attempts, c.max_attempts()), (Some(3), 3));
+        assert_eq!((c.max_attempts, c.max_attempts()), (Some(3), 3));
         assert_eq!(Connection::default().with_max_attempts(0).max_attempts(), 1);
     }
 }

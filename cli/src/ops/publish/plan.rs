@@ -4,7 +4,7 @@ use super::Request;
 use anyhow::{Context, Result};
 use kiln_inspect::audit::Policy;
 use kiln_oci::Reference;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Everything `publish` was told, from flags over kiln.toml.
 pub struct Plan {
@@ -23,10 +23,7 @@ impl Plan {
     pub fn new(request: &Request, project: &kiln_build::Project) -> Result<Plan> {
         let settings = kiln_build::manifest::publish_settings(project)?;
         let policy = match (&request.policy, &settings.audit) {
-            (Some(p), _) => Some(match p.strip_prefix("builtin:") {
-                Some(name) => Policy::builtin(name)?,
-                None => Policy::from_file(Path::new(p))?,
-            }),
+            (Some(p), _) => Some(Policy::from_arg(p)?),
             (None, Some((text, origin))) => {
                 let file = settings.file.clone().unwrap_or_default();
                 let base = crate::ops::dir_of(&file);
