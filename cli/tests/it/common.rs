@@ -145,6 +145,8 @@ pub fn assert_snapshot(expected: impl AsRef<Path>, actual: &str, filters: &Filte
 #[derive(Clone, Default)]
 pub struct Filters {
     replacements: Vec<(String, String)>,
+    /// Lines left out, by how they start (leading spaces ignored).
+    dropped_lines: Vec<&'static str>,
 }
 
 impl Filters {
@@ -173,9 +175,31 @@ impl Filters {
         self
     }
 
+    /// Leaves out cargo's own status lines whose presence depends on what
+    /// else builds at the same time in the shared target directory
+    /// (`Blocking waiting for file lock`, `Compiling`, `Finished`).
+    pub fn cargo(mut self) -> Filters {
+        self.dropped_lines
+            .extend(["Blocking waiting for file lock", "Compiling ", "Finished `"]);
+        self
+    }
+
     /// The text with every filter applied; longer replacements go first, so
     /// a path inside another filtered path keeps its own name.
     pub fn apply(&self, text: &str) -> String {
+        let kept;
+        let text = if self.dropped_lines.is_empty() {
+            text
+        } else {
+            kept = text
+                .split_inclusive('\n')
+                .filter(|l| {
+                    let l = l.trim_start();
+                    !self.dropped_lines.iter().any(|d| l.starts_with(d))
+                })
+                .collect::<String>();
+            &kept
+        };
         let mut replacements = self.replacements.clone();
         replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
         let mut out = text.to_string();
