@@ -510,12 +510,11 @@ fn reports_of_every_fixture_under_every_policy_match_their_snapshots() {
                 "{name} {format}: {}",
                 stderr(&out)
             );
-            let mut text = stdout(&out);
-            if !out.stderr.is_empty() {
-                text.push_str("--- stderr\n");
-                text.push_str(&stderr(&out));
-            }
-            assert_snapshot(snapshot(&format!("audit/{name}.{format}")), &text, &filters);
+            assert_snapshot(
+                snapshot(&format!("audit/{name}.{format}")),
+                &transcript(&out),
+                &filters,
+            );
         }
     }
 }

@@ -85,6 +85,17 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Stdout, then stderr after a `--- stderr` line when there is any: both
+/// streams of a run in one snapshot.
+pub fn transcript(out: &Output) -> String {
+    let mut text = stdout(out);
+    if !out.stderr.is_empty() {
+        text.push_str("--- stderr\n");
+        text.push_str(&stderr(out));
+    }
+    text
+}
+
 /// Builds a project with kiln into `out_dir` and returns the JSON summary.
 pub fn build(project: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let output = run_ok(
