@@ -58,17 +58,14 @@ fn c_sources_are_compiled_incrementally() {
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-command", dir.path());
     let out = dir.path().join("a.wasm");
+    let filters = Filters::new().path(dir.path(), "TMP");
+    let step = |n: u32| snapshot(&format!("build/c-incremental-{n}.stderr"));
     let first = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out));
-    assert!(
-        stderr(&first).contains("Compiling src/main.c"),
-        "{}",
-        stderr(&first)
-    );
+    assert_snapshot(step(1), &stderr(&first), &filters);
 
+    // Nothing changed: nothing compiled.
     let second = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out));
-    let err = stderr(&second);
-    assert!(!err.contains("Compiling"), "{err}");
-    assert!(err.contains("Fresh 2 unchanged"), "{err}");
+    assert_snapshot(step(2), &stderr(&second), &filters);
 
     // A header both sources include is newer: both recompile.
     std::thread::sleep(std::time::Duration::from_millis(20));
@@ -76,11 +73,7 @@ fn c_sources_are_compiled_incrementally() {
     let text = std::fs::read_to_string(&header).unwrap();
     std::fs::write(&header, text + "\n").unwrap();
     let third = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out));
-    let err = stderr(&third);
-    assert!(
-        err.contains("Compiling src/greet.c") && err.contains("Compiling src/main.c"),
-        "{err}"
-    );
+    assert_snapshot(step(3), &stderr(&third), &filters);
     assert_eq!(
         run_command(&out, &["again"], &[]).unwrap(),
         "hello, again!\n"
@@ -157,6 +150,8 @@ fn a_header_missing_from_the_wasi_libc_is_named() {
     )
     .unwrap();
     let out = run(kiln().arg("build").arg(&project));
+    // Not compared whole: the clang command line names a temporary object
+    // file and an object name hashed from the directory.
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
@@ -178,11 +173,12 @@ fn malformed_kiln_toml_names_file_line_and_key() {
     )
     .unwrap();
     let out = run(kiln().arg("build").arg(&project));
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("kiln.toml"), "{err}");
-    assert!(err.contains("line 3"), "{err}");
-    assert!(err.contains("unknown field `source`"), "{err}");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_snapshot(
+        snapshot("build/malformed-kiln-toml.stderr"),
+        &stderr(&out),
+        &Filters::new().path(dir.path(), "TMP"),
+    );
 }
 
 #[test]
@@ -271,11 +267,11 @@ fn go_world_with_strings_is_refused_clearly() {
         .arg(&project)
         .arg("-o")
         .arg(dir.path().join("x.wasm")));
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("`name`") && err.contains("non-scalar"),
-        "{err}"
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_snapshot(
+        snapshot("build/go-world-with-strings.stderr"),
+        &stderr(&out),
+        &Filters::new().path(dir.path(), "TMP"),
     );
     assert!(!dir.path().join("x.wasm").exists());
 }
@@ -366,4 +362,36 @@ fn an_unchanged_toolchain_output_reuses_the_component_until_anything_it_was_made
         run_command(&go_out, &["again"], &[]).unwrap(),
         "hello from go, again! (1 args)\n"
     );
+}
+
+/// `kiln build`'s summary of the C and Go command fixtures, human (stdout
+/// and stderr) and `--json`, compared with
+/// `snapshots/build/FIXTURE.{stdout,stderr,json}`.
+#[test]
+fn c_and_go_summaries_match_their_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let filters = Filters::new().path(dir.path(), "TMP");
+    for name in ["c-command", "go-command"] {
+        let project = fixture_copy(name, dir.path());
+        let human = run_ok(
+            kiln()
+                .arg("build")
+                .arg(&project)
+                .arg("-o")
+                .arg(dir.path().join(format!("{name}.wasm"))),
+        );
+        // Again from scratch, so both runs compile the same.
+        std::fs::remove_dir_all(project.join("target")).unwrap();
+        let json = run_ok(
+            kiln()
+                .arg("build")
+                .arg(&project)
+                .args(["--json", "-o"])
+                .arg(dir.path().join(format!("{name}.json.wasm"))),
+        );
+        let file = |suffix: &str| snapshot(&format!("build/{name}.{suffix}"));
+        assert_snapshot(file("stdout"), &stdout(&human), &filters);
+        assert_snapshot(file("stderr"), &stderr(&human), &filters);
+        assert_snapshot(file("json"), &stdout(&json), &filters);
+    }
 }

@@ -66,7 +66,10 @@ fn k(dir: &Path) -> Command {
         .env_remove("KILN_REGISTRY")
         .env_remove("KILN_REGISTRY_USERNAME")
         .env_remove("KILN_REGISTRY_PASSWORD")
-        .env_remove("REGISTRY_AUTH_FILE");
+        .env_remove("REGISTRY_AUTH_FILE")
+        // No repository above the run's directory: its commit would be
+        // embedded as the component's revision.
+        .env("GIT_CEILING_DIRECTORIES", dir);
     c
 }
 
