@@ -14,6 +14,9 @@ fn fixture_copy(name: &str, dir: &Path) -> PathBuf {
 
 #[test]
 fn c_command_greets_and_reads_a_preopened_file() {
+    if !requires(&["clang"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-command", dir.path());
     let out = dir.path().join("c-greeter.wasm");
@@ -55,6 +58,9 @@ fn c_command_greets_and_reads_a_preopened_file() {
 
 #[test]
 fn c_sources_are_compiled_incrementally() {
+    if !requires(&["clang"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-command", dir.path());
     let out = dir.path().join("a.wasm");
@@ -82,6 +88,9 @@ fn c_sources_are_compiled_incrementally() {
 
 #[test]
 fn c_library_exports_strings_and_lists_through_wit() {
+    if !requires(&["clang"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-library", dir.path());
     let out = dir.path().join("strings.wasm");
@@ -113,6 +122,9 @@ fn c_library_exports_strings_and_lists_through_wit() {
 
 #[test]
 fn makefile_project_builds_with_the_wasi_toolchain() {
+    if !requires(&["clang", "make"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-make", dir.path());
     let out = dir.path().join("counter.wasm");
@@ -135,6 +147,9 @@ fn makefile_project_builds_with_the_wasi_toolchain() {
 
 #[test]
 fn a_header_missing_from_the_wasi_libc_is_named() {
+    if !requires(&["clang"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("needs-execinfo");
     std::fs::create_dir_all(project.join("src")).unwrap();
@@ -183,6 +198,9 @@ fn malformed_kiln_toml_names_file_line_and_key() {
 
 #[test]
 fn c_and_go_builds_are_reproducible_across_directories() {
+    if !requires(&["clang", "go"]) {
+        return;
+    }
     for name in ["c-command", "c-library", "go-command", "go-reactor"] {
         let dir = tempfile::tempdir().unwrap();
         let a = fixture_copy(name, &dir.path().join("one"));
@@ -200,6 +218,9 @@ fn c_and_go_builds_are_reproducible_across_directories() {
 
 #[test]
 fn go_command_reads_args_and_env() {
+    if !requires(&["go"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("gogreeter.wasm");
     let summary = build(&fixture("go-command"), &out, &[]);
@@ -226,6 +247,9 @@ fn go_command_reads_args_and_env() {
 
 #[test]
 fn go_reactor_exports_its_scalar_world() {
+    if !requires(&["go"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("calc.wasm");
     let summary = build(&fixture("go-reactor"), &out, &[]);
@@ -255,6 +279,9 @@ fn go_reactor_exports_its_scalar_world() {
 
 #[test]
 fn go_world_with_strings_is_refused_clearly() {
+    if !requires(&["go"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("go-reactor", dir.path());
     std::fs::write(
@@ -278,6 +305,9 @@ fn go_world_with_strings_is_refused_clearly() {
 
 #[test]
 fn cmake_project_builds_for_wasi() {
+    if !requires(&["clang", "cmake"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-cmake", dir.path());
     let out = dir.path().join("wordcount.wasm");
@@ -298,6 +328,9 @@ fn cmake_project_builds_for_wasi() {
 
 #[test]
 fn an_unchanged_toolchain_output_reuses_the_component_until_anything_it_was_made_from_changes() {
+    if !requires(&["clang", "go"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-command", dir.path());
     let out = dir.path().join("c-greeter.wasm");
@@ -369,6 +402,9 @@ fn an_unchanged_toolchain_output_reuses_the_component_until_anything_it_was_made
 /// `snapshots/build/FIXTURE.{stdout,stderr,json}`.
 #[test]
 fn c_and_go_summaries_match_their_snapshots() {
+    if !requires(&["clang", "go"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let filters = Filters::new().path(dir.path(), "TMP");
     for name in ["c-command", "go-command"] {

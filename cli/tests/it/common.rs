@@ -45,6 +45,64 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A program the tests run, from `PATH` or /usr/(s)bin.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether a tool a test requires is there: `clang` is a clang kiln can
+/// build for WASI with (a WASI libc beside it), `go` a Go toolchain, as kiln
+/// finds them; `oras` the oras Python client (`pip install oras`); anything
+/// else a program of that name. Looked up once.
+fn available(tool: &str) -> bool {
+    static FOUND: std::sync::Mutex<Vec<(String, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, there)) = found.iter().find(|(t, _)| t == tool) {
+        return *there;
+    }
+    let there = match tool {
+        "clang" => kiln_build::toolchain::find_c_toolchain(None).is_ok(),
+        "go" => kiln_build::toolchain::find_go().is_ok(),
+        "oras" => Command::new("python3")
+            .args(["-c", "import oras.client"])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        other => find_tool(other).is_some(),
+    };
+    found.push((tool.to_string(), there));
+    there
+}
+
+/// Declares the tools a test runs: true when all are there. Without `CI`
+/// set, a missing one prints `skipped: requires TOOL` and the test returns
+/// early (`if !requires(&["go"]) { return; }`); with `CI` set, it fails the
+/// test naming the tool, so CI never passes by skipping.
+pub fn requires(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !available(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let missing = missing.join(", ");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "requires {missing}, which is not installed (`cargo xtask setup` installs it)"
+    );
+    eprintln!("skipped: requires {missing}");
+    false
+}
+
+/// [`requires`] the tools a registry of this variant runs on
+/// (`docker-registry`, and `htpasswd` or `openssl` to set it up).
+pub fn requires_registry(variant: crate::registry_harness::Variant) -> bool {
+    requires(variant.tools())
+}
+
 /// A `kiln` command with a clean, deterministic environment.
 pub fn kiln() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
@@ -327,6 +385,22 @@ fn durations(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+#[test]
+fn a_missing_tool_skips_the_test_unless_ci_is_set() {
+    let result = std::panic::catch_unwind(|| requires(&["cargo", "kiln-test-no-such-tool"]));
+    if std::env::var_os("CI").is_some() {
+        let message = result.expect_err("CI fails on a missing tool");
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("requires kiln-test-no-such-tool"),
+            "{message}"
+        );
+    } else {
+        assert!(!result.unwrap());
+    }
+    assert!(requires(&["cargo"]));
 }
 
 #[test]
