@@ -29,7 +29,10 @@ commands:
   demo    set up, then build the Rust, C and Go command fixtures with kiln, validate them, inspect one,
           and publish the Rust one (build, audit, precompile, SBOM, push to its local OCI layout)
   test    set up, then run fmt, clippy and every test
-  bless   rerun the expected-output tests with BLESS=1 to rewrite their files
+  bless [FILTER...]
+          rerun the integration tests with BLESS=1, rewriting the expected outputs they compare
+          with (cli/tests/it/snapshots/, fixtures/wat/), then list the files that changed;
+          FILTER narrows the run as cargo test's filters do (e.g. `golden::`)
   bench [PART...]
           compare kiln with the standalone tools (writes target/bench/report.md);
           PART is inspect, audit, build, compile, oci or publish (default: all)
@@ -46,7 +49,7 @@ fn main() -> Result<()> {
         Some("setup") => setup::run(),
         Some("demo") => demo(),
         Some("test") => test(&args[1..]),
-        Some("bless") => bless(),
+        Some("bless") => bless(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz(args.get(1)),
         Some("soak") => soak::run(args.get(1)),
@@ -207,10 +210,21 @@ fn clippy_driver() -> Result<PathBuf> {
     bail!("clippy-driver not found; install clippy: `rustup component add clippy`")
 }
 
-fn bless() -> Result<()> {
+/// Every test that compares an output with a file rewrites the file under
+/// `BLESS=1`, so the whole integration-test binary runs: no list of such
+/// tests to keep up to date.
+fn bless(filters: &[String]) -> Result<()> {
     sh(cargo()
-        .args(["test", "-p", "kiln", "--test", "it", "inspect::"])
-        .env("BLESS", "1"))
+        .args(["test", "-p", "kiln", "--test", "it", "--"])
+        .args(filters)
+        .env("BLESS", "1"))?;
+    sh(Command::new("git").args([
+        "status",
+        "--short",
+        "--",
+        "cli/tests/it/snapshots",
+        "fixtures/wat",
+    ]))
 }
 
 /// Writes a report file, creating its directory.

@@ -415,6 +415,9 @@ fn importing(
 /// imports only WASI, which the CLI policy allows.
 #[test]
 fn real_go_js_and_c_wasip1_modules() {
+    if !requires(&["go", "clang"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let go = kiln_build::toolchain::find_go().expect("go (cargo xtask setup installs it)");
     std::fs::write(

@@ -45,6 +45,64 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A program the tests run, from `PATH` or /usr/(s)bin.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether a tool a test requires is there: `clang` is a clang kiln can
+/// build for WASI with (a WASI libc beside it), `go` a Go toolchain, as kiln
+/// finds them; `oras` the oras Python client (`pip install oras`); anything
+/// else a program of that name. Looked up once.
+fn available(tool: &str) -> bool {
+    static FOUND: std::sync::Mutex<Vec<(String, bool)>> = std::sync::Mutex::new(Vec::new());
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, there)) = found.iter().find(|(t, _)| t == tool) {
+        return *there;
+    }
+    let there = match tool {
+        "clang" => kiln_build::toolchain::find_c_toolchain(None).is_ok(),
+        "go" => kiln_build::toolchain::find_go().is_ok(),
+        "oras" => Command::new("python3")
+            .args(["-c", "import oras.client"])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        other => find_tool(other).is_some(),
+    };
+    found.push((tool.to_string(), there));
+    there
+}
+
+/// Declares the tools a test runs: true when all are there. Without `CI`
+/// set, a missing one prints `skipped: requires TOOL` and the test returns
+/// early (`if !requires(&["go"]) { return; }`); with `CI` set, it fails the
+/// test naming the tool, so CI never passes by skipping.
+pub fn requires(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !available(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let missing = missing.join(", ");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "requires {missing}, which is not installed (`cargo xtask setup` installs it)"
+    );
+    eprintln!("skipped: requires {missing}");
+    false
+}
+
+/// [`requires`] the tools a registry of this variant runs on
+/// (`docker-registry`, and `htpasswd` or `openssl` to set it up).
+pub fn requires_registry(variant: crate::registry_harness::Variant) -> bool {
+    requires(variant.tools())
+}
+
 /// A `kiln` command with a clean, deterministic environment.
 pub fn kiln() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kiln"));
@@ -85,6 +143,17 @@ pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Stdout, then stderr after a `--- stderr` line when there is any: both
+/// streams of a run in one snapshot.
+pub fn transcript(out: &Output) -> String {
+    let mut text = stdout(out);
+    if !out.stderr.is_empty() {
+        text.push_str("--- stderr\n");
+        text.push_str(&stderr(out));
+    }
+    text
+}
+
 /// Builds a project with kiln into `out_dir` and returns the JSON summary.
 pub fn build(project: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let output = run_ok(
@@ -103,6 +172,9 @@ pub fn build(project: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
 /// `BLESS=1` is set.
 pub fn assert_expected(expected: &Path, actual: &str) {
     if std::env::var_os("BLESS").is_some() {
+        if let Some(dir) = expected.parent() {
+            std::fs::create_dir_all(dir).expect("create the expected output's directory");
+        }
         std::fs::write(expected, actual).expect("write expected output");
         return;
     }
@@ -116,6 +188,231 @@ pub fn assert_expected(expected: &Path, actual: &str) {
         want == actual,
         "output differs from `{}` (rerun with BLESS=1 if the change is intended)\n--- expected\n{want}\n--- actual\n{actual}",
         expected.display()
+    );
+}
+
+/// A snapshot's path: `cli/tests/it/snapshots/NAME`.
+pub fn snapshot(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/snapshots")
+        .join(name)
+}
+
+/// Compares `actual`, with `filters` applied, with the snapshot file at
+/// `expected` (see [`snapshot`]), or rewrites the file when `BLESS=1` is set
+/// (`cargo xtask bless`).
+pub fn assert_snapshot(expected: impl AsRef<Path>, actual: &str, filters: &Filters) {
+    assert_expected(expected.as_ref(), &filters.apply(actual));
+}
+
+/// What differs between two runs of the same test and is replaced before an
+/// output is compared with its snapshot: paths given to [`Filters::path`],
+/// text given to [`Filters::text`] (a registry's `HOST:PORT`, a digest that
+/// covers a random signature), and always times: the values of JSON keys
+/// named `ms` or ending in `_ms` (numbers, or every number in an object such
+/// as `timings_ms`) and durations after ` in ` (`in 1.23s`, `in 45ms`).
+#[derive(Clone, Default)]
+pub struct Filters {
+    replacements: Vec<(String, String)>,
+    /// Lines left out, by how they start (leading spaces ignored).
+    dropped_lines: Vec<&'static str>,
+}
+
+impl Filters {
+    /// Filters for times only.
+    pub fn new() -> Filters {
+        Filters::default()
+    }
+
+    /// Replaces `path`, as given and as the file system resolves it, with
+    /// `[NAME]`.
+    pub fn path(mut self, path: &Path, name: &str) -> Filters {
+        let placeholder = format!("[{name}]");
+        if let Ok(real) = path.canonicalize() {
+            self.replacements
+                .push((real.display().to_string(), placeholder.clone()));
+        }
+        self.replacements
+            .push((path.display().to_string(), placeholder));
+        self
+    }
+
+    /// Replaces `text` with `placeholder`.
+    pub fn text(mut self, text: &str, placeholder: &str) -> Filters {
+        self.replacements
+            .push((text.to_string(), placeholder.to_string()));
+        self
+    }
+
+    /// Leaves out cargo's own status lines whose presence depends on what
+    /// else builds at the same time in the shared target directory
+    /// (`Blocking waiting for file lock`, `Compiling`, `Finished`).
+    pub fn cargo(mut self) -> Filters {
+        self.dropped_lines
+            .extend(["Blocking waiting for file lock", "Compiling ", "Finished `"]);
+        self
+    }
+
+    /// The text with every filter applied; longer replacements go first, so
+    /// a path inside another filtered path keeps its own name.
+    pub fn apply(&self, text: &str) -> String {
+        let kept;
+        let text = if self.dropped_lines.is_empty() {
+            text
+        } else {
+            kept = text
+                .split_inclusive('\n')
+                .filter(|l| {
+                    let l = l.trim_start();
+                    !self.dropped_lines.iter().any(|d| l.starts_with(d))
+                })
+                .collect::<String>();
+            &kept
+        };
+        let mut replacements = self.replacements.clone();
+        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        let mut out = text.to_string();
+        for (from, to) in &replacements {
+            if !from.is_empty() {
+                out = out.replace(from.as_str(), to);
+            }
+        }
+        durations(&json_times(&out))
+    }
+}
+
+/// The length of the JSON number at the start of `s` (0 when there is none).
+fn number_len(s: &str) -> usize {
+    s.bytes()
+        .take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+        .count()
+}
+
+/// Every number after a `:` in `s` (one JSON object) as `[ms]`.
+fn numbers_as_ms(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(':') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let space = rest.len() - rest.trim_start().len();
+        out.push_str(&rest[..space]);
+        rest = &rest[space..];
+        let n = number_len(rest);
+        if n > 0 {
+            out.push_str("[ms]");
+            rest = &rest[n..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where the JSON string whose text starts `s` ends (its closing `"`).
+fn closing_quote(s: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(i),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// The values of JSON keys `"ms"` and `"…_ms"` as `[ms]`.
+fn json_times(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find('"') {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let Some(len) = closing_quote(&rest[1..]) else {
+            break;
+        };
+        let key = &rest[1..=len];
+        out.push_str(&rest[..len + 2]);
+        rest = &rest[len + 2..];
+        let after = rest.trim_start();
+        if !(key == "ms" || key.ends_with("_ms")) || !after.starts_with(':') {
+            continue;
+        }
+        let value_at = rest.len() - after[1..].trim_start().len();
+        out.push_str(&rest[..value_at]);
+        rest = &rest[value_at..];
+        if rest.starts_with('{') {
+            let end = rest.find('}').map_or(rest.len(), |e| e + 1);
+            out.push_str(&numbers_as_ms(&rest[..end]));
+            rest = &rest[end..];
+        } else {
+            let n = number_len(rest);
+            if n > 0 {
+                out.push_str("[ms]");
+                rest = &rest[n..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Durations after ` in ` (`in 1.23s`, `in 45ms`, `in 2m`) as `in [time]`.
+fn durations(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(" in ") {
+        out.push_str(&rest[..i + 4]);
+        rest = &rest[i + 4..];
+        let digits = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_digit() || *b == b'.')
+            .count();
+        if digits == 0 || !rest.as_bytes()[0].is_ascii_digit() {
+            continue;
+        }
+        let unit = rest[digits..]
+            .bytes()
+            .take_while(u8::is_ascii_alphabetic)
+            .count();
+        if matches!(
+            &rest[digits..digits + unit],
+            "s" | "ms" | "m" | "h" | "us" | "ns"
+        ) {
+            out.push_str("[time]");
+            rest = &rest[digits + unit..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn a_missing_tool_skips_the_test_unless_ci_is_set() {
+    let result = std::panic::catch_unwind(|| requires(&["cargo", "kiln-test-no-such-tool"]));
+    if std::env::var_os("CI").is_some() {
+        let message = result.expect_err("CI fails on a missing tool");
+        let message = message.downcast_ref::<String>().unwrap();
+        assert!(
+            message.contains("requires kiln-test-no-such-tool"),
+            "{message}"
+        );
+    } else {
+        assert!(!result.unwrap());
+    }
+    assert!(requires(&["cargo"]));
+}
+
+#[test]
+fn filters_replace_paths_hosts_and_times() {
+    let filters = Filters::new()
+        .path(Path::new("/tmp/x"), "TMP")
+        .path(Path::new("/tmp/x/project"), "PROJECT")
+        .text("127.0.0.1:5000", "[REGISTRY]");
+    let text = "{\"message\":\"a \\\"quoted\\\" word\",\"stage\":\"build\",\"ms\":854.64}\n\"timings_ms\": {\n  \"a\": 1.5,\n  \"b\": 2e-3\n},\n\"size_ms\": 3, \"size\": 4\n   Published 127.0.0.1:5000/a in 1.44s (/tmp/x/project, /tmp/x/y)\nFinished in 12ms; in 2 places\n";
+    assert_eq!(
+        filters.apply(text),
+        "{\"message\":\"a \\\"quoted\\\" word\",\"stage\":\"build\",\"ms\":[ms]}\n\"timings_ms\": {\n  \"a\": [ms],\n  \"b\": [ms]\n},\n\"size_ms\": [ms], \"size\": 4\n   Published [REGISTRY]/a in [time] ([PROJECT], [TMP]/y)\nFinished in [time]; in 2 places\n"
     );
 }
 

@@ -335,6 +335,9 @@ fn push_sign_publish(store: &Store, dir: &Path) {
 
 #[test]
 fn killed_at_every_step_against_a_layout_leaves_it_whole_and_a_rerun_finishes() {
+    if !requires(&["clang"]) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let layouts = tmp.path().join("layouts");
     push_sign_publish(&Store::Layout(&layouts), tmp.path());
@@ -342,6 +345,9 @@ fn killed_at_every_step_against_a_layout_leaves_it_whole_and_a_rerun_finishes() 
 
 #[test]
 fn killed_at_every_step_against_a_registry_leaves_it_whole_and_a_rerun_finishes() {
+    if !requires(&["clang"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let tmp = tempfile::tempdir().unwrap();
     push_sign_publish(&Store::Registry(&reg), tmp.path());

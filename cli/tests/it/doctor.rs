@@ -4,6 +4,9 @@ use crate::common::*;
 
 #[test]
 fn doctor_reports_toolchains_and_adapters() {
+    if !requires(&["go", "clang"]) {
+        return;
+    }
     let out = run(kiln().args(["doctor", "--json"]));
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

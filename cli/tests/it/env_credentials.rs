@@ -36,6 +36,9 @@ fn no_password(out: &std::process::Output) {
 
 #[test]
 fn env_credentials_go_to_the_addressed_registry_with_a_warning_naming_it() {
+    if !requires_registry(Variant::Auth) {
+        return;
+    }
     let reg = Registry::start(Variant::Auth);
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("m.wasm");
@@ -76,6 +79,9 @@ fn env_credentials_go_to_the_addressed_registry_with_a_warning_naming_it() {
 
 #[test]
 fn kiln_registry_naming_another_host_keeps_env_credentials_from_this_registry() {
+    if !requires_registry(Variant::Auth) {
+        return;
+    }
     let reg = Registry::start(Variant::Auth);
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("m.wasm");
@@ -113,6 +119,9 @@ fn kiln_registry_naming_another_host_keeps_env_credentials_from_this_registry() 
 
 #[test]
 fn env_credentials_never_reach_a_token_service_on_another_port_unless_named() {
+    if !requires_registry(Variant::Token) {
+        return;
+    }
     let reg = Registry::start(Variant::Token);
     let service = reg.token.as_ref().unwrap();
     let dir = tempfile::tempdir().unwrap();

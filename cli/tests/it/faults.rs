@@ -380,6 +380,9 @@ fn uploaded(out: &Output) -> u64 {
 
 #[test]
 fn push_survives_transient_faults_on_every_request() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let bench = Bench::plain();
     let mut cases = transient("HEAD", BLOB, &["drop", "503-retry-after"]);
     cases.extend(transient(
@@ -436,6 +439,9 @@ fn push_survives_transient_faults_on_every_request() {
 
 #[test]
 fn push_fails_clearly_on_persistent_faults_and_a_rerun_finishes() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let bench = Bench::plain();
     let cases: Vec<(Case, &[&str])> = vec![
         (
@@ -559,6 +565,9 @@ fn push_fails_clearly_on_persistent_faults_and_a_rerun_finishes() {
 
 #[test]
 fn pull_survives_transient_faults_and_fails_clearly_on_persistent_ones() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let bench = Bench::plain();
     let wasm = module(bench.path(), "pulled");
     let original = std::fs::read(&wasm).unwrap();
@@ -722,6 +731,9 @@ fn pull_survives_transient_faults_and_fails_clearly_on_persistent_ones() {
 
 #[test]
 fn sign_survives_transient_faults_and_a_rerun_after_a_persistent_one_finishes() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let bench = Bench::plain();
     let dir = bench.path();
     run_ok(k(dir).args(["keygen", "--output-prefix", "k"]));
@@ -832,6 +844,9 @@ fn sign_survives_transient_faults_and_a_rerun_after_a_persistent_one_finishes() 
 
 #[test]
 fn tags_survive_transient_faults_and_refuse_an_oversized_list() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let bench = Bench::plain();
     let dir = bench.path();
     let wasm = module(dir, "tagged");
@@ -890,6 +905,9 @@ fn tags_survive_transient_faults_and_refuse_an_oversized_list() {
 
 #[test]
 fn the_token_exchange_survives_transient_faults_and_fails_clearly_on_persistent_ones() {
+    if !requires_registry(Variant::Token) {
+        return;
+    }
     let reg = Registry::start(Variant::Token);
     let token = reg
         .token
@@ -987,6 +1005,9 @@ fn the_token_exchange_survives_transient_faults_and_fails_clearly_on_persistent_
 #[test]
 fn publish_survives_transient_faults_and_a_rerun_after_a_persistent_one_uploads_only_what_is_missing()
  {
+    if !requires(&["clang"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     let bench = Bench::plain();
     let dir = bench.path();
     run_ok(k(dir).args(["keygen", "--output-prefix", "k"]));

@@ -181,6 +181,9 @@ fn pull_and_tags(home: &Path, registry: &FakeRegistry, trust: &[&Path]) -> Vec<(
 
 #[test]
 fn insecure_trusts_the_registry_named_and_not_its_token_service_elsewhere() {
+    if !requires(&["openssl"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // Docker's guide to self-signed registry certificates, for both

@@ -38,6 +38,9 @@ fn wat_fixtures_match_expected_output() {
         assert_expected(&expected("validate.json"), &stdout(&out));
         let parsed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(parsed["valid"], valid);
+        let out = run(kiln().args(["validate", &name]).current_dir(dir.path()));
+        assert_eq!(out.status.code() == Some(0), valid, "{stem}");
+        assert_expected(&expected("validate.txt"), &transcript(&out));
 
         // Invalid bodies are a validation matter; inspect reads structure only.
         let out = run_ok(kiln().args(["inspect", &name]).current_dir(dir.path()));
@@ -48,6 +51,14 @@ fn wat_fixtures_match_expected_output() {
                 .current_dir(dir.path()),
         );
         assert_expected(&expected("inspect.json"), &stdout(&out));
+        for (flag, suffix) in [("--sections", "sections.txt"), ("--imports", "imports.txt")] {
+            let out = run_ok(
+                kiln()
+                    .args(["inspect", flag, &name])
+                    .current_dir(dir.path()),
+            );
+            assert_expected(&expected(suffix), &stdout(&out));
+        }
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["size"], bytes.len());
         assert_eq!(report["digest"], kiln_core::Digest::of(&bytes).to_string());
@@ -154,8 +165,11 @@ fn validate_checks_several_files_and_fails_on_any_invalid() {
     run_ok(kiln().arg("validate").arg(&good));
     let out = run(kiln().arg("validate").arg(&good).arg(&bad));
     assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(err.contains("bad.wasm` is invalid at offset"), "{err}");
+    assert_snapshot(
+        snapshot("inspect/validate-good-and-bad.txt"),
+        &transcript(&out),
+        &Filters::new().path(dir.path(), "TMP"),
+    );
 }
 
 /// What the human output calls a section, as `--json` describes it.
@@ -336,6 +350,16 @@ fn sections_are_summarized_by_kind_and_listed_with_sections() {
     bytes.extend(custom_section("kiln-note", b"three"));
     std::fs::write(dir.path().join("many.wasm"), &bytes).unwrap();
     let kinds = assert_sections_summarized(dir.path(), "many.wasm");
+    let out = run_ok(
+        kiln()
+            .args(["inspect", "many.wasm"])
+            .current_dir(dir.path()),
+    );
+    assert_snapshot(
+        snapshot("inspect/many.inspect.txt"),
+        &stdout(&out),
+        &Filters::new(),
+    );
     // core-module, core-instance, component-type, alias, canonical, and
     // three custom names: wat's `component-name`, `kiln-note` (twice) and
     // `producers`.

@@ -21,6 +21,7 @@ mod errors;
 mod escaping;
 mod fault_proxy;
 mod faults;
+mod golden;
 mod hostile;
 mod hostile_registry;
 mod insecure_scope;

@@ -71,8 +71,12 @@ fn new_project(dir: &Path, lang: &str, template: &str) -> PathBuf {
 
 #[test]
 fn every_template_builds_publishes_verifies_and_runs() {
+    use crate::registry_harness::{Registry, Variant};
+    if !requires(&["clang", "go", "openssl"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     use crate::publish::{Check, publish_verify_and_run};
-    let reg = crate::registry_harness::Registry::start(crate::registry_harness::Variant::Plain);
+    let reg = Registry::start(Variant::Plain);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     for (lang, template) in TEMPLATES {

@@ -70,6 +70,9 @@ fn kiln_in(home: &Path) -> std::process::Command {
 
 #[test]
 fn a_registry_with_the_referrers_api_is_given_no_referrers_tag() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let api = ReferrersProxy::start(&reg.host);
     let dir = tempfile::tempdir().unwrap();
@@ -115,6 +118,9 @@ fn a_registry_with_the_referrers_api_is_given_no_referrers_tag() {
 
 #[test]
 fn a_registry_denying_the_push_is_a_clear_error_and_nothing_is_tagged() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let denying = ReferrersProxy::denying_writes(&reg.host);
     let dir = tempfile::tempdir().unwrap();
@@ -149,6 +155,9 @@ fn a_registry_denying_the_push_is_a_clear_error_and_nothing_is_tagged() {
 
 #[test]
 fn push_pull_referrers_and_reproducible_digests() {
+    if !requires(&["skopeo"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     let wasm = component_with_aot(dir.path());
@@ -408,6 +417,9 @@ fn source_date_epoch_sets_created_and_bare_names_use_the_local_layout() {
 
 #[test]
 fn credentials_from_login_and_helpers_and_never_printed() {
+    if !requires_registry(Variant::Auth) {
+        return;
+    }
     let reg = Registry::start(Variant::Auth);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
@@ -521,6 +533,9 @@ fn credentials_from_login_and_helpers_and_never_printed() {
 
 #[test]
 fn bearer_tokens_from_a_token_service_for_passwords_and_identity_tokens() {
+    if !requires_registry(Variant::Token) {
+        return;
+    }
     use crate::token_service::{IDENTITY_TOKEN, READER};
     let reg = Registry::start(Variant::Token);
     let service = reg.token.as_ref().unwrap();
@@ -658,6 +673,9 @@ fn run_with_stdin(cmd: &mut std::process::Command, input: &str) -> std::process:
 
 #[test]
 fn tls_with_a_private_ca_or_insecure() {
+    if !requires_registry(Variant::Tls) {
+        return;
+    }
     let reg = Registry::start(Variant::Tls);
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("hello.wasm");
@@ -696,6 +714,9 @@ fn tls_with_a_private_ca_or_insecure() {
 
 #[test]
 fn retries_survive_a_registry_restart_and_give_up_clearly() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let mut reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("hello.wasm");
@@ -754,6 +775,9 @@ fn retries_survive_a_registry_restart_and_give_up_clearly() {
 
 #[test]
 fn tampered_content_and_non_wasm_artifacts_are_refused_and_nothing_is_written() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("hello.wasm");
@@ -891,6 +915,9 @@ fn bad_references_are_clear_errors() {
 
 #[test]
 fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("hello.wasm");
@@ -962,6 +989,9 @@ fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
 
 #[test]
 fn kiln_pulls_what_oras_pushed_in_the_cncf_layout() {
+    if !requires(&["oras"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("hello.wasm");
@@ -1013,6 +1043,9 @@ fn kiln_pulls_what_oras_pushed_in_the_cncf_layout() {
 
 #[test]
 fn an_artifact_over_128_mib_is_uploaded_in_chunks_and_pulled_back_whole() {
+    if !requires(&["skopeo"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     // A core module whose one custom section holds 130 MiB: over the size

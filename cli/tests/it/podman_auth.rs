@@ -33,6 +33,9 @@ fn auths(entries: &[(&str, &str, &str)]) -> String {
 
 #[test]
 fn credentials_in_podmans_auth_file_push_and_dockers_config_comes_first() {
+    if !requires_registry(Variant::Auth) {
+        return;
+    }
     let reg = Registry::start(Variant::Auth);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();

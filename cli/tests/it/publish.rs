@@ -64,6 +64,9 @@ fn stable(receipt: &serde_json::Value) -> serde_json::Value {
 #[test]
 #[allow(unsafe_code)]
 fn rust_project_publishes_to_a_registry_signed_with_sbom_and_precompiled_artifacts() {
+    if !requires(&["openssl"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -225,6 +228,9 @@ fn publish_fixture(name: &str, dir: &Path) -> serde_json::Value {
 
 #[test]
 fn c_and_go_projects_publish_reproducibly_to_the_local_layout() {
+    if !requires(&["clang", "go"]) {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     for (name, language) in [("c-command", "c"), ("go-command", "go")] {
@@ -280,6 +286,9 @@ fn c_and_go_projects_publish_reproducibly_to_the_local_layout() {
 
 #[test]
 fn an_audit_violation_or_a_bad_key_pushes_nothing() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -479,6 +488,10 @@ pub(crate) fn publish_verify_and_run(
 
 #[test]
 fn every_fixture_publishes_verifies_and_runs_from_the_registry() {
+    if !requires(&["clang", "go", "make", "cmake", "openssl"]) || !requires_registry(Variant::Plain)
+    {
+        return;
+    }
     use wasmtime::component::Val;
     let reg = Registry::start(Variant::Plain);
     let tmp = tempfile::tempdir().unwrap();

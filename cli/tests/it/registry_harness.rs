@@ -50,23 +50,28 @@ pub struct Registry {
     pub token: Option<TokenService>,
 }
 
-/// A tool the tests need, from PATH or /usr/(s)bin; a clear failure
-/// naming the Debian package when missing.
-pub fn tool(name: &str) -> PathBuf {
-    for dir in std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")])
-    {
-        let p = dir.join(name);
-        if p.is_file() {
-            return p;
+impl Variant {
+    /// The programs starting a registry of this variant runs.
+    pub fn tools(self) -> &'static [&'static str] {
+        match self {
+            Variant::Plain => &["docker-registry"],
+            Variant::Auth => &["docker-registry", "htpasswd"],
+            Variant::Tls | Variant::SelfSigned | Variant::ClientCert | Variant::Token => {
+                &["docker-registry", "openssl"]
+            }
         }
     }
-    panic!(
-        "`{name}` is not installed; `cargo xtask setup` installs it (Debian packages docker-registry, apache2-utils, openssl, skopeo)"
-    );
+}
+
+/// A tool the tests need, from PATH or /usr/(s)bin; a clear failure
+/// naming the Debian package when missing (tests declare what they need
+/// first, with [`crate::common::requires`]).
+pub fn tool(name: &str) -> PathBuf {
+    crate::common::find_tool(name).unwrap_or_else(|| {
+        panic!(
+            "`{name}` is not installed; `cargo xtask setup` installs it (Debian packages docker-registry, apache2-utils, openssl, skopeo)"
+        )
+    })
 }
 
 /// Runs `openssl` in `dir` and returns its standard output; a failure

@@ -239,6 +239,9 @@ fn fetch_signature(dir: &Path, sig_ref: &str) -> (serde_json::Value, Vec<u8>) {
 
 #[test]
 fn sign_and_verify_on_a_registry() {
+    if !requires(&["openssl"]) || !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     let wasm = hello(dir.path());
@@ -250,6 +253,9 @@ fn sign_and_verify_on_a_registry() {
 
 #[test]
 fn sign_and_verify_on_a_local_layout() {
+    if !requires(&["openssl"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let wasm = hello(dir.path());
     let layout = dir.path().join("layout");
@@ -261,6 +267,9 @@ fn sign_and_verify_on_a_local_layout() {
 
 #[test]
 fn blobs_and_keys_made_by_openssl() {
+    if !requires(&["openssl"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let file = d.join("thing.cwasm");
@@ -453,6 +462,9 @@ fn blobs_and_keys_made_by_openssl() {
 
 #[test]
 fn recursive_signatures_garbage_and_other_algorithms() {
+    if !requires(&["openssl"]) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let wasm = hello(d);

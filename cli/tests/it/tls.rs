@@ -121,6 +121,9 @@ fn self_signed(dir: &Path, name: &str, subject_alt_name: &str) -> PathBuf {
 
 #[test]
 fn a_self_signed_ca_true_certificate_is_accepted_when_trusted_exactly() {
+    if !requires_registry(Variant::SelfSigned) {
+        return;
+    }
     let reg = Registry::start(Variant::SelfSigned);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -135,6 +138,9 @@ fn a_self_signed_ca_true_certificate_is_accepted_when_trusted_exactly() {
 
 #[test]
 fn a_self_signed_certificate_is_refused_unless_it_is_the_one_trusted() {
+    if !requires_registry(Variant::SelfSigned) {
+        return;
+    }
     let reg = Registry::start(Variant::SelfSigned);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -171,6 +177,9 @@ fn a_self_signed_certificate_is_refused_unless_it_is_the_one_trusted() {
 
 #[test]
 fn a_certificate_from_a_private_ca_is_accepted_through_the_flag_or_certs_d() {
+    if !requires_registry(Variant::Tls) {
+        return;
+    }
     let reg = Registry::start(Variant::Tls);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -185,6 +194,9 @@ fn a_certificate_from_a_private_ca_is_accepted_through_the_flag_or_certs_d() {
 
 #[test]
 fn a_registry_requiring_client_certificates_gets_the_one_in_certs_d() {
+    if !requires_registry(Variant::ClientCert) {
+        return;
+    }
     let reg = Registry::start(Variant::ClientCert);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -212,6 +224,9 @@ fn a_registry_requiring_client_certificates_gets_the_one_in_certs_d() {
 
 #[test]
 fn a_registry_requiring_client_certificates_refuses_none_or_the_wrong_one_clearly() {
+    if !requires_registry(Variant::ClientCert) {
+        return;
+    }
     let reg = Registry::start(Variant::ClientCert);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();
@@ -239,6 +254,9 @@ fn a_registry_requiring_client_certificates_refuses_none_or_the_wrong_one_clearl
 
 #[test]
 fn a_client_certificate_without_its_key_is_an_error_naming_the_file() {
+    if !requires_registry(Variant::ClientCert) {
+        return;
+    }
     let reg = Registry::start(Variant::ClientCert);
     let home = tempfile::tempdir().unwrap();
     let h = home.path();

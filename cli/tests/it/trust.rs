@@ -481,6 +481,9 @@ fn ten_concurrent_signers_on_a_layout_all_land() {
 
 #[test]
 fn ten_concurrent_signers_on_a_registry_converge() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

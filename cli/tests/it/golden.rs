@@ -1,0 +1,226 @@
+//! Golden recordings of `kiln publish`: the Rust, C and Go command fixtures published, signed, with an SBOM and a pulley64 precompiled artifact, to a local OCI layout and to a real registry; the receipt, the `--json` event stream and the human output (stdout and stderr of a run without `--json`) of each are kept under `snapshots/publish/` (`cargo xtask bless` rewrites them), so a change to any of them shows as a diff.
+//!
+//! Each run starts from nothing: a fresh copy of the fixture, its own target
+//! directory, `KILN_CACHE_DIR`, key and registry (or layout), so counters,
+//! uploads and status lines are those of a first publish. Digests of what
+//! the toolchains and kiln make stay as they are (Rust builds with
+//! `--release`: a dev build's debug information holds the project's path).
+//! Filtered: the run's directory (`[TMP]`), the registry's `HOST:PORT`
+//! (`[REGISTRY]`), times, and the digests that cover a signature: cosign
+//! signatures are randomized (ECDSA with a random nonce, and a new key each
+//! run), so each signature manifest's digest is `[signature of WHAT]`; on a
+//! registry the signed payload names `HOST:PORT/REPO`, so it and the
+//! signature's config are `[signed payload of WHAT]` and
+//! `[signature config of WHAT]` too.
+//!
+//! The precompile runs beside the rest of the pipeline, so where its lines
+//! (the `compile` stage's events and its `Compiled` status) fall among the
+//! others varies from run to run; the snapshots list them, in their own
+//! order, after everything else.
+
+use crate::common::*;
+use crate::registry_harness::{Registry, Variant};
+use std::path::Path;
+use std::process::Command;
+
+const PASSWORD: &str = "golden-test-password";
+
+/// Where a run publishes to.
+#[derive(Clone, Copy)]
+enum Destination {
+    /// `oci:layout:1`, relative to the run's directory.
+    Layout,
+    /// `HOST:PORT/golden/FIXTURE:1` on a registry of the run's own.
+    Registry,
+}
+
+impl Destination {
+    fn name(self) -> &'static str {
+        match self {
+            Destination::Layout => "layout",
+            Destination::Registry => "registry",
+        }
+    }
+}
+
+/// What one `kiln publish` printed and wrote, and the filters that make it
+/// comparable with another run's.
+struct Recording {
+    stdout: String,
+    stderr: String,
+    receipt: String,
+    filters: Filters,
+}
+
+/// kiln in `dir`, with nothing from the machine's own setup or earlier runs.
+fn k(dir: &Path) -> Command {
+    let mut c = kiln();
+    c.current_dir(dir)
+        .env_remove("CARGO_TARGET_DIR")
+        .env("KILN_CACHE_DIR", dir.join("cache"))
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("CI", "1")
+        .env("DOCKER_CONFIG", dir.join(".docker"))
+        .env("KILN_PASSWORD", PASSWORD)
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("KILN_REGISTRY")
+        .env_remove("KILN_REGISTRY_USERNAME")
+        .env_remove("KILN_REGISTRY_PASSWORD")
+        .env_remove("REGISTRY_AUTH_FILE")
+        // No repository above the run's directory: its commit would be
+        // embedded as the component's revision.
+        .env("GIT_CEILING_DIRECTORIES", dir);
+    c
+}
+
+/// Publishes a fresh copy of `name` with a new key, with `--json` or not.
+fn publish(name: &str, destination: Destination, json: bool) -> Recording {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    copy_dir(&fixture(name), &dir.join(name));
+    run_ok(k(dir).args(["keygen", "--output-prefix", "cosign"]));
+    let registry = match destination {
+        Destination::Layout => None,
+        Destination::Registry => Some(Registry::start(Variant::Plain)),
+    };
+    let to = match &registry {
+        None => "oci:layout:1".to_string(),
+        Some(r) => format!("{}/golden/{name}:1", r.host),
+    };
+    let mut cmd = k(dir);
+    cmd.args(["publish", name, "--to", &to, "--key", "cosign.key"])
+        .args(["--target", "pulley64"]);
+    if name.starts_with("rust") {
+        cmd.arg("--release");
+    }
+    if json {
+        cmd.arg("--json");
+    }
+    let out = run_ok(&mut cmd);
+    let receipt = std::fs::read_to_string(dir.join(name).join("target/kiln/receipt.json")).unwrap();
+
+    let mut filters = Filters::new().path(dir, "TMP");
+    if let Some(r) = &registry {
+        filters = filters.text(&r.host, "[REGISTRY]");
+    }
+    let parsed: serde_json::Value = serde_json::from_str(&receipt).unwrap();
+    for signature in parsed["signatures"].as_array().unwrap() {
+        let what = signature["what"].as_str().unwrap();
+        let manifest = signature["signature_manifest"].as_str().unwrap();
+        filters = digest_filter(filters, manifest, &format!("[signature of {what}]"));
+        if let Some(r) = &registry {
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(r.blob_file(manifest)).unwrap()).unwrap();
+            let config = manifest["config"]["digest"].as_str().unwrap();
+            let payload = manifest["layers"][0]["digest"].as_str().unwrap();
+            filters = digest_filter(filters, payload, &format!("[signed payload of {what}]"));
+            filters = digest_filter(filters, config, &format!("[signature config of {what}]"));
+        }
+    }
+    Recording {
+        stdout: stdout(&out),
+        stderr: stderr(&out),
+        receipt,
+        filters,
+    }
+}
+
+/// Replaces a digest, in full and as the 12 digits progress lines show.
+fn digest_filter(filters: Filters, digest: &str, placeholder: &str) -> Filters {
+    let short = &digest[..digest.find(':').unwrap() + 13];
+    filters.text(digest, placeholder).text(short, placeholder)
+}
+
+/// `text` with the lines of the precompile (which runs beside the rest of
+/// the pipeline) moved, in their order, after all the others.
+fn compile_lane_last(text: &str, in_lane: impl Fn(&str) -> bool) -> String {
+    let (lane, rest): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| in_lane(l));
+    let mut out = String::new();
+    for line in rest.into_iter().chain(lane) {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn compile_event(line: &str) -> bool {
+    let event: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+    event["stage"] == "compile" || (event["type"] == "status" && event["verb"] == "Compiled")
+}
+
+fn compile_status(line: &str) -> bool {
+    line.trim_start().starts_with("Compiled ")
+}
+
+/// Publishes `name` to `destination` twice, with and without `--json`, and
+/// compares everything both runs printed and wrote with the snapshots.
+fn golden(name: &str, destination: Destination) {
+    let toolchain: &[&str] = match name.split('-').next() {
+        Some("c") => &["clang"],
+        Some("go") => &["go"],
+        _ => &[],
+    };
+    if !requires(toolchain) {
+        return;
+    }
+    if matches!(destination, Destination::Registry) && !requires_registry(Variant::Plain) {
+        return;
+    }
+    let json = publish(name, destination, true);
+    let human = publish(name, destination, false);
+    let base = format!("publish/{name}-{}", destination.name());
+    let file = |suffix: &str| snapshot(&format!("{base}.{suffix}"));
+
+    // The receipt printed last is the one written.
+    let last = json.stdout.lines().last().unwrap();
+    let event: serde_json::Value = serde_json::from_str(last).unwrap();
+    assert_eq!(event["type"], "receipt");
+    let written: serde_json::Value = serde_json::from_str(&json.receipt).unwrap();
+    assert_eq!(event["receipt"], written);
+
+    assert_snapshot(file("receipt.json"), &json.receipt, &json.filters);
+    assert_snapshot(
+        file("events.jsonl"),
+        &compile_lane_last(&json.stdout, compile_event),
+        &json.filters,
+    );
+    assert_snapshot(file("stdout"), &human.stdout, &human.filters);
+    assert_snapshot(
+        file("stderr"),
+        &compile_lane_last(&human.stderr, compile_status),
+        &human.filters,
+    );
+    // Both runs published the same thing.
+    assert_snapshot(file("receipt.json"), &human.receipt, &human.filters);
+}
+
+#[test]
+fn rust_command_to_a_layout() {
+    golden("rust-command", Destination::Layout);
+}
+
+#[test]
+fn rust_command_to_a_registry() {
+    golden("rust-command", Destination::Registry);
+}
+
+#[test]
+fn c_command_to_a_layout() {
+    golden("c-command", Destination::Layout);
+}
+
+#[test]
+fn c_command_to_a_registry() {
+    golden("c-command", Destination::Registry);
+}
+
+#[test]
+fn go_command_to_a_layout() {
+    golden("go-command", Destination::Layout);
+}
+
+#[test]
+fn go_command_to_a_registry() {
+    golden("go-command", Destination::Registry);
+}
