@@ -250,6 +250,11 @@ impl Filters {
     pub fn cargo(mut self) -> Filters {
         self.dropped_lines
             .extend(["Blocking waiting for file lock", "Compiling ", "Finished `"]);
+        // kiln runs the `cargo` that `$CARGO` names when it is set (as
+        // `cargo test` sets it), by its full path.
+        if let Ok(cargo) = std::env::var("CARGO") {
+            self.replacements.push((cargo, "cargo".to_string()));
+        }
         self
     }
 
@@ -270,7 +275,7 @@ impl Filters {
             &kept
         };
         let mut replacements = self.replacements.clone();
-        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        replacements.sort_by_key(|b| std::cmp::Reverse(b.0.len()));
         let mut out = text.to_string();
         for (from, to) in &replacements {
             if !from.is_empty() {
