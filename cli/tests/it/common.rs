@@ -287,8 +287,13 @@ impl Filters {
 
     /// Leaves out cargo's own status lines whose presence depends on what
     /// else builds at the same time in the shared target directory
-    /// (`Blocking waiting for file lock`, `Compiling`, `Finished`).
+    /// (`Blocking waiting for file lock`, `Compiling`, `Finished`), and
+    /// names cargo `cargo` where kiln runs the one `CARGO` names (as
+    /// `cargo test` sets it).
     pub fn cargo(mut self) -> Filters {
+        if let Ok(cargo) = std::env::var("CARGO") {
+            self = self.text(&cargo, "cargo");
+        }
         self.dropped_lines
             .extend(["Blocking waiting for file lock", "Compiling ", "Finished `"]);
         self
