@@ -442,9 +442,7 @@ fn inspect_imports_lists_one_name_a_line() {
 #[test]
 fn audit_of_a_built_component_matches_its_world() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("hello.wasm");
-    build(&fixture("rust-command"), &out, &[]);
-    let (code, r) = audit_json(&[out], "builtin:wasi-cli-pure");
+    let (code, r) = audit_json(&[hello(dir.path())], "builtin:wasi-cli-pure");
     assert_eq!(code, Some(0), "{r:?}");
     assert!(r.reports[0].facts.exports[0].starts_with("wasi:cli/run@0.2"));
 }

@@ -115,6 +115,47 @@ pub fn kiln() -> Command {
     cmd
 }
 
+/// kiln working in `dir` as a user whose whole setup is there: Docker's
+/// config in `dir/.docker` (empty unless the test writes it), its own cache
+/// in `dir/cache` (so what one test's pushes record about where blobs are,
+/// for mounts, is not asked of another test's registry on the same port),
+/// and no registry credentials, key password, `SOURCE_DATE_EPOCH` or kill
+/// point from the environment the tests run in.
+pub fn kiln_in(dir: &Path) -> Command {
+    let mut cmd = kiln();
+    cmd.current_dir(dir)
+        .env("DOCKER_CONFIG", dir.join(".docker"))
+        .env("KILN_CACHE_DIR", dir.join("cache"))
+        .env_remove("KILN_REGISTRY")
+        .env_remove("KILN_REGISTRY_USERNAME")
+        .env_remove("KILN_REGISTRY_PASSWORD")
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("COSIGN_PASSWORD")
+        .env_remove("KILN_PASSWORD")
+        .env_remove("KILN_TEST_KILL_AFTER")
+        .env_remove("KILN_TEST_FAST_RETRY")
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+/// The rust-command fixture, built once per run of the tests.
+fn hello_component() -> &'static Path {
+    static WASM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    WASM.get_or_init(|| {
+        let out = root().join("target/test-cache/hello.wasm");
+        build(&fixture("rust-command"), &out, &[]);
+        out
+    })
+}
+
+/// `dir/hello.wasm`: a copy of the rust-command fixture's component, for
+/// tests that need a real component but do not test building it.
+pub fn hello(dir: &Path) -> PathBuf {
+    let wasm = dir.join("hello.wasm");
+    std::fs::copy(hello_component(), &wasm).expect("copy the built component");
+    wasm
+}
+
 /// Runs kiln and returns its output, whatever its exit status.
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("the kiln binary runs")
@@ -246,8 +287,13 @@ impl Filters {
 
     /// Leaves out cargo's own status lines whose presence depends on what
     /// else builds at the same time in the shared target directory
-    /// (`Blocking waiting for file lock`, `Compiling`, `Finished`).
+    /// (`Blocking waiting for file lock`, `Compiling`, `Finished`), and
+    /// names cargo `cargo` where kiln runs the one `CARGO` names (as
+    /// `cargo test` sets it).
     pub fn cargo(mut self) -> Filters {
+        if let Ok(cargo) = std::env::var("CARGO") {
+            self = self.text(&cargo, "cargo");
+        }
         self.dropped_lines
             .extend(["Blocking waiting for file lock", "Compiling ", "Finished `"]);
         // kiln runs the `cargo` that `$CARGO` names when it is set (as
@@ -275,7 +321,7 @@ impl Filters {
             &kept
         };
         let mut replacements = self.replacements.clone();
-        replacements.sort_by_key(|b| std::cmp::Reverse(b.0.len()));
+        replacements.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         let mut out = text.to_string();
         for (from, to) in &replacements {
             if !from.is_empty() {

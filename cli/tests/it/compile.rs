@@ -3,12 +3,6 @@
 use crate::common::*;
 use std::path::{Path, PathBuf};
 
-fn hello(dir: &Path) -> PathBuf {
-    let out = dir.join("hello.wasm");
-    build(&fixture("rust-command"), &out, &[]);
-    out
-}
-
 fn compile(args: &[&str], cache: &Path) -> serde_json::Value {
     let out = run_ok(
         kiln()

@@ -109,8 +109,7 @@ fn empty_input_is_an_error_not_a_panic() {
 #[test]
 fn truncated_real_component_fails_cleanly_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let built = dir.path().join("hello.wasm");
-    build(&fixture("rust-command"), &built, &[]);
+    let built = hello(dir.path());
     let bytes = std::fs::read(&built).unwrap();
     let cuts = section_boundaries(&bytes);
     // Every top-level boundary in-process, a sample of them through the binary.

@@ -1,7 +1,7 @@
 //! Kill points: `push`, `sign` and `publish` aborted right after each step that changes shared state (`KILN_TEST_KILL_AFTER`), against a local layout and a real registry; what is left must be whole, and running the command again must finish the job without uploading what is already there.
 
 use crate::common::*;
-use crate::registry_harness::{Registry, Variant};
+use crate::registry_harness::{Registry, Variant, check_whole};
 use crate::trust::module_with_aot;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -21,15 +21,8 @@ const STEPS: &[&str] = &[
 ];
 
 fn k(dir: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".docker"))
-        .env("KILN_CACHE_DIR", dir.join("cache"))
-        .env("KILN_PASSWORD", PASSWORD)
-        .env("CI", "1")
-        .env_remove("COSIGN_PASSWORD")
-        .env_remove("KILN_TEST_KILL_AFTER")
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut c = kiln_in(dir);
+    c.env("KILN_PASSWORD", PASSWORD).env("CI", "1");
     c
 }
 
@@ -47,52 +40,35 @@ impl Store<'_> {
         }
     }
 
+    /// The repository of one run on the registry.
+    fn repository(run: &str) -> String {
+        format!("crash/{run}")
+    }
+
     /// The manifest or blob with `digest`, when it is stored.
     fn blob(&self, run: &str, digest: &str) -> Option<Vec<u8>> {
-        let hex = digest.trim_start_matches("sha256:");
-        let path = match self {
-            Store::Layout(dir) => dir.join(run).join("blobs/sha256").join(hex),
-            Store::Registry(reg) => {
-                // Stored in the registry and linked into this repository.
-                let repo = reg
-                    .dir
-                    .path()
-                    .join("data/docker/registry/v2/repositories/crash")
-                    .join(run);
-                let linked = repo.join("_layers/sha256").join(hex).join("link").is_file()
-                    || repo
-                        .join("_manifests/revisions/sha256")
-                        .join(hex)
-                        .join("link")
-                        .is_file();
-                if !linked {
-                    return None;
-                }
-                reg.blob_file(digest)
+        match self {
+            Store::Layout(dir) => {
+                let hex = digest.trim_start_matches("sha256:");
+                std::fs::read(dir.join(run).join("blobs/sha256").join(hex)).ok()
             }
-        };
-        std::fs::read(path).ok()
+            Store::Registry(reg) => reg.linked_blob(&Store::repository(run), digest),
+        }
     }
 
     /// The digests of every blob stored for this run, reachable or not.
     fn stored(&self, run: &str) -> BTreeSet<String> {
-        let dir = match self {
-            Store::Layout(dir) => dir.join(run).join("blobs/sha256"),
-            Store::Registry(reg) => reg
-                .dir
-                .path()
-                .join("data/docker/registry/v2/repositories/crash")
-                .join(run)
-                .join("_layers/sha256"),
-        };
-        std::fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        match self {
+            Store::Layout(dir) => std::fs::read_dir(dir.join(run).join("blobs/sha256"))
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Store::Registry(reg) => reg.linked_layers(&Store::repository(run)),
+        }
     }
 
     /// The digests every tag points at.
@@ -119,26 +95,7 @@ impl Store<'_> {
                     })
                     .collect()
             }
-            Store::Registry(reg) => {
-                let tags = reg
-                    .dir
-                    .path()
-                    .join("data/docker/registry/v2/repositories/crash")
-                    .join(run)
-                    .join("_manifests/tags");
-                std::fs::read_dir(tags)
-                    .map(|entries| {
-                        entries
-                            .flatten()
-                            .map(|e| {
-                                let link =
-                                    std::fs::read_to_string(e.path().join("current/link")).unwrap();
-                                (e.file_name().to_string_lossy().into_owned(), link)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            }
+            Store::Registry(reg) => reg.tags(&Store::repository(run)),
         }
     }
 
@@ -147,59 +104,7 @@ impl Store<'_> {
     /// gives. Returns the digests and sizes of the blobs (not manifests)
     /// reachable.
     fn check_whole(&self, run: &str) -> BTreeSet<(String, u64)> {
-        let mut blobs = BTreeSet::new();
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<(String, Option<u64>, String)> = self
-            .tagged(run)
-            .into_iter()
-            .map(|(tag, d)| (d, None, format!("tag `{tag}`")))
-            .collect();
-        while let Some((digest, size, from)) = todo.pop() {
-            if !seen.insert(digest.clone()) {
-                continue;
-            }
-            let bytes = self
-                .blob(run, &digest)
-                .unwrap_or_else(|| panic!("{run}: manifest {digest} named by {from} is missing"));
-            check_bytes(run, &digest, size, &bytes, &from);
-            let m: Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{run}: manifest {digest} does not parse: {e}"));
-            if let Some(listed) = m["manifests"].as_array() {
-                for l in listed {
-                    todo.push((
-                        l["digest"].as_str().unwrap().to_string(),
-                        l["size"].as_u64(),
-                        format!("index {digest}"),
-                    ));
-                }
-                continue;
-            }
-            let parts = std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap());
-            for d in parts {
-                let bd = d["digest"].as_str().unwrap();
-                let bytes = self.blob(run, bd).unwrap_or_else(|| {
-                    panic!("{run}: blob {bd} of manifest {digest} ({from}) is missing")
-                });
-                check_bytes(run, bd, d["size"].as_u64(), &bytes, &from);
-                blobs.insert((bd.to_string(), d["size"].as_u64().unwrap()));
-            }
-        }
-        blobs
-    }
-}
-
-fn check_bytes(run: &str, digest: &str, size: Option<u64>, bytes: &[u8], from: &str) {
-    assert_eq!(
-        kiln_core::Digest::of(bytes).to_string(),
-        digest,
-        "{run}: content of {digest} ({from}) does not match its digest"
-    );
-    if let Some(size) = size {
-        assert_eq!(
-            bytes.len() as u64,
-            size,
-            "{run}: {digest} ({from}) has the wrong size"
-        );
+        check_whole(run, self.tagged(run), |d| self.blob(run, d))
     }
 }
 

@@ -14,16 +14,12 @@ const MODULE: &[u8] = b"\0asm\x01\0\0\0";
 /// kiln with an empty Docker config in `home`, its own cache and the
 /// environment's credentials set; `KILN_REGISTRY` as given.
 fn kiln_with_env_credentials(home: &Path, named: Option<&str>) -> std::process::Command {
-    let mut k = kiln();
-    k.env("DOCKER_CONFIG", home.join(".docker"))
-        .env("KILN_CACHE_DIR", home.join("cache"))
-        .env("KILN_REGISTRY_USERNAME", USER)
-        .env("KILN_REGISTRY_PASSWORD", PASSWORD)
-        .env_remove("SOURCE_DATE_EPOCH");
-    match named {
-        Some(r) => k.env("KILN_REGISTRY", r),
-        None => k.env_remove("KILN_REGISTRY"),
-    };
+    let mut k = kiln_in(home);
+    k.env("KILN_REGISTRY_USERNAME", USER)
+        .env("KILN_REGISTRY_PASSWORD", PASSWORD);
+    if let Some(r) = named {
+        k.env("KILN_REGISTRY", r);
+    }
     k
 }
 

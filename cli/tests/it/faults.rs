@@ -2,11 +2,11 @@
 
 use crate::common::*;
 use crate::fault_proxy::{Fault, FaultProxy, Rule, When};
-use crate::registry_harness::{PASSWORD, Registry, USER, Variant};
+use crate::registry_harness::{PASSWORD, Registry, USER, Variant, check_whole};
 use crate::trust::module;
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -29,19 +29,10 @@ const TAGS: &str = "/v2/*/tags/list";
 /// kiln in `dir` with its own Docker config and cache, fast retries, and
 /// no credentials from the environment.
 fn k(dir: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".docker"))
-        .env("KILN_CACHE_DIR", dir.join("cache"))
-        .env("KILN_PASSWORD", KEY_PASSWORD)
+    let mut c = kiln_in(dir);
+    c.env("KILN_PASSWORD", KEY_PASSWORD)
         .env("KILN_TEST_FAST_RETRY", "1")
-        .env("CI", "1")
-        .env_remove("COSIGN_PASSWORD")
-        .env_remove("KILN_REGISTRY")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD")
-        .env_remove("KILN_TEST_KILL_AFTER")
-        .env_remove("SOURCE_DATE_EPOCH");
+        .env("CI", "1");
     c
 }
 
@@ -105,100 +96,31 @@ impl Bench {
         format!("{}/faults/{name}:v1", self.reg.host)
     }
 
-    fn repository(&self, name: &str) -> PathBuf {
-        self.reg
-            .dir
-            .path()
-            .join("data/docker/registry/v2/repositories/faults")
-            .join(name)
+    fn repository(name: &str) -> String {
+        format!("faults/{name}")
     }
 
     /// The manifest or blob with `digest`, when it is stored and linked
     /// into the repository.
     fn stored_blob(&self, name: &str, digest: &str) -> Option<Vec<u8>> {
-        let hex = digest.trim_start_matches("sha256:");
-        let repo = self.repository(name);
-        let linked = repo.join("_layers/sha256").join(hex).join("link").is_file()
-            || repo
-                .join("_manifests/revisions/sha256")
-                .join(hex)
-                .join("link")
-                .is_file();
-        if !linked {
-            return None;
-        }
-        std::fs::read(self.reg.blob_file(digest)).ok()
+        self.reg.linked_blob(&Bench::repository(name), digest)
     }
 
     /// The digests of the blobs linked into the repository.
     fn stored(&self, name: &str) -> BTreeSet<String> {
-        std::fs::read_dir(self.repository(name).join("_layers/sha256"))
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.reg.linked_layers(&Bench::repository(name))
     }
 
     /// Every tag and the digest it points at, read from storage.
     fn tagged(&self, name: &str) -> Vec<(String, String)> {
-        std::fs::read_dir(self.repository(name).join("_manifests/tags"))
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter_map(|e| {
-                        let link = std::fs::read_to_string(e.path().join("current/link")).ok()?;
-                        Some((e.file_name().to_string_lossy().into_owned(), link))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.reg.tags(&Bench::repository(name))
     }
 
     /// Checks that everything reachable from the tags is stored whole,
     /// with the digest and size its descriptor gives; returns the blobs
     /// (not manifests) reachable, with their sizes.
     fn check_whole(&self, name: &str) -> BTreeSet<(String, u64)> {
-        let mut blobs = BTreeSet::new();
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<(String, Option<u64>, String)> = self
-            .tagged(name)
-            .into_iter()
-            .map(|(tag, d)| (d, None, format!("tag `{tag}`")))
-            .collect();
-        while let Some((digest, size, from)) = todo.pop() {
-            if !seen.insert(digest.clone()) {
-                continue;
-            }
-            let bytes = self
-                .stored_blob(name, &digest)
-                .unwrap_or_else(|| panic!("{name}: manifest {digest} named by {from} is missing"));
-            check_bytes(name, &digest, size, &bytes, &from);
-            let m: Value = serde_json::from_slice(&bytes)
-                .unwrap_or_else(|e| panic!("{name}: manifest {digest} does not parse: {e}"));
-            if let Some(listed) = m["manifests"].as_array() {
-                for l in listed {
-                    todo.push((
-                        l["digest"].as_str().unwrap().to_string(),
-                        l["size"].as_u64(),
-                        format!("index {digest}"),
-                    ));
-                }
-                continue;
-            }
-            let parts = std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap());
-            for d in parts {
-                let bd = d["digest"].as_str().unwrap();
-                let bytes = self.stored_blob(name, bd).unwrap_or_else(|| {
-                    panic!("{name}: blob {bd} of manifest {digest} ({from}) is missing")
-                });
-                check_bytes(name, bd, d["size"].as_u64(), &bytes, &from);
-                blobs.insert((bd.to_string(), d["size"].as_u64().unwrap()));
-            }
-        }
-        blobs
+        check_whole(name, self.tagged(name), |d| self.stored_blob(name, d))
     }
 
     /// Bytes of the blobs reachable now that were not stored `before`: the
@@ -215,21 +137,6 @@ impl Bench {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static N: AtomicUsize = AtomicUsize::new(0);
         N.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-fn check_bytes(name: &str, digest: &str, size: Option<u64>, bytes: &[u8], from: &str) {
-    assert_eq!(
-        kiln_core::Digest::of(bytes).to_string(),
-        digest,
-        "{name}: content of {digest} ({from}) does not match its digest"
-    );
-    if let Some(size) = size {
-        assert_eq!(
-            bytes.len() as u64,
-            size,
-            "{name}: {digest} ({from}) has the wrong size"
-        );
     }
 }
 

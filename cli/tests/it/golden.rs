@@ -54,19 +54,11 @@ struct Recording {
 
 /// kiln in `dir`, with nothing from the machine's own setup or earlier runs.
 fn k(dir: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .env("KILN_CACHE_DIR", dir.join("cache"))
+    let mut c = kiln_in(dir);
+    c.env_remove("CARGO_TARGET_DIR")
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .env("CI", "1")
-        .env("DOCKER_CONFIG", dir.join(".docker"))
         .env("KILN_PASSWORD", PASSWORD)
-        .env_remove("COSIGN_PASSWORD")
-        .env_remove("KILN_REGISTRY")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD")
-        .env_remove("REGISTRY_AUTH_FILE")
         // No repository above the run's directory: its commit would be
         // embedded as the component's revision.
         .env("GIT_CEILING_DIRECTORIES", dir);

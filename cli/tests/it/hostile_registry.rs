@@ -358,19 +358,12 @@ fn measure_in_a_small_process() {
 /// kiln in a fresh directory (so a reference is never taken for a file),
 /// with no credentials.
 fn k(dir: &std::path::Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".docker"))
-        .env("KILN_CACHE_DIR", dir.join("cache"))
-        .env("CI", "1")
+    let mut c = kiln_in(dir);
+    c.env("CI", "1")
         // A backtrace captured for the error would load the debug
         // information and count against the memory measured.
         .env_remove("RUST_BACKTRACE")
-        .env_remove("RUST_LIB_BACKTRACE")
-        .env_remove("KILN_TEST_FAST_RETRY")
-        .env_remove("KILN_REGISTRY")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD");
+        .env_remove("RUST_LIB_BACKTRACE");
     c
 }
 

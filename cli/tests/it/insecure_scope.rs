@@ -125,16 +125,10 @@ impl FakeRegistry {
 /// kiln in `home`, with no credentials from anywhere, no certs.d
 /// directories and short pauses between attempts.
 fn k(home: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(home)
-        .env("DOCKER_CONFIG", home.join(".docker"))
-        .env("REGISTRY_AUTH_FILE", home.join("auth.json"))
-        .env("KILN_CACHE_DIR", home.join("cache"))
+    let mut c = kiln_in(home);
+    c.env("REGISTRY_AUTH_FILE", home.join("auth.json"))
         .env("KILN_CERTS_DIRS", "")
-        .env("KILN_TEST_FAST_RETRY", "1")
-        .env_remove("KILN_REGISTRY")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD");
+        .env("KILN_TEST_FAST_RETRY", "1");
     c
 }
 

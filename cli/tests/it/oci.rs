@@ -4,23 +4,11 @@ use crate::common::*;
 use crate::referrers_proxy::ReferrersProxy;
 use crate::registry_harness::{PASSWORD, Registry, USER, Variant, files_under, skopeo};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-
-/// One built component for every test here (built once; copied per test).
-fn component() -> &'static PathBuf {
-    static WASM: OnceLock<PathBuf> = OnceLock::new();
-    WASM.get_or_init(|| {
-        let out = root().join("target/test-cache/oci/hello.wasm");
-        build(&fixture("rust-command"), &out, &[]);
-        out
-    })
-}
 
 /// The component in `dir`, with precompiled artifacts for the host and
 /// aarch64 beside it.
 fn component_with_aot(dir: &Path) -> PathBuf {
-    let wasm = dir.join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir);
     run_ok(kiln().arg("compile").arg(&wasm).args([
         "--target",
         kiln_aot::host_triple(),
@@ -52,20 +40,6 @@ fn pull_host_cwasm(dir: &Path, reference: &str) -> PathBuf {
         std::fs::read(dir.join(format!("hello.{host}.cwasm"))).unwrap()
     );
     cw
-}
-
-/// kiln with Docker's config in `home` (empty unless a test writes it) and
-/// its own cache, so what one test's pushes record about where blobs are
-/// (for mounts) is not what another test's registry, started later on the
-/// same port, is asked for.
-fn kiln_in(home: &Path) -> std::process::Command {
-    let mut k = kiln();
-    k.env("DOCKER_CONFIG", home.join(".docker"))
-        .env("KILN_CACHE_DIR", home.join("cache"))
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD")
-        .env_remove("SOURCE_DATE_EPOCH");
-    k
 }
 
 #[test]
@@ -382,8 +356,7 @@ fn push_pull_referrers_and_reproducible_digests() {
 #[test]
 fn source_date_epoch_sets_created_and_bare_names_use_the_local_layout() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let out = json(&run_ok(
         kiln_in(dir.path())
             .current_dir(dir.path())
@@ -423,8 +396,7 @@ fn credentials_from_login_and_helpers_and_never_printed() {
     let reg = Registry::start(Variant::Auth);
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let r = format!("{}/private/hello:1", reg.host);
     let no_secret = |out: &std::process::Output| {
         assert!(!stdout(out).contains(PASSWORD) && !stderr(out).contains(PASSWORD));
@@ -541,8 +513,7 @@ fn bearer_tokens_from_a_token_service_for_passwords_and_identity_tokens() {
     let service = reg.token.as_ref().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let r = format!("{}/bearer/hello:1", reg.host);
     let no_secret = |out: &std::process::Output| {
         for secret in [PASSWORD, IDENTITY_TOKEN] {
@@ -678,8 +649,7 @@ fn tls_with_a_private_ca_or_insecure() {
     }
     let reg = Registry::start(Variant::Tls);
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let r = format!("{}/tls/hello:1", reg.host);
     // The self-signed certificate is not trusted by default.
     let out = run(kiln_in(dir.path())
@@ -719,8 +689,7 @@ fn retries_survive_a_registry_restart_and_give_up_clearly() {
     }
     let mut reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let r = format!("{}/retry/hello:1", reg.host);
     // Down for good: a clear error after the retries, and no tag.
     reg.stop();
@@ -780,8 +749,7 @@ fn tampered_content_and_non_wasm_artifacts_are_refused_and_nothing_is_written() 
     }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let r = format!("{}/tamper/hello:1", reg.host);
     let pushed = json(&run_ok(
         kiln_in(dir.path())
@@ -890,8 +858,7 @@ fn tampered_content_and_non_wasm_artifacts_are_refused_and_nothing_is_written() 
 #[test]
 fn bad_references_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     for (r, msg) in [
         ("acme/hello:1", "names no registry"),
         ("ghcr.io/Acme/hello", "not a valid repository name"),
@@ -920,8 +887,7 @@ fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
     }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let r = format!("{}/audit/hello:1", reg.host);
     run_ok(kiln_in(dir.path()).arg("push").arg(&wasm).arg(&r));
     let shown = json(&run_ok(kiln_in(dir.path()).args(["inspect", "--json", &r])));
@@ -994,8 +960,7 @@ fn kiln_pulls_what_oras_pushed_in_the_cncf_layout() {
     }
     let reg = Registry::start(Variant::Plain);
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    std::fs::copy(component(), &wasm).unwrap();
+    let wasm = hello(dir.path());
     let bytes = std::fs::read(&wasm).unwrap();
     let imports = stdout(&run_ok(kiln().arg("inspect").arg("--imports").arg(&wasm)));
     let config = serde_json::json!({

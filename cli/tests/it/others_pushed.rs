@@ -16,15 +16,8 @@ const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 /// kiln in `dir`, with its own Docker config, cache and key password.
 fn k(dir: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".docker"))
-        .env("KILN_CACHE_DIR", dir.join("cache"))
-        .env("KILN_PASSWORD", "others-pushed-test")
-        .env_remove("COSIGN_PASSWORD")
-        .env_remove("KILN_REGISTRY")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD");
+    let mut c = kiln_in(dir);
+    c.env("KILN_PASSWORD", "others-pushed-test");
     c
 }
 

@@ -9,16 +9,9 @@ use std::process::Command;
 /// kiln in `home` with an empty Docker config, no environment
 /// credentials, and `auth_file` as podman's auth file.
 fn k(home: &Path, auth_file: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(home)
-        .env("DOCKER_CONFIG", home.join(".docker"))
-        .env("KILN_CACHE_DIR", home.join("cache"))
-        .env("REGISTRY_AUTH_FILE", auth_file)
-        .env("KILN_CERTS_DIRS", "")
-        .env_remove("KILN_REGISTRY")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD")
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut c = kiln_in(home);
+    c.env("REGISTRY_AUTH_FILE", auth_file)
+        .env("KILN_CERTS_DIRS", "");
     c
 }
 

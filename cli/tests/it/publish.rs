@@ -7,16 +7,12 @@ use std::process::Command;
 
 const PASSWORD: &str = "publish-test-password";
 
-/// kiln with its own Docker config, key password and target directory.
+/// kiln in `dir` with the key's password, building into `target`.
 fn k(dir: &Path, target: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".docker"))
-        .env("KILN_PASSWORD", PASSWORD)
+    let mut c = kiln_in(dir);
+    c.env("KILN_PASSWORD", PASSWORD)
         .env("CARGO_TARGET_DIR", target)
-        .env("CI", "1")
-        .env_remove("COSIGN_PASSWORD")
-        .env_remove("SOURCE_DATE_EPOCH");
+        .env("CI", "1");
     c
 }
 
@@ -412,11 +408,7 @@ pub(crate) fn publish_verify_and_run(
     let host = kiln_aot::host_triple();
     let tagged = format!("{registry}/all/{name}:1");
     let out = run_ok(
-        kiln()
-            .current_dir(dir)
-            .env("KILN_PASSWORD", PASSWORD)
-            .env("DOCKER_CONFIG", dir.join(".docker"))
-            .env("CI", "1")
+        k(dir, &fixtures_target_dir())
             .arg("publish")
             .arg(project)
             .args([

@@ -1,5 +1,6 @@
 //! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free loopback port, plain, behind htpasswd basic auth, behind a bearer token service, or with TLS (a private CA, a self-signed certificate as Docker's guide makes one, or a private CA requiring client certificates); stopped by its process id when dropped.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -385,6 +386,58 @@ impl Registry {
         (d.join("wrong-client.pem"), d.join("wrong-client-key.pem"))
     }
 
+    /// Where the registry keeps what it stores for repository `repo`.
+    fn repository(&self, repo: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/repositories")
+            .join(repo)
+    }
+
+    /// The manifest or blob with `digest`, when it is stored and linked
+    /// into repository `repo`.
+    pub fn linked_blob(&self, repo: &str, digest: &str) -> Option<Vec<u8>> {
+        let hex = digest.trim_start_matches("sha256:");
+        let dir = self.repository(repo);
+        let linked = dir.join("_layers/sha256").join(hex).join("link").is_file()
+            || dir
+                .join("_manifests/revisions/sha256")
+                .join(hex)
+                .join("link")
+                .is_file();
+        if !linked {
+            return None;
+        }
+        std::fs::read(self.blob_file(digest)).ok()
+    }
+
+    /// The digests of the blobs linked into repository `repo`.
+    pub fn linked_layers(&self, repo: &str) -> BTreeSet<String> {
+        std::fs::read_dir(self.repository(repo).join("_layers/sha256"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| format!("sha256:{}", e.file_name().to_string_lossy()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every tag of repository `repo` and the digest it points at.
+    pub fn tags(&self, repo: &str) -> Vec<(String, String)> {
+        std::fs::read_dir(self.repository(repo).join("_manifests/tags"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| {
+                        let link = std::fs::read_to_string(e.path().join("current/link")).ok()?;
+                        Some((e.file_name().to_string_lossy().into_owned(), link))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Where the registry keeps the blob with this digest.
     pub fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.trim_start_matches("sha256:");
@@ -400,6 +453,69 @@ impl Registry {
 impl Drop for Registry {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Checks that everything reachable from `tags` (tag, digest) is whole:
+/// each manifest and blob stored (`blob` reads it by digest), with the
+/// digest and size its descriptor gives. Returns the digests and sizes of
+/// the blobs (not manifests) reachable. `what` names the store in failures.
+pub fn check_whole(
+    what: &str,
+    tags: Vec<(String, String)>,
+    blob: impl Fn(&str) -> Option<Vec<u8>>,
+) -> BTreeSet<(String, u64)> {
+    let mut blobs = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<(String, Option<u64>, String)> = tags
+        .into_iter()
+        .map(|(tag, d)| (d, None, format!("tag `{tag}`")))
+        .collect();
+    while let Some((digest, size, from)) = todo.pop() {
+        if !seen.insert(digest.clone()) {
+            continue;
+        }
+        let bytes = blob(&digest)
+            .unwrap_or_else(|| panic!("{what}: manifest {digest} named by {from} is missing"));
+        check_bytes(what, &digest, size, &bytes, &from);
+        let m: serde_json::Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{what}: manifest {digest} does not parse: {e}"));
+        if let Some(listed) = m["manifests"].as_array() {
+            for l in listed {
+                todo.push((
+                    l["digest"].as_str().unwrap().to_string(),
+                    l["size"].as_u64(),
+                    format!("index {digest}"),
+                ));
+            }
+            continue;
+        }
+        let parts = std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap());
+        for d in parts {
+            let bd = d["digest"].as_str().unwrap();
+            let bytes = blob(bd).unwrap_or_else(|| {
+                panic!("{what}: blob {bd} of manifest {digest} ({from}) is missing")
+            });
+            check_bytes(what, bd, d["size"].as_u64(), &bytes, &from);
+            blobs.insert((bd.to_string(), d["size"].as_u64().unwrap()));
+        }
+    }
+    blobs
+}
+
+/// Checks `bytes` have `digest` and, when given, `size`.
+pub fn check_bytes(what: &str, digest: &str, size: Option<u64>, bytes: &[u8], from: &str) {
+    assert_eq!(
+        kiln_core::Digest::of(bytes).to_string(),
+        digest,
+        "{what}: content of {digest} ({from}) does not match its digest"
+    );
+    if let Some(size) = size {
+        assert_eq!(
+            bytes.len() as u64,
+            size,
+            "{what}: {digest} ({from}) has the wrong size"
+        );
     }
 }
 

@@ -8,11 +8,8 @@ use std::process::Command;
 const PASSWORD: &str = "correct horse battery staple";
 
 fn k(dir: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".docker"))
-        .env("KILN_PASSWORD", PASSWORD)
-        .env_remove("COSIGN_PASSWORD");
+    let mut c = kiln_in(dir);
+    c.env("KILN_PASSWORD", PASSWORD);
     c
 }
 
@@ -26,12 +23,6 @@ fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
 
 fn openssl() -> Command {
     Command::new("openssl")
-}
-
-fn hello(dir: &Path) -> PathBuf {
-    let wasm = dir.join("hello.wasm");
-    build(&fixture("rust-command"), &wasm, &[]);
-    wasm
 }
 
 /// Sign and verify round trips on one store (a registry or a layout).

@@ -9,15 +9,8 @@ use std::process::{Command, Output};
 /// credentials and the certs.d directories given (none: the machine's own
 /// `/etc/docker/certs.d` must not change what these tests see).
 fn k(home: &Path, certs_dirs: Option<&Path>) -> Command {
-    let mut c = kiln();
-    c.current_dir(home)
-        .env("DOCKER_CONFIG", home.join(".docker"))
-        .env("KILN_CACHE_DIR", home.join("cache"))
-        .env("KILN_CERTS_DIRS", certs_dirs.unwrap_or(Path::new("")))
-        .env_remove("KILN_REGISTRY")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD")
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut c = kiln_in(home);
+    c.env("KILN_CERTS_DIRS", certs_dirs.unwrap_or(Path::new("")));
     c
 }
 

@@ -12,15 +12,8 @@ const CWASM_TYPE: &str = "application/vnd.kiln.wasmtime.cwasm.v1";
 
 /// kiln in `dir`, with its own Docker config and cache.
 fn k(dir: &Path) -> Command {
-    let mut c = kiln();
-    c.current_dir(dir)
-        .env("DOCKER_CONFIG", dir.join(".docker"))
-        .env("KILN_CACHE_DIR", dir.join("cache"))
-        .env("KILN_PASSWORD", PASSWORD)
-        .env_remove("COSIGN_PASSWORD")
-        .env_remove("KILN_REGISTRY_USERNAME")
-        .env_remove("KILN_REGISTRY_PASSWORD")
-        .env_remove("SOURCE_DATE_EPOCH");
+    let mut c = kiln_in(dir);
+    c.env("KILN_PASSWORD", PASSWORD);
     c
 }
 
