@@ -296,11 +296,6 @@ impl Filters {
         }
         self.dropped_lines
             .extend(["Blocking waiting for file lock", "Compiling ", "Finished `"]);
-        // kiln runs the `cargo` that `$CARGO` names when it is set (as
-        // `cargo test` sets it), by its full path.
-        if let Ok(cargo) = std::env::var("CARGO") {
-            self.replacements.push((cargo, "cargo".to_string()));
-        }
         self
     }
 
