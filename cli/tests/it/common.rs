@@ -270,7 +270,7 @@ impl Filters {
             &kept
         };
         let mut replacements = self.replacements.clone();
-        replacements.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        replacements.sort_by_key(|r| std::cmp::Reverse(r.0.len()));
         let mut out = text.to_string();
         for (from, to) in &replacements {
             if !from.is_empty() {
