@@ -5,7 +5,7 @@ use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_aot::{Cpu, OptLevel, Settings, TARGETS};
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -71,7 +71,7 @@ struct Output {
     target: String,
     path: PathBuf,
     descriptor_path: PathBuf,
-    digest: String,
+    digest: Digest,
     size: u64,
     cached: bool,
 }
@@ -174,7 +174,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             target: target.clone(),
             path,
             descriptor_path,
-            digest: artifact.descriptor.artifact_digest.clone(),
+            digest: artifact.descriptor.artifact_digest,
             size: artifact.descriptor.artifact_size,
             cached: artifact.cached,
         });

@@ -4,7 +4,7 @@ use super::args::RegistryArgs;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::Result;
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use kiln_oci::{Content, Reference};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -39,12 +39,12 @@ pub struct Args {
 #[derive(Serialize)]
 struct Output {
     path: PathBuf,
-    digest: String,
+    digest: Digest,
     size: u64,
-    manifest_digest: String,
+    manifest_digest: Digest,
     kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    referrer: Option<String>,
+    referrer: Option<Digest>,
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
@@ -65,7 +65,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         .as_deref()
         .map(crate::ops::sign::verifier)
         .transpose()?;
-    let check = |digest: &str, what: &str| -> Result<()> {
+    let check = |digest: &Digest, what: &str| -> Result<()> {
         if let Some(key) = &key {
             let (good, _) = crate::ops::sign::verified_payloads(
                 &store,
@@ -111,15 +111,15 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     }
     let path = crate::ops::pull::write(&pulled, args.output.as_deref())?;
     let referrer = match &pulled.content {
-        Content::Cwasm { digest, .. } => Some(digest.clone()),
+        Content::Cwasm { digest, .. } => Some(*digest),
         Content::Wasm => None,
     };
     printer.status("Pulled", &format!("{reference} to `{}`", path.display()));
     let out = Output {
-        digest: pulled.digest.clone(),
+        digest: pulled.digest,
         size: pulled.bytes.len() as u64,
         path,
-        manifest_digest: pulled.manifest_digest.clone(),
+        manifest_digest: pulled.manifest_digest,
         kind: if referrer.is_some() { "cwasm" } else { "wasm" },
         referrer,
     };

@@ -5,7 +5,7 @@ use crate::ops::sign::{identity, password, signer, verified_payloads, verifier};
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use kiln_oci::Reference;
 use kiln_sign::Payload;
 use serde::Serialize;
@@ -123,8 +123,8 @@ const RECURSIVE_TYPES: &[&str] = &[
 
 #[derive(Serialize)]
 struct Signed {
-    digest: String,
-    signature_manifest: String,
+    digest: Digest,
+    signature_manifest: Digest,
     target: Option<String>,
 }
 
@@ -134,7 +134,7 @@ pub fn sign(args: SignArgs, printer: &Printer) -> Result<Outcome> {
     let signer = signer(&args.key)?;
     let store = args.registry.options().open(&reference, false, printer)?;
     let digest = store.resolve_digest(&reference)?;
-    let mut subjects = vec![(digest.clone(), None)];
+    let mut subjects = vec![(digest, None)];
     if args.recursive {
         // Only what really refers to this digest, fetched and checked by
         // the referrer helper, and only precompiled artifacts and SBOMs:

@@ -99,7 +99,7 @@ fn checked_descriptor(
             d.artifact_size
         );
     }
-    if pulled.layer.digest != d.source_digest {
+    if pulled.layer.digest != d.source_digest.to_string() {
         bail!(
             "its descriptor says it was compiled from {}, not from this component",
             d.source_digest

@@ -2,7 +2,7 @@
 
 use super::{read_input, registry};
 use anyhow::{Context, Result, bail};
-use kiln_core::{Reporter, WasmKind};
+use kiln_core::{Digest, Reporter, WasmKind};
 use kiln_oci::artifact::{Blob, BlobData, Descriptor};
 use kiln_oci::{ComponentInfo, ImageMetadata, Pushed, Reference, Store};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,12 @@ pub fn push(request: &Request, reporter: &dyn Reporter) -> Result<(Reference, Pu
     let wasm = read_input(file)?;
     let kind = WasmKind::sniff(&wasm)
         .with_context(|| format!("`{}` is not a wasm module or component", file.display()))?;
-    let (descriptor, surface, early_store) = describe_and_connect(request, &wasm, reporter)?;
+    let (digest, surface, early_store) = describe_and_connect(request, &wasm, reporter)?;
+    let descriptor = Descriptor::new(
+        kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE,
+        &digest,
+        wasm.len() as u64,
+    );
     let metadata = image_metadata(&surface);
     let stem = file
         .file_stem()
@@ -77,11 +82,10 @@ pub fn push(request: &Request, reporter: &dyn Reporter) -> Result<(Reference, Pu
             Some(d) => d.clone(),
             None => super::dir_of(file),
         };
-        let layer_digest = package.blobs[1].descriptor.digest.clone();
         precompiled(
             &dir,
             &stem,
-            &layer_digest,
+            &digest,
             &package.descriptor,
             &created,
             request.aot.is_some(),
@@ -104,13 +108,13 @@ fn describe_and_connect(
     request: &Request,
     wasm: &[u8],
     reporter: &dyn Reporter,
-) -> Result<(Descriptor, kiln_inspect::Surface, Option<Opened>)> {
+) -> Result<(Digest, kiln_inspect::Surface, Option<Opened>)> {
     let early = request
         .reference
         .as_ref()
         .filter(|r| matches!(r, Reference::Registry { .. }));
     let (digest, surface, early_store) = std::thread::scope(|s| {
-        let digest = s.spawn(|| Descriptor::of(kiln_oci::artifact::WASM_LAYER_MEDIA_TYPE, wasm));
+        let digest = s.spawn(|| Digest::of(wasm));
         let store = early.map(|r| {
             s.spawn(|| {
                 let reference = with_default_tag(r.clone());
@@ -186,7 +190,7 @@ pub fn default_reference(metadata: &ImageMetadata, stem: &str) -> Result<Referen
 pub fn precompiled(
     dir: &Path,
     stem: &str,
-    source_digest: &str,
+    source_digest: &Digest,
     subject: &kiln_oci::artifact::Descriptor,
     created: &str,
     explicit: bool,
@@ -210,7 +214,7 @@ pub fn precompiled(
             ));
             continue;
         };
-        if descriptor.source_digest != source_digest {
+        if descriptor.source_digest != *source_digest {
             reporter.warn(&format!(
                 "`{}` was compiled from another wasm ({}); not attached — run `kiln compile` again",
                 path.display(),
@@ -220,7 +224,7 @@ pub fn precompiled(
         }
         let cwasm =
             std::fs::read(path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        if kiln_core::Digest::of(&cwasm).to_string() != descriptor.artifact_digest {
+        if Digest::of(&cwasm) != descriptor.artifact_digest {
             reporter.warn(&format!(
                 "`{}` does not match its descriptor; not attached",
                 path.display()

@@ -1,7 +1,7 @@
 //! Keys and signatures as publish, pull and the signing commands use them: loading keys (asking for a password when needed), cosign's identity for a reference, and the stored signatures of a digest that a key verifies.
 
 use anyhow::{Context, Result, bail};
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use kiln_oci::{Reference, Store};
 use kiln_sign::{Payload, SIMPLE_SIGNING_TYPE, Verifier};
 use std::collections::BTreeMap;
@@ -71,7 +71,7 @@ pub fn identity(reference: &Reference) -> String {
 /// why every other stored signature was not accepted.
 pub fn verified_payloads(
     store: &Store,
-    digest: &str,
+    digest: &Digest,
     key: &Verifier,
     annotations: &BTreeMap<String, String>,
     reporter: &dyn Reporter,
@@ -97,7 +97,7 @@ pub fn verified_payloads(
                 continue;
             }
         };
-        if payload.critical.image.docker_manifest_digest != digest {
+        if payload.critical.image.docker_manifest_digest != digest.to_string() {
             rejected.push(format!(
                 "a signature over another digest ({})",
                 payload.critical.image.docker_manifest_digest

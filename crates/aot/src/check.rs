@@ -132,7 +132,7 @@ pub fn check(
                     .to_string(),
         }),
         Some(d) => {
-            let digest = Digest::of(cwasm).to_string();
+            let digest = Digest::of(cwasm);
             let matches = d.artifact_digest == digest;
             checks.push(CheckItem {
                 name: "descriptor",

@@ -49,9 +49,9 @@ pub struct Descriptor {
     /// Component or core module.
     pub kind: WasmKind,
     /// sha256 of the wasm it was compiled from.
-    pub source_digest: String,
+    pub source_digest: Digest,
     /// sha256 of the artifact.
-    pub artifact_digest: String,
+    pub artifact_digest: Digest,
     /// Size of the artifact in bytes.
     pub artifact_size: u64,
     /// The Wasmtime release that made it.
@@ -185,14 +185,48 @@ struct CacheEntry<'a> {
     key: String,
 }
 
+/// What a compile is asked for: everything its descriptor records but
+/// what the compile itself yields (the artifact's digest and size, and the
+/// engine's compatibility hash).
+struct Request {
+    kind: WasmKind,
+    source: Digest,
+    target: String,
+    cpu: Cpu,
+    cpu_features: Vec<String>,
+    settings: Settings,
+}
+
+impl Request {
+    /// The descriptor of `bytes`, compiled as asked by an engine with
+    /// `compatibility_hash`.
+    fn describe(&self, bytes: &[u8], compatibility_hash: String) -> Descriptor {
+        Descriptor {
+            format: FORMAT.to_string(),
+            kind: self.kind,
+            source_digest: self.source,
+            artifact_digest: Digest::of(bytes),
+            artifact_size: bytes.len() as u64,
+            wasmtime_version: WASMTIME_VERSION.to_string(),
+            target: self.target.clone(),
+            cpu: self.cpu.clone(),
+            cpu_features: self.cpu_features.clone(),
+            settings: self.settings.clone(),
+            compatibility_hash,
+        }
+    }
+}
+
+/// The descriptor format kiln writes.
+const FORMAT: &str = "kiln-cwasm/1";
+
 impl CacheEntry<'_> {
     fn lock(&self) -> Result<kiln_core::lock::LockGuard> {
         kiln_core::lock::lock(&self.dir.join(kiln_core::fs::LOCK_FILE))
     }
 
-    /// The entry, when it holds what `wanted` asks for; `wanted`'s
-    /// artifact fields and compatibility hash are not compared.
-    fn read(&self, wanted: &Descriptor) -> Option<(Vec<u8>, Descriptor)> {
+    /// The entry, when it holds what `wanted` asks for.
+    fn read(&self, wanted: &Request) -> Option<(Vec<u8>, Descriptor)> {
         let _lock = self.lock().ok()?;
         let json = std::fs::read(self.dir.join(format!("{}.json", self.key))).ok()?;
         let descriptor = serde_json::from_slice::<Descriptor>(&json).ok()?;
@@ -206,18 +240,18 @@ impl CacheEntry<'_> {
         }
         let bytes = std::fs::read(&path).ok()?;
         (descriptor.artifact_size == bytes.len() as u64
-            && descriptor.artifact_digest == Digest::of(&bytes).to_string())
+            && descriptor.artifact_digest == Digest::of(&bytes))
         .then_some((bytes, descriptor))
     }
 
     /// Stores an artifact, unless another process stored a good one for
     /// the same request meanwhile. A cache that cannot be written costs only
     /// time, so failures are ignored.
-    fn write(&self, bytes: &[u8], descriptor: &Descriptor) {
+    fn write(&self, bytes: &[u8], descriptor: &Descriptor, wanted: &Request) {
         let Ok(_lock) = self.lock() else {
             return;
         };
-        if self.read(descriptor).is_some() {
+        if self.read(wanted).is_some() {
             return;
         }
         kiln_core::fs::clean_stale(self.dir);
@@ -238,11 +272,11 @@ impl Descriptor {
     /// Whether an artifact with this descriptor is what `wanted` asks for:
     /// the same format, input, kind, Wasmtime release, target, CPU and
     /// settings.
-    fn answers(&self, wanted: &Descriptor) -> bool {
-        self.format == wanted.format
+    fn answers(&self, wanted: &Request) -> bool {
+        self.format == FORMAT
             && self.kind == wanted.kind
-            && self.source_digest == wanted.source_digest
-            && self.wasmtime_version == wanted.wasmtime_version
+            && self.source_digest == wanted.source
+            && self.wasmtime_version == WASMTIME_VERSION
             && self.target == wanted.target
             && self.cpu == wanted.cpu
             && self.cpu_features == wanted.cpu_features
@@ -265,22 +299,16 @@ pub fn compile(
     // `native` on another CPU, or a preset and its flags, are told apart.
     let cpu_features = cpu.features(target)?;
     let key = cache_key(&source, target, &cpu_features, settings)?;
-    // What is asked for; the compile fills in the rest.
-    let mut descriptor = Descriptor {
-        format: "kiln-cwasm/1".to_string(),
+    let wanted = Request {
         kind,
-        source_digest: source.to_string(),
-        artifact_digest: String::new(),
-        artifact_size: 0,
-        wasmtime_version: WASMTIME_VERSION.to_string(),
+        source,
         target: target.to_string(),
         cpu: cpu.clone(),
         cpu_features,
         settings: settings.clone(),
-        compatibility_hash: String::new(),
     };
     let entry = cache.map(|dir| CacheEntry { dir, key });
-    if let Some((bytes, descriptor)) = entry.as_ref().and_then(|e| e.read(&descriptor)) {
+    if let Some((bytes, descriptor)) = entry.as_ref().and_then(|e| e.read(&wanted)) {
         return Ok(Artifact {
             bytes,
             descriptor,
@@ -297,11 +325,9 @@ pub fn compile(
     }
     .map_err(|e| anyhow::anyhow!("{e:?}"))
     .with_context(|| format!("failed to compile for `{target}`"))?;
-    descriptor.artifact_digest = Digest::of(&bytes).to_string();
-    descriptor.artifact_size = bytes.len() as u64;
-    descriptor.compatibility_hash = compatibility_hash(&engine);
+    let descriptor = wanted.describe(&bytes, compatibility_hash(&engine));
     if let Some(entry) = &entry {
-        entry.write(&bytes, &descriptor);
+        entry.write(&bytes, &descriptor, &wanted);
     }
     Ok(Artifact {
         bytes,
@@ -389,7 +415,7 @@ mod tests {
         poison(&dir.0, (&b, "pulley64"), (&a, "pulley64"));
         let again = compile(&a, "pulley64");
         assert!(!again.cached, "another input's artifact was used");
-        assert_eq!(again.descriptor.source_digest, Digest::of(&a).to_string());
+        assert_eq!(again.descriptor.source_digest, Digest::of(&a));
         assert_eq!(again.bytes, first.bytes);
         // The entry was replaced with the right one.
         let hit = compile(&a, "pulley64");

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
     key: String,
-    digest: String,
+    digest: Digest,
     state: FileState,
     /// Warnings given when the component was made, shown again on reuse.
     #[serde(default)]
@@ -114,7 +114,7 @@ pub fn fresh(target_dir: &Path, output: &Path, key: &str) -> Option<(Digest, Vec
     if stamp.key != key || FileState::of(output)? != stamp.state {
         return None;
     }
-    Some((Digest::parse(&stamp.digest).ok()?, stamp.warnings))
+    Some((stamp.digest, stamp.warnings))
 }
 
 /// Records that `output`, as it is now, with `digest`, was made under
@@ -126,7 +126,7 @@ pub fn record(target_dir: &Path, output: &Path, key: &str, digest: &Digest, warn
     };
     let stamp = Stamp {
         key: key.to_string(),
-        digest: digest.to_string(),
+        digest: *digest,
         state,
         warnings: warnings.to_vec(),
     };

@@ -1,10 +1,15 @@
 //! Content digests in the `sha256:<hex>` form OCI registries and cosign use.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 use std::fmt;
+use std::str::FromStr;
 
-/// A sha256 content digest.
+/// A sha256 content digest: what kiln addresses, checks and signs content
+/// by. It is parsed once, where a digest enters kiln (a user's reference, a
+/// descriptor kiln is about to follow, a file kiln reads back), so nothing
+/// downstream checks a string again; it is written, displayed and
+/// serialized as `sha256:<64 lowercase hex digits>`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest([u8; 32]);
 
@@ -24,7 +29,17 @@ impl Digest {
         &self.0
     }
 
-    /// Parses `sha256:<64 hex digits>`.
+    /// Wraps 32 digest bytes computed elsewhere (a hash of streamed input).
+    pub fn from_bytes(bytes: [u8; 32]) -> Digest {
+        Digest(bytes)
+    }
+
+    /// `sha256:` and the first 12 hex digits, for messages.
+    pub fn short(&self) -> String {
+        format!("sha256:{}", &self.hex()[..12])
+    }
+
+    /// Parses `sha256:<64 lowercase hex digits>`.
     pub fn parse(s: &str) -> Result<Digest, crate::error::ParseDigestError> {
         let err = || crate::error::ParseDigestError(s.to_string());
         let hex = s.strip_prefix("sha256:").ok_or_else(err)?;
@@ -49,9 +64,24 @@ impl fmt::Debug for Digest {
     }
 }
 
+impl FromStr for Digest {
+    type Err = crate::error::ParseDigestError;
+
+    fn from_str(s: &str) -> Result<Digest, Self::Err> {
+        Digest::parse(s)
+    }
+}
+
 impl Serialize for Digest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Digest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Digest, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Digest::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -74,5 +104,22 @@ mod tests {
         assert!(Digest::parse("sha256:abc").is_err());
         assert!(Digest::parse(&d.hex()).is_err());
         assert!(Digest::parse(&d.to_string().to_uppercase()).is_err());
+        assert!(Digest::parse("sha256:../../x").is_err());
+        assert!(Digest::parse(&format!("sha512:{}", "a".repeat(128))).is_err());
+        assert_eq!(d.to_string().parse::<Digest>().ok(), Some(d));
+        assert_eq!(
+            Digest::parse("sha256:abc").unwrap_err().to_string(),
+            "`sha256:abc` is not a sha256 digest"
+        );
+    }
+
+    #[test]
+    fn serde_is_the_string_form() {
+        let d = Digest::of(b"kiln");
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, format!("\"{d}\""));
+        assert_eq!(serde_json::from_str::<Digest>(&json).unwrap(), d);
+        assert!(serde_json::from_str::<Digest>("\"sha256:zz\"").is_err());
+        assert_eq!(d.short(), d.to_string()[..19]);
     }
 }

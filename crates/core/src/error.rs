@@ -30,7 +30,7 @@ pub fn hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Er
     })
 }
 
-/// A string that is not a `sha256:<hex>` digest.
+/// A string that is not a `sha256:<64 lowercase hex digits>` digest.
 #[derive(Debug, thiserror::Error)]
-#[error("`{0}` is not a digest of the form `sha256:<64 lowercase hex digits>`")]
+#[error("`{0}` is not a sha256 digest")]
 pub struct ParseDigestError(pub String);

@@ -75,7 +75,7 @@ pub struct Descriptor {
     /// What the content is.
     pub media_type: String,
     /// The content's digest, `algorithm:encoded`. kiln writes `sha256:`
-    /// and reads content by sha256 only ([`Descriptor::checked_digest`]),
+    /// and reads content by sha256 only ([`Descriptor::sha256`]),
     /// but a descriptor with any algorithm the OCI spec allows (`sha512:`,
     /// or one registered later) parses, so one such entry never breaks the
     /// parse of the index or manifest that lists it.
@@ -93,20 +93,26 @@ pub struct Descriptor {
 impl Descriptor {
     /// Describes `bytes` of `media_type`.
     pub fn of(media_type: &str, bytes: &[u8]) -> Descriptor {
+        Descriptor::new(media_type, &Digest::of(bytes), bytes.len() as u64)
+    }
+
+    /// Describes content of `media_type` with `digest` and `size`.
+    pub fn new(media_type: &str, digest: &Digest, size: u64) -> Descriptor {
         Descriptor {
             media_type: media_type.to_string(),
-            digest: Digest::of(bytes).to_string(),
-            size: bytes.len() as u64,
+            digest: digest.to_string(),
+            size,
             artifact_type: None,
             annotations: BTreeMap::new(),
         }
     }
 
-    /// Checks that the digest is a well-formed sha256 digest, so it can be
-    /// used in paths and URLs.
-    pub fn checked_digest(&self) -> Result<&str> {
-        check_digest(&self.digest)?;
-        Ok(&self.digest)
+    /// The digest as kiln fetches, stores and follows content by: a
+    /// well-formed sha256 digest, safe to use in paths and URLs. Fails for
+    /// any other algorithm (which the descriptor itself may carry) or a
+    /// malformed digest.
+    pub fn sha256(&self) -> Result<Digest> {
+        Ok(Digest::parse(&self.digest)?)
     }
 }
 
@@ -127,21 +133,6 @@ pub fn digest_algorithm(digest: &str) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b));
     well_formed.then_some(algorithm)
-}
-
-/// Fails unless `digest` is `sha256:` and 64 lowercase hex digits.
-pub fn check_digest(digest: &str) -> Result<()> {
-    match digest.strip_prefix("sha256:") {
-        Some(hex)
-            if hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) =>
-        {
-            Ok(())
-        }
-        _ => bail!("`{digest}` is not a sha256 digest"),
-    }
 }
 
 /// An OCI image manifest.
@@ -377,11 +368,11 @@ pub enum BlobData {
 }
 
 /// Reads a file in 1 MiB chunks, hashing it and copying it to `sink` when
-/// given; returns its `sha256:` digest and size.
+/// given; returns its digest and size.
 pub fn hash_file(
     path: &std::path::Path,
     mut sink: Option<&mut dyn std::io::Write>,
-) -> Result<(String, u64)> {
+) -> Result<(Digest, u64)> {
     use sha2::Digest as _;
     use std::io::Read;
     let mut f = std::fs::File::open(path)
@@ -402,7 +393,7 @@ pub fn hash_file(
         }
         size += n as u64;
     }
-    Ok((format!("sha256:{}", hex::encode(hasher.finalize())), size))
+    Ok((Digest::from_bytes(hasher.finalize().into()), size))
 }
 
 impl Blob {
@@ -418,13 +409,7 @@ impl Blob {
     pub fn file(media_type: &str, path: &std::path::Path) -> Result<Blob> {
         let (digest, size) = hash_file(path, None)?;
         Ok(Blob {
-            descriptor: Descriptor {
-                media_type: media_type.to_string(),
-                digest,
-                size,
-                artifact_type: None,
-                annotations: BTreeMap::new(),
-            },
+            descriptor: Descriptor::new(media_type, &digest, size),
             data: BlobData::File(path.to_path_buf()),
         })
     }
@@ -442,6 +427,11 @@ pub struct Package {
 }
 
 impl Package {
+    /// The manifest's digest, what the package is stored and referred to by.
+    pub fn digest(&self) -> Digest {
+        Digest::of(&self.manifest)
+    }
+
     fn new(manifest: &Manifest, blobs: Vec<Blob>) -> Result<Package> {
         let bytes = to_bytes(manifest)?;
         let mut descriptor = Descriptor::of(MANIFEST_MEDIA_TYPE, &bytes);
@@ -656,9 +646,8 @@ pub fn bundle_package(
 
 /// The referrers tag for a subject digest: `sha256-<hex>` (the
 /// distribution spec's referrers tag schema).
-pub fn referrers_tag(digest: &str) -> Result<String> {
-    check_digest(digest)?;
-    Ok(digest.replacen(':', "-", 1))
+pub fn referrers_tag(digest: &Digest) -> String {
+    format!("sha256-{}", digest.hex())
 }
 
 /// A file name taken from an annotation, made safe to join to an output
@@ -832,9 +821,9 @@ mod tests {
         let digests: Vec<&str> = index.manifests.iter().map(|d| d.digest.as_str()).collect();
         assert_eq!(digests, [sha512.as_str(), other, sha256.as_str()]);
         // Only the sha256 one is usable where kiln needs a sha256.
-        assert!(index.manifests[0].checked_digest().is_err());
-        assert!(index.manifests[1].checked_digest().is_err());
-        assert_eq!(index.manifests[2].checked_digest().unwrap(), sha256);
+        assert!(index.manifests[0].sha256().is_err());
+        assert!(index.manifests[1].sha256().is_err());
+        assert_eq!(index.manifests[2].sha256().unwrap().to_string(), sha256);
         // A manifest whose subject or layers use another algorithm parses too.
         let manifest = format!(
             r#"{{"schemaVersion":2,"config":{{"mediaType":"{EMPTY_MEDIA_TYPE}","digest":"{sha256}","size":2}},
@@ -861,12 +850,16 @@ mod tests {
 
     #[test]
     fn digests_are_checked() {
-        assert!(check_digest(&format!("sha256:{}", "a".repeat(64))).is_ok());
-        assert!(check_digest("sha256:../../x").is_err());
-        assert!(
-            referrers_tag(&format!("sha256:{}", "0".repeat(64)))
-                .unwrap()
-                .starts_with("sha256-")
+        let mut d = Descriptor::of(MANIFEST_MEDIA_TYPE, b"{}");
+        assert_eq!(d.sha256().unwrap(), Digest::of(b"{}"));
+        d.digest = "sha256:../../x".to_string();
+        assert_eq!(
+            d.sha256().unwrap_err().to_string(),
+            "`sha256:../../x` is not a sha256 digest"
+        );
+        assert_eq!(
+            referrers_tag(&Digest::of(b"{}")),
+            format!("sha256-{}", Digest::of(b"{}").hex())
         );
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! It is written with atomic renames and read with digest checks.
 
-use crate::artifact::{ANNOTATION_REF_NAME, Descriptor, INDEX_MEDIA_TYPE, Index, check_digest};
+use crate::artifact::{ANNOTATION_REF_NAME, Descriptor, INDEX_MEDIA_TYPE, Index};
 use anyhow::{Context, Result, bail};
 use kiln_core::Digest;
 use std::path::{Path, PathBuf};
@@ -53,36 +53,27 @@ impl Layout {
         &self.dir
     }
 
-    fn blob_path(&self, digest: &str) -> Result<PathBuf> {
-        check_digest(digest)?;
-        Ok(self
-            .dir
-            .join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:")))
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
     }
 
     /// A descriptor for a stored blob found by digest alone (a manifest
     /// stored but not listed in `index.json`); `None` when it is absent.
-    pub fn stored_blob(&self, digest: &str, media_type: &str) -> Result<Option<Descriptor>> {
-        let Ok(meta) = std::fs::metadata(self.blob_path(digest)?) else {
-            return Ok(None);
-        };
-        let mut d = Descriptor::of(media_type, &[]);
-        d.digest = digest.to_string();
-        d.size = meta.len();
-        Ok(Some(d))
+    pub fn stored_blob(&self, digest: &Digest, media_type: &str) -> Option<Descriptor> {
+        let meta = std::fs::metadata(self.blob_path(digest)).ok()?;
+        Some(Descriptor::new(media_type, digest, meta.len()))
     }
 
     /// Whether the blob is stored with the right size.
     pub fn has_blob(&self, d: &Descriptor) -> Result<bool> {
-        let path = self.blob_path(&d.digest)?;
+        let path = self.blob_path(&d.sha256()?);
         Ok(std::fs::metadata(path).is_ok_and(|m| m.len() == d.size))
     }
 
     /// Stores a blob (atomically), after checking it matches `d`.
     pub fn put_blob(&self, d: &Descriptor, bytes: &[u8]) -> Result<()> {
         verify(d, bytes)?;
-        let path = self.blob_path(&d.digest)?;
+        let path = self.blob_path(&d.sha256()?);
         kiln_core::fs::write_atomic(&path, bytes).with_context(|| {
             format!(
                 "failed to store blob {} in the layout `{}`",
@@ -97,7 +88,7 @@ impl Layout {
     /// Stores a file as a blob: copied in chunks while hashed, moved into
     /// place only if it matches `d`.
     pub fn put_blob_file(&self, d: &Descriptor, path: &Path) -> Result<()> {
-        let dest = self.blob_path(&d.digest)?;
+        let dest = self.blob_path(&d.sha256()?);
         let dir = dest.parent().unwrap_or(&self.dir);
         // Locked while open, so `clean_stale` in another process never takes it.
         let mut tmp = kiln_core::fs::temp_file_in(dir)?;
@@ -109,7 +100,7 @@ impl Layout {
                     self.dir.display()
                 )
             })?;
-        if digest != d.digest || size != d.size {
+        if digest.to_string() != d.digest || size != d.size {
             bail!(
                 "`{}` changed while it was being stored ({digest}, {size} bytes; expected {}, {} bytes)",
                 path.display(),
@@ -126,7 +117,7 @@ impl Layout {
 
     /// Reads a blob and checks its digest and size.
     pub fn get_blob(&self, d: &Descriptor) -> Result<Vec<u8>> {
-        let path = self.blob_path(&d.digest)?;
+        let path = self.blob_path(&d.sha256()?);
         let bytes = std::fs::read(&path).with_context(|| {
             format!(
                 "blob {} is missing from the layout `{}`",

@@ -3,9 +3,8 @@
 //! `REGISTRY/REPO[:TAG][@DIGEST]` names a registry's, `oci:PATH[:TAG][@DIGEST]`
 //! a local layout's; a bare `NAME[:TAG]` is a layout under `target/kiln/oci`.
 
-use crate::artifact::check_digest;
 use anyhow::{Context, Result, bail};
-use kiln_core::hinted;
+use kiln_core::{Digest, hinted};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -24,7 +23,7 @@ pub enum Reference {
         /// Tag, if given.
         tag: Option<String>,
         /// Digest, if given.
-        digest: Option<String>,
+        digest: Option<Digest>,
     },
     /// In a local OCI image layout directory.
     Layout {
@@ -33,7 +32,7 @@ pub enum Reference {
         /// Tag, if given.
         tag: Option<String>,
         /// Digest, if given.
-        digest: Option<String>,
+        digest: Option<Digest>,
     },
 }
 
@@ -46,8 +45,8 @@ impl Reference {
         }
         let (rest, digest) = match text.rsplit_once('@') {
             Some((r, d)) => {
-                check_digest(d).with_context(|| format!("invalid digest in `{text}`"))?;
-                (r, Some(d.to_string()))
+                let d = Digest::parse(d).with_context(|| format!("invalid digest in `{text}`"))?;
+                (r, Some(d))
             }
             None => (text, None),
         };
@@ -99,10 +98,10 @@ impl Reference {
     }
 
     /// The digest, if any.
-    pub fn digest(&self) -> Option<&str> {
+    pub fn digest(&self) -> Option<&Digest> {
         match self {
             Reference::Registry { digest, .. } | Reference::Layout { digest, .. } => {
-                digest.as_deref()
+                digest.as_ref()
             }
         }
     }
@@ -120,12 +119,12 @@ impl Reference {
     }
 
     /// The same repository at a digest.
-    pub fn with_digest(&self, new: &str) -> Reference {
+    pub fn with_digest(&self, new: &Digest) -> Reference {
         let mut r = self.clone();
         match &mut r {
             Reference::Registry { tag, digest, .. } | Reference::Layout { tag, digest, .. } => {
                 *tag = None;
-                *digest = Some(new.to_string());
+                *digest = Some(*new);
             }
         }
         r
@@ -219,7 +218,7 @@ mod tests {
                 registry: "127.0.0.1:5000".into(),
                 repository: "acme/hello".into(),
                 tag: Some("1.0".into()),
-                digest: Some(d.clone()),
+                digest: Some(Digest::parse(&d).unwrap()),
             }
         );
         assert_eq!(

@@ -13,12 +13,11 @@
 //! list but the digests to look at.
 
 use crate::artifact::{
-    Descriptor, MANIFEST_MEDIA_TYPE, Manifest, SIGSTORE_BUNDLE_MEDIA_TYPE, check_digest,
-    digest_algorithm,
+    Descriptor, MANIFEST_MEDIA_TYPE, Manifest, SIGSTORE_BUNDLE_MEDIA_TYPE, digest_algorithm,
 };
 use crate::store::Store;
 use anyhow::Result;
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use std::collections::BTreeMap;
 
 /// A referrer whose manifest kiln fetched by digest and checked: its
@@ -27,7 +26,7 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone)]
 pub struct VerifiedReferrer {
     /// The referrer manifest's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The referrer manifest's size.
     pub size: u64,
     /// The artifact type, from the manifest itself (its `artifactType`, else
@@ -47,11 +46,9 @@ impl VerifiedReferrer {
     /// from what was fetched.
     pub fn descriptor(&self) -> Descriptor {
         Descriptor {
-            media_type: MANIFEST_MEDIA_TYPE.to_string(),
-            digest: self.digest.clone(),
-            size: self.size,
             artifact_type: Some(self.artifact_type.clone()),
             annotations: self.manifest.annotations.clone(),
+            ..Descriptor::new(MANIFEST_MEDIA_TYPE, &self.digest, self.size)
         }
     }
 }
@@ -96,19 +93,15 @@ impl Store {
     /// manifest is kept once, however often it is listed.
     pub fn verified_referrers(
         &self,
-        subject: &str,
+        subject: &Digest,
         allowed: Allowed<'_>,
         reporter: &dyn Reporter,
     ) -> Result<Vec<VerifiedReferrer>> {
-        check_digest(subject)?;
         let mut kept: Vec<VerifiedReferrer> = Vec::new();
         for listed in self.referrers(subject)? {
             if let Some(t) = listed.artifact_type.as_deref()
                 && !allowed.allows(t)
             {
-                continue;
-            }
-            if kept.iter().any(|k| k.digest == listed.digest) {
                 continue;
             }
             let skip = |why: String| {
@@ -117,18 +110,24 @@ impl Store {
                     listed.digest
                 ));
             };
-            if check_digest(&listed.digest).is_err() {
-                // The list parsed: an entry with a digest kiln cannot
-                // follow is skipped, never a reason to drop the others.
-                skip(match digest_algorithm(&listed.digest) {
-                    Some(algorithm) => {
-                        format!("its digest is `{algorithm}`, and kiln follows sha256 digests only")
-                    }
-                    None => "its digest is malformed".to_string(),
-                });
+            // The list parsed: an entry with a digest kiln cannot follow
+            // is skipped, never a reason to drop the others.
+            let digest = match listed.sha256() {
+                Ok(digest) => digest,
+                Err(_) => {
+                    skip(match digest_algorithm(&listed.digest) {
+                        Some(algorithm) => format!(
+                            "its digest is `{algorithm}`, and kiln follows sha256 digests only"
+                        ),
+                        None => "its digest is malformed".to_string(),
+                    });
+                    continue;
+                }
+            };
+            if kept.iter().any(|k| k.digest == digest) {
                 continue;
             }
-            let bytes = match self.manifest(None, Some(&listed.digest)) {
+            let bytes = match self.manifest(None, Some(&digest)) {
                 Ok(Some((bytes, _, _))) => bytes,
                 Ok(None) => {
                     skip("its manifest does not exist".to_string());
@@ -147,7 +146,7 @@ impl Store {
                 }
             };
             match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
-                Some(s) if s == subject => {}
+                Some(s) if s == subject.to_string() => {}
                 Some(other) => {
                     skip(format!("it refers to {other}, not to {subject}"));
                     continue;
@@ -173,7 +172,7 @@ impl Store {
                 continue;
             }
             kept.push(VerifiedReferrer {
-                digest: listed.digest.clone(),
+                digest,
                 size: bytes.len() as u64,
                 artifact_type,
                 manifest,
@@ -190,10 +189,10 @@ impl Store {
     /// with a warning, as cosign skips them.
     pub fn bundles(
         &self,
-        subject: &str,
+        subject: &Digest,
         max_bytes: u64,
         reporter: &dyn Reporter,
-    ) -> Result<Vec<(String, Vec<u8>)>> {
+    ) -> Result<Vec<(Digest, Vec<u8>)>> {
         let mut found = Vec::new();
         for r in self.verified_referrers(
             subject,
@@ -227,12 +226,12 @@ impl Store {
                 ));
                 continue;
             }
-            if layer.checked_digest().is_err() {
+            if layer.sha256().is_err() {
                 skip("its layer's digest is malformed");
                 continue;
             }
             match self.blob(layer, reporter) {
-                Ok(bytes) => found.push((r.digest.clone(), bytes)),
+                Ok(bytes) => found.push((r.digest, bytes)),
                 Err(e) => skip(&format!("its bundle could not be fetched: {e:#}")),
             }
         }
@@ -293,17 +292,18 @@ mod tests {
         let index_bytes = to_bytes(&index).unwrap();
         let d = Descriptor::of(INDEX_MEDIA_TYPE, &index_bytes);
         layout.put_blob(&d, &index_bytes).unwrap();
-        let tag = referrers_tag(&subject.digest).unwrap();
+        let subject = subject.sha256().unwrap();
+        let tag = referrers_tag(&subject);
         layout.add_manifest(&d, Some(&tag)).unwrap();
 
         let store = Store::Layout(layout);
-        assert_eq!(store.referrers(&subject.digest).unwrap(), index.manifests);
+        assert_eq!(store.referrers(&subject).unwrap(), index.manifests);
         let warnings = Warnings::default();
         let kept = store
-            .verified_referrers(&subject.digest, Allowed::Any, &warnings)
+            .verified_referrers(&subject, Allowed::Any, &warnings)
             .unwrap();
         assert_eq!(kept.len(), 1);
-        assert_eq!(kept[0].digest, listed.digest);
+        assert_eq!(kept[0].digest.to_string(), listed.digest);
         assert_eq!(kept[0].artifact_type, "application/x-test");
         assert_eq!(kept[0].descriptor(), listed);
         let warnings = warnings.0.into_inner().unwrap();
@@ -329,17 +329,15 @@ mod tests {
         .unwrap();
         let sbom = sbom_package(b"{}".to_vec(), &subject, "1970-01-01T00:00:00Z").unwrap();
         let warnings = Warnings::default();
+        let subject = subject.sha256().unwrap();
         store
-            .attach_all(&subject.digest, &[signature.clone(), sbom], &warnings)
+            .attach_all(&subject, &[signature.clone(), sbom], &warnings)
             .unwrap();
-        let found = store.bundles(&subject.digest, 1 << 20, &warnings).unwrap();
-        assert_eq!(
-            found,
-            [(signature.descriptor.digest.clone(), bundle.clone())]
-        );
+        let found = store.bundles(&subject, 1 << 20, &warnings).unwrap();
+        assert_eq!(found, [(signature.digest(), bundle.clone())]);
         assert!(warnings.0.lock().unwrap().is_empty());
         // Over the limit: skipped, with a warning naming it.
-        let found = store.bundles(&subject.digest, 10, &warnings).unwrap();
+        let found = store.bundles(&subject, 10, &warnings).unwrap();
         assert!(found.is_empty());
         let said = warnings.0.lock().unwrap().join("\n");
         assert!(

@@ -9,15 +9,13 @@
 pub(crate) mod http;
 mod tls;
 
-use crate::artifact::{
-    BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, check_digest, referrers_tag,
-};
+use crate::artifact::{BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, referrers_tag};
 use crate::auth::Credentials;
 use crate::layout::verify;
 use crate::token::{Tokens, probe, realm_elsewhere};
 use anyhow::{Context, Result, anyhow, bail};
 use http::{Clients, Failure, Request, Retries};
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use reqwest::header::{
     ACCEPT, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderMap, HeaderValue, LOCATION,
 };
@@ -288,9 +286,9 @@ async fn expect(
 
 /// Fails when the answer's `Docker-Content-Digest` names another digest
 /// than `expected` for `what`.
-fn check_content_digest(headers: &HeaderMap, expected: &str, what: &str) -> Result<(), Failure> {
+fn check_content_digest(headers: &HeaderMap, expected: &Digest, what: &str) -> Result<(), Failure> {
     match http::content_digest(headers) {
-        Some(said) if said != expected => Err(Failure::Content(format!(
+        Some(said) if said != expected.to_string() => Err(Failure::Content(format!(
             "a `Docker-Content-Digest` of {said} for {what}, whose digest is {expected}; refusing it"
         ))),
         _ => Ok(()),
@@ -313,8 +311,9 @@ fn upload_location(response: &reqwest::Response, from: &Url) -> Result<Url, Fail
 
 /// `url` with `digest=` added to its query, as an upload's last request
 /// names what it completes.
-fn with_digest(mut url: Url, digest: &str) -> Url {
-    url.query_pairs_mut().append_pair("digest", digest);
+fn with_digest(mut url: Url, digest: &Digest) -> Url {
+    url.query_pairs_mut()
+        .append_pair("digest", &digest.to_string());
     url
 }
 
@@ -555,14 +554,14 @@ impl Registry {
 
     /// Whether a blob is in the repository.
     pub fn has_blob(&self, repository: &str, d: &Descriptor) -> Result<bool> {
-        let digest = d.checked_digest()?;
-        let url = self.url(repository, &["blobs", digest])?;
+        let digest = d.sha256()?;
+        let url = self.url(repository, &["blobs", &digest.to_string()])?;
         self.retry(&format!("check for blob {digest}"), || async {
             let call = Call::new(Method::HEAD, url.clone(), repository, false);
             let response = self.send(&call).await?;
             match response.status() {
                 s if s.is_success() => {
-                    check_content_digest(response.headers(), digest, "the blob")?;
+                    check_content_digest(response.headers(), &digest, "the blob")?;
                     Ok(true)
                 }
                 StatusCode::NOT_FOUND => Ok(false),
@@ -574,14 +573,14 @@ impl Registry {
     /// Mounts a blob from another repository of the same registry; `false`
     /// when the registry declined (the caller then uploads).
     pub fn mount_blob(&self, repository: &str, from: &str, d: &Descriptor) -> bool {
-        let Ok(digest) = d.checked_digest() else {
+        let Ok(digest) = d.sha256() else {
             return false;
         };
         let Ok(mut url) = self.url(repository, &["blobs", "uploads", ""]) else {
             return false;
         };
         url.query_pairs_mut()
-            .append_pair("mount", digest)
+            .append_pair("mount", &digest.to_string())
             .append_pair("from", from);
         self.runtime.block_on(async {
             let call = Call::new(Method::POST, url.clone(), repository, true);
@@ -616,7 +615,7 @@ impl Registry {
         if let BlobData::Bytes(b) = data {
             verify(d, b)?;
         }
-        let digest = d.checked_digest()?;
+        let digest = d.sha256()?;
         // The most bytes reported so far, over every attempt, so a retry
         // does not count its bytes twice.
         let reported = std::cell::Cell::new(0u64);
@@ -629,7 +628,7 @@ impl Registry {
                     reported.set(now);
                 }
             };
-            let upload = self.upload(repository, d, digest, data, sent.clone());
+            let upload = self.upload(repository, d, &digest, data, sent.clone());
             tokio::pin!(upload);
             loop {
                 tokio::select! {
@@ -649,7 +648,7 @@ impl Registry {
         &self,
         repository: &str,
         d: &Descriptor,
-        digest: &str,
+        digest: &Digest,
         data: &BlobData,
         sent: Arc<AtomicU64>,
     ) -> Result<(), Failure> {
@@ -706,8 +705,9 @@ impl Registry {
         media_type: &str,
         tag: Option<&str>,
     ) -> Result<()> {
-        let digest = kiln_core::Digest::of(bytes).to_string();
-        let url = self.url(repository, &["manifests", tag.unwrap_or(&digest)])?;
+        let digest = Digest::of(bytes);
+        let by_digest = digest.to_string();
+        let url = self.url(repository, &["manifests", tag.unwrap_or(&by_digest)])?;
         HeaderValue::from_str(media_type)
             .map_err(|_| anyhow!("invalid media type `{media_type}`"))?;
         let body = || reqwest::Body::from(bytes.to_vec());
@@ -727,12 +727,10 @@ impl Registry {
         &self,
         repository: &str,
         tag: Option<&str>,
-        digest: Option<&str>,
-    ) -> Result<Option<(Vec<u8>, String, String)>> {
-        if let Some(d) = digest {
-            check_digest(d)?;
-        }
-        let reference = digest.or(tag).unwrap_or("latest");
+        digest: Option<&Digest>,
+    ) -> Result<Option<(Vec<u8>, String, Digest)>> {
+        let by_digest = digest.map(Digest::to_string);
+        let reference = by_digest.as_deref().or(tag).unwrap_or("latest");
         let name = format!(
             "{}/{repository}{}{}",
             self.registry,
@@ -750,16 +748,16 @@ impl Registry {
             let response = expect(response, |s| s.is_success()).await?;
             let said = http::content_digest(response.headers());
             let bytes = http::read_document(response, "manifest").await?;
-            let actual = kiln_core::Digest::of(&bytes).to_string();
+            let actual = Digest::of(&bytes);
             if let Some(d) = digest
-                && d != actual
+                && *d != actual
             {
                 return Err(Failure::Content(format!(
                     "a manifest for `{name}` whose digest is {actual}, not {d}; refusing it"
                 )));
             }
             if let Some(said) = said
-                && said != actual
+                && said != actual.to_string()
             {
                 return Err(Failure::Content(format!(
                     "a `Docker-Content-Digest` of {said} for the manifest of `{name}`, whose digest is {actual}; refusing it"
@@ -782,15 +780,15 @@ impl Registry {
         progress: &dyn Fn(u64),
     ) -> Result<Vec<u8>> {
         use sha2::Digest as _;
-        let digest = d.checked_digest()?;
-        let url = self.url(repository, &["blobs", digest])?;
+        let digest = d.sha256()?;
+        let url = self.url(repository, &["blobs", &digest.to_string()])?;
         let what = format!("blob {digest}");
         let reported = std::cell::Cell::new(0u64);
         self.retry(&format!("download blob {digest}"), || async {
             let mut call = Call::new(Method::GET, url.clone(), repository, false);
             call.deadline = Some(http::transfer_deadline(self.timeout, d.size));
             let response = expect(self.send(&call).await?, |s| s.is_success()).await?;
-            check_content_digest(response.headers(), digest, "the blob")?;
+            check_content_digest(response.headers(), &digest, "the blob")?;
             let too_large = || Failure::TooLarge {
                 what: what.clone(),
                 limit: d.size,
@@ -825,7 +823,7 @@ impl Registry {
                     d.size
                 )));
             }
-            let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+            let actual = Digest::from_bytes(hasher.finalize().into());
             if actual != digest {
                 return Err(Failure::Content(format!(
                     "a blob whose content does not match its digest: expected {digest}, got {actual}"
@@ -875,9 +873,8 @@ impl Registry {
 
     /// Manifests referring to `subject`: from the registry's referrers API,
     /// or (where it answers 404) from the referrers tag schema's index.
-    pub fn referrers(&self, repository: &str, subject: &str) -> Result<Vec<Descriptor>> {
-        check_digest(subject)?;
-        let first = self.url(repository, &["referrers", subject])?;
+    pub fn referrers(&self, repository: &str, subject: &Digest) -> Result<Vec<Descriptor>> {
+        let first = self.url(repository, &["referrers", &subject.to_string()])?;
         let listed = self.pages(
             repository,
             first,
@@ -903,7 +900,7 @@ impl Registry {
             return Ok(listed);
         }
         // No referrers API: the referrers tag schema.
-        let tag = referrers_tag(subject)?;
+        let tag = referrers_tag(subject);
         match self.get_manifest(repository, Some(&tag), None)? {
             None => Ok(Vec::new()),
             Some((bytes, _, digest)) => index_entries(&bytes).with_context(|| {

@@ -4,12 +4,10 @@
 //! `application/vnd.dev.cosign.simplesigning.v1+json` layer per signature, the
 //! base64 signature in its `dev.cosignproject.cosign/signature` annotation.
 
-use crate::artifact::{
-    Blob, Descriptor, MANIFEST_MEDIA_TYPE, Manifest, Package, check_digest, to_bytes,
-};
+use crate::artifact::{Blob, Descriptor, MANIFEST_MEDIA_TYPE, Manifest, Package, to_bytes};
 use crate::store::Store;
 use anyhow::{Context, Result};
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 
 /// The media type of a signed payload layer.
 pub const SIMPLE_SIGNING_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -19,9 +17,8 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 /// The tag holding the signatures of `digest`: `sha256-<hex>.sig`.
-pub fn signature_tag(digest: &str) -> Result<String> {
-    check_digest(digest)?;
-    Ok(format!("{}.sig", digest.replacen(':', "-", 1)))
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("sha256-{}.sig", digest.hex())
 }
 
 /// One stored signature.
@@ -51,7 +48,7 @@ fn config(layers: &[Descriptor]) -> Result<Vec<u8>> {
 
 impl Store {
     /// The digest a reference names (its manifest's, for a tag).
-    pub fn resolve_digest(&self, reference: &crate::Reference) -> Result<String> {
+    pub fn resolve_digest(&self, reference: &crate::Reference) -> Result<Digest> {
         let (_, _, digest) = self
             .manifest(reference.tag(), reference.digest())?
             .with_context(|| format!("`{reference}` does not exist"))?;
@@ -59,8 +56,8 @@ impl Store {
     }
 
     /// The signature manifest of `subject`, if any.
-    fn signature_manifest(&self, subject: &str) -> Result<Option<Manifest>> {
-        let tag = signature_tag(subject)?;
+    fn signature_manifest(&self, subject: &Digest) -> Result<Option<Manifest>> {
+        let tag = signature_tag(subject);
         match self.manifest(Some(&tag), None)? {
             Some((bytes, _, _)) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
                 format!("the signature manifest `{tag}` is not an OCI image manifest")
@@ -74,7 +71,7 @@ impl Store {
     /// digest, come back as the reason they were skipped.
     pub fn signatures(
         &self,
-        subject: &str,
+        subject: &Digest,
         reporter: &dyn Reporter,
     ) -> Result<Vec<std::result::Result<StoredSignature, String>>> {
         let Some(manifest) = self.signature_manifest(subject)? else {
@@ -96,7 +93,7 @@ impl Store {
                 )));
                 continue;
             };
-            if check_digest(&layer.digest).is_err() || layer.size > 1 << 20 {
+            if layer.sha256().is_err() || layer.size > 1 << 20 {
                 out.push(Err(format!("layer {} is malformed", layer.digest)));
                 continue;
             }
@@ -123,12 +120,12 @@ impl Store {
     /// [`crate::store::converge`]).
     pub fn add_signature(
         &self,
-        subject: &str,
+        subject: &Digest,
         payload: Vec<u8>,
         signature: &str,
         reporter: &dyn Reporter,
-    ) -> Result<String> {
-        let tag = signature_tag(subject)?;
+    ) -> Result<Digest> {
+        let tag = signature_tag(subject);
         let mut layer = Blob::bytes(SIMPLE_SIGNING_MEDIA_TYPE, payload);
         layer
             .descriptor
@@ -149,7 +146,7 @@ impl Store {
             // interruption, say) has nothing to add.
             reporter.status("Exists", &format!("this signature of {subject}"));
         }
-        let mut digest = String::new();
+        let mut digest = None;
         // The payload goes up once, before the shared manifest is read, so
         // the read-extend-write below is as short as it can be.
         self.store_blobs(std::slice::from_ref(&layer), reporter)?;
@@ -178,7 +175,7 @@ impl Store {
             };
             self.store_package(&package, Some(&tag), reporter)?;
             kiln_core::kill::point(kiln_core::kill::SIGNATURE_STORED);
-            digest = package.descriptor.digest;
+            digest = Some(package.digest());
             Ok(true)
         };
         match self {
@@ -194,9 +191,10 @@ impl Store {
         }
         // The manifest as it now stands (another writer may have extended
         // it since, or listed this very signature first).
-        match self.manifest(Some(&tag), None)? {
-            Some((_, _, now)) => Ok(now),
-            None => Ok(digest),
+        match (self.manifest(Some(&tag), None)?, digest) {
+            (Some((_, _, now)), _) => Ok(now),
+            (None, Some(written)) => Ok(written),
+            (None, None) => anyhow::bail!("the signature manifest `{tag}` is gone"),
         }
     }
 }

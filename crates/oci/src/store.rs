@@ -13,7 +13,7 @@ use crate::reference::Reference;
 use crate::referrers::Allowed;
 use crate::registry::{Connection, Registry, TokenServices};
 use anyhow::{Context, Result, bail};
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use serde::Serialize;
 
 /// Where artifacts are kept: a registry repository or a local layout.
@@ -35,7 +35,7 @@ pub struct Pushed {
     /// Where it went, pinned by digest.
     pub reference: String,
     /// The manifest's digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The manifest's size.
     pub size: u64,
     /// The manifest's media type.
@@ -54,7 +54,7 @@ pub struct Pushed {
 #[derive(Debug, Clone, Serialize)]
 pub struct PushedReferrer {
     /// Its manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Its artifact type.
     pub artifact_type: String,
     /// The target triple, for precompiled artifacts.
@@ -65,7 +65,7 @@ pub struct PushedReferrer {
 #[derive(Debug, Clone)]
 pub struct Resolved {
     /// The digest of the manifest the reference resolved to.
-    pub digest: String,
+    pub digest: Digest,
     /// The manifest.
     pub manifest: Manifest,
     /// Its one wasm layer (of any type [`is_wasm_layer`] accepts).
@@ -87,7 +87,7 @@ impl Resolved {
 #[derive(Debug, Clone)]
 pub struct Pulled {
     /// The digest of the manifest the reference resolved to.
-    pub manifest_digest: String,
+    pub manifest_digest: Digest,
     /// The manifest.
     pub manifest: Manifest,
     /// Its one wasm layer: the component a precompiled artifact must have
@@ -99,7 +99,7 @@ pub struct Pulled {
     /// for the requested target was found.
     pub bytes: Vec<u8>,
     /// The digest of `bytes` (checked).
-    pub digest: String,
+    pub digest: Digest,
     /// What `bytes` is.
     pub content: Content,
 }
@@ -112,7 +112,7 @@ pub enum Content {
     /// A precompiled artifact.
     Cwasm {
         /// Its manifest digest.
-        digest: String,
+        digest: Digest,
         /// The target triple it was asked for (and its manifest names).
         target: String,
         /// Its descriptor (the config blob), unparsed: empty when the
@@ -218,16 +218,22 @@ impl Store {
     pub(crate) fn manifest(
         &self,
         tag: Option<&str>,
-        digest: Option<&str>,
-    ) -> Result<Option<(Vec<u8>, String, String)>> {
+        digest: Option<&Digest>,
+    ) -> Result<Option<(Vec<u8>, String, Digest)>> {
         match self {
             Store::Registry { client, repository } => client.get_manifest(repository, tag, digest),
             Store::Layout(l) => {
                 let d = match (digest, tag) {
                     (Some(d), _) => {
-                        match l.index()?.manifests.into_iter().find(|m| m.digest == d) {
+                        let listed = d.to_string();
+                        match l
+                            .index()?
+                            .manifests
+                            .into_iter()
+                            .find(|m| m.digest == listed)
+                        {
                             Some(listed) => Some(listed),
-                            None => l.stored_blob(d, MANIFEST_MEDIA_TYPE)?,
+                            None => l.stored_blob(d, MANIFEST_MEDIA_TYPE),
                         }
                     }
                     (None, Some(t)) => l.resolve_tag(t)?,
@@ -235,12 +241,16 @@ impl Store {
                 };
                 let Some(d) = d else { return Ok(None) };
                 let bytes = l.get_blob(&d)?;
-                Ok(Some((bytes, d.media_type.clone(), d.digest.clone())))
+                Ok(Some((bytes, d.media_type.clone(), d.sha256()?)))
             }
         }
     }
 
+    /// Fetches a blob by its descriptor, checked against its digest and
+    /// size; a descriptor whose digest is not sha256 is refused before
+    /// anything is fetched.
     pub(crate) fn blob(&self, d: &Descriptor, reporter: &dyn Reporter) -> Result<Vec<u8>> {
+        d.sha256()?;
         match self {
             Store::Registry { client, repository } => {
                 let bar = reporter.progress(&format!("Downloading {}", short(&d.digest)), d.size);
@@ -262,7 +272,7 @@ impl Store {
 
     /// The manifests referring to `subject`: the referrers API where a
     /// registry has one, else the `sha256-<hex>` index tag.
-    pub fn referrers(&self, subject: &str) -> Result<Vec<Descriptor>> {
+    pub fn referrers(&self, subject: &Digest) -> Result<Vec<Descriptor>> {
         match self {
             Store::Registry { client, repository } => client.referrers(repository, subject),
             Store::Layout(_) => Ok(self.referrers_index(subject)?.manifests),
@@ -272,8 +282,8 @@ impl Store {
     /// The referrers tag schema's index for `subject`; empty when there is
     /// none. One that is there but does not parse is an error: replacing
     /// it with an empty one would drop every referrer it lists.
-    fn referrers_index(&self, subject: &str) -> Result<Index> {
-        let tag = referrers_tag(subject)?;
+    fn referrers_index(&self, subject: &Digest) -> Result<Index> {
+        let tag = referrers_tag(subject);
         match self.manifest(Some(&tag), None)? {
             Some((bytes, _, digest)) => serde_json::from_slice::<Index>(&bytes).with_context(|| {
                 format!(
@@ -294,7 +304,7 @@ impl Store {
     /// Lists manifests among `subject`'s referrers: on a registry with the
     /// referrers API, by having stored them; elsewhere with one update of
     /// the referrers tag schema's index, keeping what is listed there.
-    pub fn add_referrers(&self, subject: &str, referrers: &[Descriptor]) -> Result<()> {
+    pub fn add_referrers(&self, subject: &Digest, referrers: &[Descriptor]) -> Result<()> {
         // A registry with the referrers API lists a manifest among its
         // subject's referrers as soon as it is stored (it answers 404 to
         // the API otherwise, and the list comes from the tag below): when
@@ -307,7 +317,7 @@ impl Store {
         {
             return Ok(());
         }
-        let tag = referrers_tag(subject)?;
+        let tag = referrers_tag(subject);
         let missing = || -> Result<Vec<&Descriptor>> {
             let index = self.referrers_index(subject)?;
             Ok(referrers
@@ -373,6 +383,7 @@ impl Store {
         };
         for blob in blobs {
             let d = &blob.descriptor;
+            let digest = d.sha256()?;
             let what = format!("{} ({})", short(&d.digest), d.media_type);
             if self.has_blob(d)? {
                 reporter.status("Exists", &what);
@@ -382,7 +393,7 @@ impl Store {
                 },
                 Some(locs),
             ) = (self, &locations)
-                && let Some(from) = locs.find(client.host(), &d.digest, repository)
+                && let Some(from) = locs.find(client.host(), &digest, repository)
                 && client.mount_blob(repository, from, d)
                 && client.has_blob(repository, d)?
             {
@@ -392,7 +403,7 @@ impl Store {
                 uploaded += d.size;
             }
             if let (Store::Registry { client, repository }, Some(locs)) = (self, &mut locations) {
-                locs.record(client.host(), &d.digest, repository);
+                locs.record(client.host(), &digest, repository);
             }
         }
         if let Some(locs) = &mut locations {
@@ -436,7 +447,7 @@ impl Store {
         }
         let attached: Vec<Descriptor> = attachments.iter().map(|a| a.descriptor.clone()).collect();
         if !attached.is_empty() {
-            self.add_referrers(&package.descriptor.digest, &attached)?;
+            self.add_referrers(&package.digest(), &attached)?;
         }
         let mut referrers = Vec::new();
         for a in attachments {
@@ -450,7 +461,7 @@ impl Store {
                 ),
             );
             referrers.push(PushedReferrer {
-                digest: a.descriptor.digest.clone(),
+                digest: a.digest(),
                 artifact_type: a.descriptor.artifact_type.clone().unwrap_or_default(),
                 target,
             });
@@ -458,7 +469,7 @@ impl Store {
         let m: Manifest = serde_json::from_slice(&package.manifest)?;
         Ok(Pushed {
             reference: format!("{reference}@{}", package.descriptor.digest),
-            digest: package.descriptor.digest.clone(),
+            digest: package.digest(),
             size: package.descriptor.size,
             media_type: package.descriptor.media_type.clone(),
             config_media_type: m.config.media_type.clone(),
@@ -470,7 +481,12 @@ impl Store {
 
     /// Stores `package` (a manifest whose `subject` is `subject`) and lists
     /// it among `subject`'s referrers. Returns bytes uploaded.
-    pub fn attach(&self, subject: &str, package: &Package, reporter: &dyn Reporter) -> Result<u64> {
+    pub fn attach(
+        &self,
+        subject: &Digest,
+        package: &Package,
+        reporter: &dyn Reporter,
+    ) -> Result<u64> {
         self.attach_all(subject, std::slice::from_ref(package), reporter)
     }
 
@@ -479,7 +495,7 @@ impl Store {
     /// uploaded.
     pub fn attach_all(
         &self,
-        subject: &str,
+        subject: &Digest,
         packages: &[Package],
         reporter: &dyn Reporter,
     ) -> Result<u64> {
@@ -496,10 +512,10 @@ impl Store {
     /// checked against its digest: the manifest digest and the bytes.
     pub fn referrer_layer(
         &self,
-        subject: &str,
+        subject: &Digest,
         artifact_type: &str,
         reporter: &dyn Reporter,
-    ) -> Result<Option<(String, Vec<u8>)>> {
+    ) -> Result<Option<(Digest, Vec<u8>)>> {
         let Some(r) = self
             .verified_referrers(subject, Allowed::Types(&[artifact_type]), reporter)?
             .into_iter()
@@ -513,7 +529,6 @@ impl Store {
             .iter()
             .find(|l| l.media_type == artifact_type)
             .with_context(|| format!("the referrer {} has no `{artifact_type}` layer", r.digest))?;
-        layer.checked_digest()?;
         Ok(Some((r.digest, self.blob(layer, reporter)?)))
     }
 
@@ -536,7 +551,7 @@ impl Store {
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .with_context(|| format!("`{reference}` is not an OCI image manifest"))?;
         let layer = wasm_layer(reference, &manifest)?.clone();
-        layer.checked_digest()?;
+        layer.sha256()?;
         if layer.media_type != WASM_LAYER_MEDIA_TYPE {
             reporter.warn(&format!(
                 "the wasm layer of `{reference}` has the older media type `{}`; kiln reads it as `{WASM_LAYER_MEDIA_TYPE}`",
@@ -570,7 +585,6 @@ impl Store {
             ));
             return Ok(ArtifactConfig::default());
         }
-        manifest.config.checked_digest()?;
         let bytes = self.blob(&manifest.config, reporter)?;
         let config = match ArtifactConfig::read(&bytes) {
             Ok(config) => config,
@@ -617,7 +631,6 @@ impl Store {
         layer: &Descriptor,
         reporter: &dyn Reporter,
     ) -> Result<Vec<u8>> {
-        layer.checked_digest()?;
         let bytes = self.blob(layer, reporter)?;
         if kiln_core::WasmKind::sniff(&bytes).is_none() {
             bail!("the layer of `{reference}` is not a wasm module or component");
@@ -662,23 +675,22 @@ impl Store {
                     .with_context(|| {
                         format!("the referrer {} has no precompiled layer", r.digest)
                     })?;
-                cwasm_layer.checked_digest()?;
+                let cwasm_digest = cwasm_layer.sha256()?;
                 let descriptor_json = if m.config.media_type == CWASM_CONFIG_MEDIA_TYPE {
-                    m.config.checked_digest()?;
                     self.blob(&m.config, reporter)?
                 } else {
                     Vec::new()
                 };
                 let cwasm = self.blob(cwasm_layer, reporter)?;
                 return Ok(Pulled {
-                    digest: cwasm_layer.digest.clone(),
+                    digest: cwasm_digest,
                     manifest_digest: digest,
                     manifest,
                     layer,
                     config,
                     bytes: cwasm,
                     content: Content::Cwasm {
-                        digest: r.digest.clone(),
+                        digest: r.digest,
                         target: target.to_string(),
                         descriptor_json,
                     },
@@ -691,7 +703,7 @@ impl Store {
         }
         let bytes = self.wasm_bytes(reference, &layer, reporter)?;
         Ok(Pulled {
-            digest: layer.digest.clone(),
+            digest: layer.sha256()?,
             manifest_digest: digest,
             manifest,
             layer,

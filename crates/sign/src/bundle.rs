@@ -19,6 +19,7 @@
 use crate::{Signer, Verifier};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
+use kiln_core::Digest;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use std::collections::BTreeMap;
@@ -70,18 +71,14 @@ pub struct Subject {
 }
 
 impl Statement {
-    /// cosign's signature statement over `digest` (`sha256:<hex>`), with
-    /// annotations, as `cosign sign -a k=v` writes it.
-    pub fn signature(digest: &str, annotations: &BTreeMap<String, String>) -> Result<Statement> {
-        let (algorithm, hex) = digest
-            .split_once(':')
-            .filter(|(a, h)| !a.is_empty() && !h.is_empty())
-            .with_context(|| format!("`{digest}` is not a digest (`sha256:<hex>`)"))?;
-        Ok(Statement {
+    /// cosign's signature statement over `digest`, with annotations, as
+    /// `cosign sign -a k=v` writes it.
+    pub fn signature(digest: &Digest, annotations: &BTreeMap<String, String>) -> Statement {
+        Statement {
             type_name: STATEMENT_TYPE.to_string(),
             subject: vec![Subject {
                 name: String::new(),
-                digest: BTreeMap::from([(algorithm.to_string(), hex.to_string())]),
+                digest: BTreeMap::from([("sha256".to_string(), digest.hex())]),
                 annotations: Some(
                     annotations
                         .iter()
@@ -91,17 +88,15 @@ impl Statement {
             }],
             predicate_type: SIGN_PREDICATE_TYPE.to_string(),
             predicate: Some(serde_json::Value::Object(serde_json::Map::new())),
-        })
+        }
     }
 
-    /// Whether some subject has `digest` (`sha256:<hex>`) and, in that
-    /// subject, every required annotation with its value.
-    pub fn covers(&self, digest: &str, required: &BTreeMap<String, String>) -> bool {
-        let Some((algorithm, hex)) = digest.split_once(':') else {
-            return false;
-        };
+    /// Whether some subject has `digest` and, in that subject, every
+    /// required annotation with its value.
+    pub fn covers(&self, digest: &Digest, required: &BTreeMap<String, String>) -> bool {
+        let hex = digest.hex();
         self.subject.iter().any(|s| {
-            s.digest.get(algorithm).map(String::as_str) == Some(hex)
+            s.digest.get("sha256") == Some(&hex)
                 && required.iter().all(|(k, v)| {
                     s.annotations
                         .as_ref()
@@ -312,7 +307,7 @@ impl Bundle {
     pub fn verify_signature(
         &self,
         key: &Verifier,
-        digest: &str,
+        digest: &Digest,
         required: &BTreeMap<String, String>,
     ) -> Result<Verified> {
         let statement = self.verified_statement(key)?;
@@ -471,7 +466,10 @@ mod tests {
         (signer, load_public_key(public.as_bytes()).unwrap(), public)
     }
 
-    const DIGEST: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+    const DIGEST_TEXT: &str =
+        "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+    static DIGEST: std::sync::LazyLock<Digest> =
+        std::sync::LazyLock::new(|| Digest::parse(DIGEST_TEXT).unwrap());
 
     #[test]
     fn pae_is_the_dsse_specification_s_encoding() {
@@ -485,7 +483,7 @@ mod tests {
     fn a_signature_bundle_round_trips_in_cosign_s_shape() {
         let (signer, verifier, public) = keys();
         let annotations = BTreeMap::from([("env".to_string(), "prod".to_string())]);
-        let statement = Statement::signature(DIGEST, &annotations).unwrap();
+        let statement = Statement::signature(&DIGEST, &annotations);
         let bundle = Bundle::sign_statement(&signer, &statement).unwrap();
         let json: serde_json::Value = serde_json::from_slice(&bundle.to_bytes().unwrap()).unwrap();
         assert_eq!(json["mediaType"], BUNDLE_MEDIA_TYPE);
@@ -503,14 +501,14 @@ mod tests {
             payload,
             serde_json::json!({
                 "_type": STATEMENT_TYPE,
-                "subject": [{"digest": {"sha256": &DIGEST[7..]}, "annotations": {"env": "prod"}}],
+                "subject": [{"digest": {"sha256": DIGEST.hex()}, "annotations": {"env": "prod"}}],
                 "predicateType": SIGN_PREDICATE_TYPE,
                 "predicate": {}
             })
         );
         let parsed = Bundle::parse(&bundle.to_bytes().unwrap()).unwrap();
         let verified = parsed
-            .verify_signature(&verifier, DIGEST, &annotations)
+            .verify_signature(&verifier, &DIGEST, &annotations)
             .unwrap();
         assert_eq!(verified.statement, statement);
         assert_eq!(verified.log_entries, 0);
@@ -522,17 +520,17 @@ mod tests {
         let (_, other, _) = keys();
         let none = BTreeMap::new();
         let bundle =
-            Bundle::sign_statement(&signer, &Statement::signature(DIGEST, &none).unwrap()).unwrap();
-        let err = |b: &Bundle, key: &Verifier, digest: &str, req: &BTreeMap<String, String>| {
+            Bundle::sign_statement(&signer, &Statement::signature(&DIGEST, &none)).unwrap();
+        let err = |b: &Bundle, key: &Verifier, digest: &Digest, req: &BTreeMap<String, String>| {
             b.verify_signature(key, digest, req)
                 .unwrap_err()
                 .to_string()
         };
-        assert!(err(&bundle, &other, DIGEST, &none).contains("does not verify"));
-        let elsewhere = DIGEST.replace("01", "02");
+        assert!(err(&bundle, &other, &DIGEST, &none).contains("does not verify"));
+        let elsewhere = Digest::parse(&DIGEST_TEXT.replace("01", "02")).unwrap();
         assert!(err(&bundle, &verifier, &elsewhere, &none).contains("another digest"));
         let wanted = BTreeMap::from([("env".to_string(), "prod".to_string())]);
-        assert!(err(&bundle, &verifier, DIGEST, &wanted).contains("annotation"));
+        assert!(err(&bundle, &verifier, &DIGEST, &wanted).contains("annotation"));
 
         // A tampered payload.
         let mut tampered = bundle.clone();
@@ -541,28 +539,28 @@ mod tests {
             serde_json::from_slice(&unb64(&envelope.payload).unwrap()).unwrap();
         statement.subject[0]
             .digest
-            .insert("sha256".into(), elsewhere[7..].to_string());
+            .insert("sha256".into(), elsewhere.hex());
         envelope.payload = b64(&serde_json::to_vec(&statement).unwrap());
         assert!(err(&tampered, &verifier, &elsewhere, &none).contains("does not verify"));
 
         // An attestation signed with the same key is not a signature.
-        let mut attestation = Statement::signature(DIGEST, &none).unwrap();
+        let mut attestation = Statement::signature(&DIGEST, &none);
         attestation.predicate_type = "https://slsa.dev/provenance/v1".into();
         let signed = Bundle::sign_statement(&signer, &attestation).unwrap();
-        assert!(err(&signed, &verifier, DIGEST, &none).contains("not a signature"));
+        assert!(err(&signed, &verifier, &DIGEST, &none).contains("not a signature"));
         assert!(signed.verified_statement(&verifier).is_ok());
 
         // A certificate instead of a key.
         let mut keyless = bundle.clone();
         keyless.verification_material.public_key = None;
         keyless.verification_material.certificate = Some(serde_json::json!({"rawBytes": "AA=="}));
-        assert!(err(&keyless, &verifier, DIGEST, &none).contains("certificate"));
+        assert!(err(&keyless, &verifier, &DIGEST, &none).contains("certificate"));
 
         // Two signatures, an older media type, an oversized bundle.
         let mut two = bundle.clone();
         let sig = two.dsse_envelope.as_ref().unwrap().signatures[0].clone();
         two.dsse_envelope.as_mut().unwrap().signatures.push(sig);
-        assert!(err(&two, &verifier, DIGEST, &none).contains("2 signatures"));
+        assert!(err(&two, &verifier, &DIGEST, &none).contains("2 signatures"));
         let mut old = bundle.clone();
         old.media_type = "application/vnd.dev.sigstore.bundle+json;version=0.1".into();
         assert!(Bundle::parse(&old.to_bytes().unwrap()).is_err());
@@ -581,7 +579,7 @@ mod tests {
         assert!(parsed.verify_blob(&verifier, b"hellO").is_err());
         assert!(
             parsed
-                .verify_signature(&verifier, DIGEST, &BTreeMap::new())
+                .verify_signature(&verifier, &DIGEST, &BTreeMap::new())
                 .is_err()
         );
     }

@@ -10,6 +10,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
+use kiln_core::Digest;
 use serde::{Deserialize, Serialize};
 use sigstore::crypto::signing_key::SigStoreKeyPair;
 use sigstore::crypto::{CosignVerificationKey, SigStoreSigner, Signature, SigningScheme};
@@ -237,14 +238,19 @@ pub struct Identity {
 /// `critical.image`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
-    /// `sha256:<hex>` of the manifest.
+    /// `sha256:<hex>` of the manifest, as the payload says it: stored
+    /// payloads are anyone's, so it is compared, never trusted to parse.
     #[serde(rename = "docker-manifest-digest")]
     pub docker_manifest_digest: String,
 }
 
 impl Payload {
     /// The payload for `digest` in `repository`, with annotations.
-    pub fn new(repository: &str, digest: &str, annotations: &BTreeMap<String, String>) -> Payload {
+    pub fn new(
+        repository: &str,
+        digest: &Digest,
+        annotations: &BTreeMap<String, String>,
+    ) -> Payload {
         Payload {
             critical: Critical {
                 identity: Identity {
@@ -324,7 +330,7 @@ mod tests {
     fn payloads_check_digests_and_annotations() {
         let mut a = BTreeMap::new();
         a.insert("env".to_string(), "prod".to_string());
-        let p = Payload::new("r/x", "sha256:00", &a);
+        let p = Payload::new("r/x", &Digest::of(b"x"), &a);
         let back = Payload::parse(&p.to_bytes().unwrap()).unwrap();
         assert_eq!(back, p);
         assert!(back.has_annotations(&a));

@@ -4,6 +4,7 @@
 // A test that skips for a missing tool says so on stderr.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+use kiln_core::Digest;
 use kiln_sign::bundle::{Bundle, Statement, pae};
 use kiln_sign::{load_private_key, load_public_key};
 use std::collections::BTreeMap;
@@ -74,12 +75,16 @@ fn openssl_keys(dir: &Path) -> (PathBuf, PathBuf) {
 
 const DIGEST: &str = "sha256:6b7e0e4a4d2f8a1f7c6c9b2a8e3f1d0c5b4a39281706f5e4d3c2b1a098f7e6d5";
 
+fn digest(text: &str) -> Digest {
+    Digest::parse(text).unwrap()
+}
+
 #[test]
 fn openssl_verifies_the_dsse_signature_over_the_pre_authentication_encoding() {
     let dir = tempfile::tempdir().unwrap();
     let (private, public) = openssl_keys(dir.path());
     let signer = load_private_key(&std::fs::read(&private).unwrap(), None).unwrap();
-    let statement = Statement::signature(DIGEST, &BTreeMap::new()).unwrap();
+    let statement = Statement::signature(&digest(DIGEST), &BTreeMap::new());
     let bundle = Bundle::sign_statement(&signer, &statement).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&bundle.to_bytes().unwrap()).unwrap();
     use base64::Engine as _;
@@ -134,7 +139,7 @@ fn sigstore_js_verifies_kiln_s_bundles_and_kiln_verifies_sigstore_js_s() {
     // same bundle for another digest.
     let bundle = Bundle::sign_statement(
         &signer,
-        &Statement::signature(DIGEST, &annotations).unwrap(),
+        &Statement::signature(&digest(DIGEST), &annotations),
     )
     .unwrap();
     let path = dir.path().join("kiln.sigstore.json");
@@ -184,12 +189,12 @@ fn sigstore_js_verifies_kiln_s_bundles_and_kiln_verifies_sigstore_js_s() {
     .unwrap();
     let theirs = Bundle::parse(made.as_bytes()).unwrap();
     let verified = theirs
-        .verify_signature(&verifier, DIGEST, &annotations)
+        .verify_signature(&verifier, &digest(DIGEST), &annotations)
         .unwrap();
     assert_eq!(verified.log_entries, 0);
     assert!(
         theirs
-            .verify_signature(&verifier, &other, &BTreeMap::new())
+            .verify_signature(&verifier, &digest(&other), &BTreeMap::new())
             .is_err()
     );
 }

@@ -11,7 +11,7 @@ use crate::ops::{ms, registry};
 use crate::output::Printer;
 use anyhow::{Context as _, Result, bail};
 use events::{Event, Events};
-use kiln_core::Reporter;
+use kiln_core::{Digest, Reporter};
 use kiln_inspect::audit::{self, AuditReport, Policy, WorldNames};
 use kiln_oci::{Reference, Store};
 use plan::Plan;
@@ -333,11 +333,8 @@ impl<'a> Run<'a> {
             Some(stage.end(store)?)
         };
         if let (Some(store), Some(signer)) = (&store, &cx.signer) {
-            let mut subjects = vec![(
-                to.package.descriptor.digest.clone(),
-                "component".to_string(),
-            )];
-            if let Some(m) = self.sbom.as_ref().and_then(|s| s.manifest.clone()) {
+            let mut subjects = vec![(to.package.digest(), "component".to_string())];
+            if let Some(m) = self.sbom.as_ref().and_then(|s| s.manifest) {
                 subjects.push((m, "sbom".to_string()));
             }
             let stage = events.start("sign");
@@ -369,7 +366,7 @@ impl<'a> Run<'a> {
         self.sbom = Some(SbomInfo {
             format: "CycloneDX 1.5",
             path: relative(&out.project.root, &path),
-            digest: kiln_core::Digest::of(&bytes).to_string(),
+            digest: Digest::of(&bytes),
             components: bom.components.len(),
             manifest: None,
         });
@@ -385,7 +382,7 @@ impl<'a> Run<'a> {
         self.counts.uploaded_bytes += pushed.uploaded_bytes;
         let mut info = PushedInfo {
             reference: pushed.reference.clone(),
-            digest: pushed.digest.clone(),
+            digest: pushed.digest,
             size: pushed.size,
             media_type: pushed.media_type.clone(),
             referrers: Vec::new(),
@@ -393,15 +390,14 @@ impl<'a> Run<'a> {
         if let Some(bytes) = &self.sbom_bytes {
             let sbom =
                 kiln_oci::sbom_package(bytes.clone(), &to.package.descriptor, &self.created)?;
-            self.counts.uploaded_bytes +=
-                store.attach(&to.package.descriptor.digest, &sbom, events)?;
-            events.status("Attached", &format!("SBOM {}", sbom.descriptor.digest));
+            self.counts.uploaded_bytes += store.attach(&to.package.digest(), &sbom, events)?;
+            events.status("Attached", &format!("SBOM {}", sbom.digest()));
             if let Some(s) = &mut self.sbom {
-                s.manifest = Some(sbom.descriptor.digest.clone());
+                s.manifest = Some(sbom.digest());
             }
             info.referrers.push(ReferrerInfo {
                 artifact_type: kiln_oci::artifact::SBOM_ARTIFACT_TYPE.to_string(),
-                digest: sbom.descriptor.digest.clone(),
+                digest: sbom.digest(),
                 target: None,
             });
         }
@@ -416,7 +412,7 @@ impl<'a> Run<'a> {
         signer: &kiln_sign::Signer,
         store: &Store,
         to: &Destination,
-        subjects: Vec<(String, String)>,
+        subjects: Vec<(Digest, String)>,
     ) -> Result<()> {
         for (subject, what) in subjects {
             let signature = self.sign_once(signer, store, &to.reference, &subject, &what)?;
@@ -432,7 +428,7 @@ impl<'a> Run<'a> {
         signer: &kiln_sign::Signer,
         store: &Store,
         reference: &Reference,
-        subject: &str,
+        subject: &Digest,
         what: &str,
     ) -> Result<SignatureInfo> {
         let events = &self.cx.events;
@@ -444,7 +440,7 @@ impl<'a> Run<'a> {
             &BTreeMap::new(),
             events,
         )?;
-        let tag = kiln_oci::signature::signature_tag(subject)?;
+        let tag = kiln_oci::signature::signature_tag(subject);
         let manifest = if good.is_empty() {
             let identity = crate::ops::sign::identity(reference);
             let payload =
@@ -463,7 +459,7 @@ impl<'a> Run<'a> {
             store.resolve_digest(&reference.with_tag(&tag))?
         };
         Ok(SignatureInfo {
-            subject: subject.to_string(),
+            subject: *subject,
             what: what.to_string(),
             reference: reference.with_tag(&tag).to_string(),
             signature_manifest: manifest,
@@ -489,17 +485,17 @@ impl<'a> Run<'a> {
             let mut entry = Precompiled {
                 target: a.descriptor.target.clone(),
                 path: relative(&self.out.project.root, &files.cwasm),
-                digest: a.descriptor.artifact_digest.clone(),
+                digest: a.descriptor.artifact_digest,
                 size: a.descriptor.artifact_size,
                 descriptor: a.descriptor.clone(),
                 manifest: None,
             };
             if let Some(store) = store {
                 let stage = events.start("attach");
-                let manifest = self.attach(store, to, &a, &files);
-                let manifest = stage.end(manifest)?;
-                entry.manifest = Some(manifest.digest.clone());
-                attached.push(manifest);
+                let cwasm = self.attach(store, to, &a, &files);
+                let cwasm = stage.end(cwasm)?;
+                entry.manifest = Some(cwasm.digest());
+                attached.push(cwasm.descriptor);
             }
             self.precompiled.push(entry);
             artifacts.push(a);
@@ -509,15 +505,13 @@ impl<'a> Run<'a> {
         {
             // One update of the referrers index for all of them.
             events.stage("attach", || {
-                store.add_referrers(&to.package.descriptor.digest, &attached)
+                store.add_referrers(&to.package.digest(), &attached)
             })?;
             if let Some(signer) = &cx.signer {
                 let subjects = self
                     .precompiled
                     .iter()
-                    .filter_map(|p| {
-                        Some((p.manifest.clone()?, format!("precompiled {}", p.target)))
-                    })
+                    .filter_map(|p| Some((p.manifest?, format!("precompiled {}", p.target))))
                     .collect();
                 let stage = events.start("sign");
                 let signed = self.sign(signer, store, to, subjects);
@@ -528,14 +522,14 @@ impl<'a> Run<'a> {
     }
 
     /// An attach stage: one precompiled artifact, pushed as a referrer of
-    /// the component; returns its manifest's descriptor.
+    /// the component; returns what was pushed.
     fn attach(
         &mut self,
         store: &Store,
         to: &Destination,
         a: &kiln_aot::Artifact,
         files: &kiln_aot::ArtifactFiles,
-    ) -> Result<kiln_oci::artifact::Descriptor> {
+    ) -> Result<kiln_oci::Package> {
         let events = &self.cx.events;
         let mut json = serde_json::to_vec_pretty(&a.descriptor)?;
         json.push(b'\n');
@@ -561,11 +555,11 @@ impl<'a> Run<'a> {
         if let Some(p) = &mut self.pushed {
             p.referrers.push(ReferrerInfo {
                 artifact_type: kiln_oci::artifact::CWASM_ARTIFACT_TYPE.to_string(),
-                digest: cwasm.descriptor.digest.clone(),
+                digest: cwasm.digest(),
                 target: Some(a.descriptor.target.clone()),
             });
         }
-        Ok(cwasm.descriptor)
+        Ok(cwasm)
     }
 
     /// Writes the receipt and reports the end: the receipt as the last JSON

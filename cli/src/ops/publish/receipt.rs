@@ -1,6 +1,7 @@
 //! The receipt of a publish: what was built, audited, precompiled, pushed and signed; its JSON is documented in docs/receipt.md and docs/receipt.schema.json.
 
 use crate::ops::build::BuildOutput;
+use kiln_core::Digest;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -47,13 +48,13 @@ pub struct Toolchain {
 pub struct AdapterInfo {
     pub kind: &'static str,
     pub name: &'static str,
-    pub digest: String,
+    pub digest: Digest,
 }
 
 #[derive(Debug, Serialize)]
 pub struct ComponentInfo {
     pub path: PathBuf,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
@@ -70,25 +71,25 @@ pub struct AuditInfo {
 pub struct Precompiled {
     pub target: String,
     pub path: PathBuf,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub descriptor: kiln_aot::Descriptor,
-    pub manifest: Option<String>,
+    pub manifest: Option<Digest>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct SbomInfo {
     pub format: &'static str,
     pub path: PathBuf,
-    pub digest: String,
+    pub digest: Digest,
     pub components: usize,
-    pub manifest: Option<String>,
+    pub manifest: Option<Digest>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct PushedInfo {
     pub reference: String,
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub media_type: String,
     pub referrers: Vec<ReferrerInfo>,
@@ -97,16 +98,16 @@ pub struct PushedInfo {
 #[derive(Debug, Serialize)]
 pub struct ReferrerInfo {
     pub artifact_type: String,
-    pub digest: String,
+    pub digest: Digest,
     pub target: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct SignatureInfo {
-    pub subject: String,
+    pub subject: Digest,
     pub what: String,
     pub reference: String,
-    pub signature_manifest: String,
+    pub signature_manifest: Digest,
 }
 
 /// What varies from run to run: timings and how much work was done.
@@ -160,7 +161,7 @@ impl AdapterInfo {
                 kiln_component::Adapter::Reactor => "reactor",
             },
             name: adapter.name(),
-            digest: kiln_core::Digest::of(adapter.bytes()).to_string(),
+            digest: Digest::of(adapter.bytes()),
         }
     }
 }
@@ -170,7 +171,7 @@ impl ComponentInfo {
     pub fn of(out: &BuildOutput) -> ComponentInfo {
         ComponentInfo {
             path: relative(&out.project.root, &out.path),
-            digest: out.digest.to_string(),
+            digest: out.digest,
             size: out.component.len() as u64,
             imports: out.surface.imports.clone(),
             exports: out.surface.exports.clone(),

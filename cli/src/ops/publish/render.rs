@@ -30,10 +30,10 @@ pub fn finished(printer: &Printer, receipt: &Receipt, receipt_path: &Path, start
         },
         &format!(
             "{} in {:.2}s (receipt `{}`)",
-            receipt
-                .pushed
-                .as_ref()
-                .map_or_else(|| receipt.component.digest.clone(), |p| p.reference.clone()),
+            receipt.pushed.as_ref().map_or_else(
+                || receipt.component.digest.to_string(),
+                |p| p.reference.clone()
+            ),
             started.elapsed().as_secs_f64(),
             receipt_path.display()
         ),
