@@ -2,7 +2,7 @@
 
 use super::{read_input, registry};
 use anyhow::{Context, Result, bail};
-use kiln_core::{Digest, Reporter, WasmKind};
+use kiln_core::{Digest, Reporter, Target, WasmKind};
 use kiln_oci::artifact::{Blob, BlobData, Descriptor};
 use kiln_oci::{ComponentInfo, ImageMetadata, Pushed, Reference, Store};
 use std::path::{Path, PathBuf};
@@ -197,7 +197,7 @@ pub fn precompiled(
     reporter: &dyn Reporter,
 ) -> Result<Vec<kiln_oci::Package>> {
     let mut out = Vec::new();
-    for target in kiln_aot::TARGETS {
+    for &target in Target::ALL {
         let files = kiln_aot::ArtifactFiles::new(dir, stem, target);
         let path = &files.cwasm;
         let name = path

@@ -23,7 +23,7 @@ fn component_with_aot(dir: &Path) -> PathBuf {
     std::fs::copy(component(), &wasm).unwrap();
     run_ok(kiln().arg("compile").arg(&wasm).args([
         "--target",
-        kiln_aot::host_triple(),
+        kiln_core::Target::host().as_str(),
         "--target",
         "aarch64-unknown-linux-gnu",
     ]));
@@ -46,7 +46,7 @@ fn pull_host_cwasm(dir: &Path, reference: &str) -> PathBuf {
             .arg(&cw),
     ));
     assert_eq!(p["kind"], "cwasm");
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     assert_eq!(
         std::fs::read(&cw).unwrap(),
         std::fs::read(dir.join(format!("hello.{host}.cwasm"))).unwrap()
@@ -270,7 +270,7 @@ fn push_pull_referrers_and_reproducible_digests() {
         .map(|m| m["annotations"]["dev.kiln.cwasm.target"].as_str().unwrap())
         .collect();
     assert!(
-        targets.contains(&kiln_aot::host_triple())
+        targets.contains(&kiln_core::Target::host().as_str())
             && targets.contains(&"aarch64-unknown-linux-gnu")
     );
 

@@ -1,4 +1,4 @@
-//! Shared vocabulary of kiln's stages: artifacts, digests, languages, errors, progress.
+//! Shared vocabulary of kiln's stages: artifacts, digests, targets, languages, errors, progress.
 //!
 //! Errors carry hints; progress goes through the [`Reporter`] trait.
 //!
@@ -14,10 +14,12 @@ pub mod input;
 pub mod kill;
 pub mod lock;
 pub mod report;
+pub mod target;
 
 pub use digest::Digest;
 pub use error::{Hinted, hinted};
 pub use report::{NoProgress, Progress, Reporter, SilentReporter};
+pub use target::Target;
 
 use serde::Serialize;
 use std::path::PathBuf;

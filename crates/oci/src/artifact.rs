@@ -8,7 +8,7 @@
 //! build; kiln also needs exact control of the bytes it hashes.
 
 use anyhow::{Context, Result, bail};
-use kiln_core::Digest;
+use kiln_core::{Digest, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -529,7 +529,7 @@ pub fn wasm_package(
 pub fn cwasm_package(
     cwasm: Vec<u8>,
     descriptor_json: Vec<u8>,
-    target: &str,
+    target: Target,
     wasmtime_version: &str,
     file_name: &str,
     subject: &Descriptor,

@@ -481,9 +481,9 @@ impl<'a> Run<'a> {
         let mut attached = Vec::new();
         for a in precompiled.iter() {
             let files =
-                kiln_aot::ArtifactFiles::new(&self.kiln_dir, &self.stem, &a.descriptor.target);
+                kiln_aot::ArtifactFiles::new(&self.kiln_dir, &self.stem, a.descriptor.target);
             let mut entry = Precompiled {
-                target: a.descriptor.target.clone(),
+                target: a.descriptor.target,
                 path: relative(&self.out.project.root, &files.cwasm),
                 digest: a.descriptor.artifact_digest,
                 size: a.descriptor.artifact_size,
@@ -541,7 +541,7 @@ impl<'a> Run<'a> {
         let cwasm = kiln_oci::cwasm_package(
             a.bytes.clone(),
             json,
-            &a.descriptor.target,
+            a.descriptor.target,
             &a.descriptor.wasmtime_version,
             &file_name,
             &to.package.descriptor,
@@ -556,7 +556,7 @@ impl<'a> Run<'a> {
             p.referrers.push(ReferrerInfo {
                 artifact_type: kiln_oci::artifact::CWASM_ARTIFACT_TYPE.to_string(),
                 digest: cwasm.digest(),
-                target: Some(a.descriptor.target.clone()),
+                target: Some(a.descriptor.target),
             });
         }
         Ok(cwasm)
