@@ -965,7 +965,7 @@ fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
             exports: vec!["wasi:cli/run@0.2.0".into()],
             target: None,
         }),
-        &kiln_oci::ImageMetadata::default(),
+        &kiln_core::PackageMetadata::default(),
         "1970-01-01T00:00:00Z",
     )
     .unwrap();

@@ -107,25 +107,26 @@ pub struct Artifact {
     pub kind: WasmKind,
 }
 
-/// What kiln records about the package a binary was built from.
+/// The package a binary was built from, in the fields wasm-metadata
+/// embeds: what a build records, `kiln inspect` reads back (its JSON
+/// `metadata`, with these names and every field present, `null` when
+/// absent) and a push turns into `org.opencontainers.image.*` annotations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PackageMetadata {
-    /// Package name.
-    pub name: String,
+    /// Package name (the `component-name` or `name` section).
+    pub name: Option<String>,
     /// Package version.
     pub version: Option<String>,
     /// Authors, joined as one free-form string.
     pub authors: Option<String>,
     /// One-line description.
     pub description: Option<String>,
-    /// SPDX license expression.
-    pub license: Option<String>,
+    /// SPDX license expression (the `licenses` section).
+    pub licenses: Option<String>,
     /// Repository URL.
     pub source: Option<String>,
     /// Homepage URL.
     pub homepage: Option<String>,
     /// Source control revision (a git commit).
     pub revision: Option<String>,
-    /// Source language and its toolchain version, for the producers section.
-    pub language: Option<(String, String)>,
 }

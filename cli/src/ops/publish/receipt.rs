@@ -129,7 +129,7 @@ impl ProjectInfo {
         ProjectInfo {
             path: root.clone(),
             language: out.project.lang,
-            name: out.built.metadata.name.clone(),
+            name: out.built.package_name().to_string(),
             version: out.built.metadata.version.clone(),
             settings: settings.map(|f| relative(root, f)),
         }
@@ -141,12 +141,7 @@ impl Toolchain {
     pub fn of(out: &BuildOutput) -> Toolchain {
         Toolchain {
             kiln: env!("CARGO_PKG_VERSION"),
-            compiler: out
-                .built
-                .metadata
-                .language
-                .as_ref()
-                .map(|(l, v)| format!("{l} {v}")),
+            compiler: out.built.language.as_ref().map(|(l, v)| format!("{l} {v}")),
             wasmtime: kiln_aot::WASMTIME_VERSION,
         }
     }
