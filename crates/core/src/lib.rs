@@ -1,4 +1,4 @@
-//! Shared vocabulary of kiln's stages: artifacts, digests, targets, languages, errors, progress.
+//! Shared vocabulary of kiln's stages: digests, targets, package metadata, languages, errors, progress.
 //!
 //! Errors carry hints; progress goes through the [`Reporter`] trait.
 //!
@@ -92,19 +92,6 @@ impl std::fmt::Display for WasmKind {
             WasmKind::Component => "component",
         })
     }
-}
-
-/// A file kiln produced, with what it is and its content digest.
-#[derive(Debug, Clone, Serialize)]
-pub struct Artifact {
-    /// Where the artifact was written.
-    pub path: PathBuf,
-    /// The sha256 digest of its bytes.
-    pub digest: Digest,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Whether it is a core module or a component.
-    pub kind: WasmKind,
 }
 
 /// The package a binary was built from, in the fields wasm-metadata
