@@ -60,7 +60,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         kind: WasmKind::Component,
         world: out.surface,
         language: out.project.lang,
-        package: out.built.metadata.name.clone(),
+        package: out.built.package_name().to_string(),
         version: out.built.metadata.version.clone(),
         adapter: out.adapter,
         toolchain_output: out.built.toolchain_output,

@@ -4,8 +4,8 @@ use crate::ops::read_input;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
-use kiln_aot::{Cpu, OptLevel, Settings, TARGETS};
-use kiln_core::{Digest, Reporter};
+use kiln_aot::{Cpu, OptLevel, Settings};
+use kiln_core::{Digest, Reporter, Target};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -68,7 +68,7 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct Output {
-    target: String,
+    target: Target,
     path: PathBuf,
     descriptor_path: PathBuf,
     digest: Digest,
@@ -87,12 +87,12 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             args.file.display()
         )
     })?;
-    let targets: Vec<String> = if args.targets.iter().any(|t| t == "all") {
-        TARGETS.iter().map(|t| t.to_string()).collect()
+    let named: Vec<Result<Target>> = if args.targets.iter().any(|t| t == "all") {
+        Target::ALL.iter().copied().map(Ok).collect()
     } else if args.targets.is_empty() {
-        vec![kiln_aot::host_triple().to_string()]
+        vec![Ok(Target::host())]
     } else {
-        args.targets.clone()
+        args.targets.iter().map(|t| Target::parse(t)).collect()
     };
     let cpu: Cpu = args.cpu.parse()?;
     let mut settings = Settings {
@@ -111,10 +111,17 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     for spec in &args.wasm_features {
         settings.parse_wasm_features(spec)?;
     }
-    // Check every target before compiling any.
-    for t in &targets {
-        kiln_aot::engine_config(t, &cpu, &settings)?;
-    }
+    // Check every target before compiling any; each is parsed where the
+    // engine for it is checked, after the other flags, so the first
+    // problem reported is the same.
+    let targets = named
+        .into_iter()
+        .map(|t| {
+            let t = t?;
+            kiln_aot::engine_config(t, &cpu, &settings)?;
+            Ok(t)
+        })
+        .collect::<Result<Vec<Target>>>()?;
     let cache = (!args.no_cache)
         .then(kiln_core::cache_dir)
         .flatten()
@@ -141,7 +148,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(target) = targets.get(i) else { break };
+                    let Some(&target) = targets.get(i) else { break };
                     let result =
                         kiln_aot::compile(&wasm, target, &cpu, &settings, cache.as_deref());
                     if let Ok(mut r) = results.lock() {
@@ -157,7 +164,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     results.sort_by_key(|(i, _)| *i);
     let mut outputs = Vec::new();
     for (i, result) in results {
-        let target = &targets[i];
+        let target = targets[i];
         let artifact = result?;
         let files = kiln_aot::ArtifactFiles::new(&dir, &stem, target);
         files.write(&artifact.bytes, &artifact.descriptor)?;
@@ -171,7 +178,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
             &format!("{target} `{}`", path.display()),
         );
         outputs.push(Output {
-            target: target.clone(),
+            target,
             path,
             descriptor_path,
             digest: artifact.descriptor.artifact_digest,

@@ -4,7 +4,7 @@ use super::args::RegistryArgs;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::Result;
-use kiln_core::{Digest, Reporter};
+use kiln_core::{Digest, Reporter, Target};
 use kiln_oci::{Content, Reference};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -49,13 +49,17 @@ struct Output {
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
-    let target = args.target.as_deref().map(|t| {
-        if t == "host" {
-            kiln_aot::host_triple()
-        } else {
-            t
-        }
-    });
+    let target = args
+        .target
+        .as_deref()
+        .map(|t| {
+            if t == "host" {
+                Ok(Target::host())
+            } else {
+                Target::parse(t)
+            }
+        })
+        .transpose()?;
     if let Some(t) = target {
         kiln_aot::engine_config(t, &kiln_aot::Cpu::Baseline, &kiln_aot::Settings::default())?;
     }

@@ -162,7 +162,8 @@ pub fn build_component(
     let component = componentize(&mut built, project.lang, adapter, keep_core, reporter)?;
     let componentize_ms = ms(step);
     let step = Instant::now();
-    let (component, warnings) = kiln_component::embed_metadata(&component, &built.metadata)?;
+    let (component, warnings) =
+        kiln_component::embed_metadata(&component, &built.metadata, built.language.as_ref())?;
     for warning in &warnings {
         reporter.warn(warning);
     }
@@ -259,6 +260,7 @@ fn stamp_key(built: &Built) -> Option<String> {
         built.kind,
         built.is_program,
         &built.metadata,
+        &built.language,
         built
             .embed_world
             .as_ref()

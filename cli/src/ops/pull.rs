@@ -44,11 +44,11 @@ pub fn write(pulled: &kiln_oci::Pulled, output: Option<&Path>) -> Result<PathBuf
             target,
             descriptor_json,
         } => {
-            let descriptor = checked_descriptor(descriptor_json, pulled, target)
+            let descriptor = checked_descriptor(descriptor_json, pulled, *target)
                 .with_context(|| format!("the precompiled artifact {digest} was not written"))?;
             let files = match explicit_file {
                 Some(p) => kiln_aot::ArtifactFiles::at(p.to_path_buf()),
-                None => kiln_aot::ArtifactFiles::new(&dir, &stem, target),
+                None => kiln_aot::ArtifactFiles::new(&dir, &stem, *target),
             };
             if explicit_file.is_none() && !files.replaceable_by(&descriptor) {
                 bail!(
@@ -85,7 +85,7 @@ fn replaceable_wasm(path: &Path) -> bool {
 fn checked_descriptor(
     json: &[u8],
     pulled: &kiln_oci::Pulled,
-    target: &str,
+    target: kiln_core::Target,
 ) -> Result<kiln_aot::Descriptor> {
     let d: kiln_aot::Descriptor = serde_json::from_slice(json)
         .context("its config is not a kiln precompiled-artifact descriptor")?;

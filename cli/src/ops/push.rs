@@ -2,9 +2,9 @@
 
 use super::{read_input, registry};
 use anyhow::{Context, Result, bail};
-use kiln_core::{Digest, Reporter, WasmKind};
+use kiln_core::{Digest, PackageMetadata, Reporter, Target, WasmKind};
 use kiln_oci::artifact::{Blob, BlobData, Descriptor};
-use kiln_oci::{ComponentInfo, ImageMetadata, Pushed, Reference, Store};
+use kiln_oci::{ComponentInfo, Pushed, Reference, Store};
 use std::path::{Path, PathBuf};
 
 /// What to push and where, as plain values.
@@ -36,7 +36,8 @@ pub fn push(request: &Request, reporter: &dyn Reporter) -> Result<(Reference, Pu
         &digest,
         wasm.len() as u64,
     );
-    let metadata = image_metadata(&surface);
+    // The OCI annotations' source: the component's embedded metadata.
+    let metadata = &surface.metadata;
     let stem = file
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -46,7 +47,7 @@ pub fn push(request: &Request, reporter: &dyn Reporter) -> Result<(Reference, Pu
         None => {
             let reference = with_default_tag(match &request.reference {
                 Some(r) => r.clone(),
-                None => default_reference(&metadata, &stem)?,
+                None => default_reference(metadata, &stem)?,
             });
             let store = request.registry.open(&reference, true, reporter)?;
             (reference, store)
@@ -74,7 +75,7 @@ pub fn push(request: &Request, reporter: &dyn Reporter) -> Result<(Reference, Pu
             data: BlobData::File(file.clone()),
         }
     };
-    let package = kiln_oci::wasm_package(layer, info, &metadata, &created)?;
+    let package = kiln_oci::wasm_package(layer, info, metadata, &created)?;
     let attachments = if request.no_aot {
         Vec::new()
     } else {
@@ -135,23 +136,8 @@ fn describe_and_connect(
     Ok((digest, surface, early_store.transpose()?))
 }
 
-/// The OCI annotations' source: the component's embedded metadata.
-pub fn image_metadata(surface: &kiln_inspect::Surface) -> ImageMetadata {
-    let m = &surface.metadata;
-    ImageMetadata {
-        name: m.name.clone(),
-        version: m.version.clone(),
-        description: m.description.clone(),
-        licenses: m.licenses.clone(),
-        source: m.source.clone(),
-        homepage: m.homepage.clone(),
-        revision: m.revision.clone(),
-        authors: m.authors.clone(),
-    }
-}
-
 /// `NAME:VERSION` in the local layout, from the metadata or the file name.
-pub fn default_reference(metadata: &ImageMetadata, stem: &str) -> Result<Reference> {
+pub fn default_reference(metadata: &PackageMetadata, stem: &str) -> Result<Reference> {
     let raw = metadata.name.as_deref().unwrap_or(stem);
     let name: String = raw
         .to_ascii_lowercase()
@@ -197,7 +183,7 @@ pub fn precompiled(
     reporter: &dyn Reporter,
 ) -> Result<Vec<kiln_oci::Package>> {
     let mut out = Vec::new();
-    for target in kiln_aot::TARGETS {
+    for &target in Target::ALL {
         let files = kiln_aot::ArtifactFiles::new(dir, stem, target);
         let path = &files.cwasm;
         let name = path

@@ -608,7 +608,7 @@ impl Library {
 /// default settings): what loads a `.cwasm` from `kiln compile`/`publish`.
 pub fn host_engine() -> Engine {
     let config = kiln_aot::engine_config(
-        kiln_aot::host_triple(),
+        kiln_core::Target::host(),
         &kiln_aot::Cpu::Baseline,
         &kiln_aot::Settings::default(),
     )

@@ -31,7 +31,7 @@ fn host_artifact_loads_and_runs_like_the_component() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = hello(dir.path());
     let out = compile(&[wasm.to_str().unwrap()], &dir.path().join("cache"));
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     assert_eq!(out[0]["target"], host);
     let path = PathBuf::from(out[0]["path"].as_str().unwrap());
     assert_eq!(path, dir.path().join(format!("hello.{host}.cwasm")));
@@ -144,7 +144,7 @@ fn all_targets_in_parallel_match_single_target_runs_and_the_cache() {
         ],
         &cache,
     );
-    assert_eq!(all.as_array().unwrap().len(), kiln_aot::TARGETS.len());
+    assert_eq!(all.as_array().unwrap().len(), kiln_core::Target::ALL.len());
     let one = compile(
         &[
             w,
@@ -288,7 +288,7 @@ fn cpu_presets_and_wasm_proposals_are_recorded_and_checked() {
     let w = wasm.to_str().unwrap();
     let cache = dir.path().join("cache");
     let o = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     let (preset, feature) = if host.starts_with("x86_64") {
         ("x86-64-v2", "has_sse42")
     } else {
@@ -311,7 +311,12 @@ fn cpu_presets_and_wasm_proposals_are_recorded_and_checked() {
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
     assert!(stdout(&check).contains("pass cpu-features: this CPU has every feature"));
     let cpu: kiln_aot::Cpu = preset.parse().unwrap();
-    let config = kiln_aot::engine_config(host, &cpu, &kiln_aot::Settings::default()).unwrap();
+    let config = kiln_aot::engine_config(
+        kiln_core::Target::host(),
+        &cpu,
+        &kiln_aot::Settings::default(),
+    )
+    .unwrap();
     let engine = wasmtime::Engine::new(&config).unwrap();
     // SAFETY: made a moment ago by this test's kiln, same Wasmtime release,
     // same configuration, this host, and --check above found the features.

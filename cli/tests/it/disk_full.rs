@@ -109,7 +109,7 @@ fn a_full_disk_under_a_layout_or_an_output_directory_is_a_clear_error_and_change
     // artifacts already there as they were.
     let out_dir = fs.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     let kept = out_dir.join(format!("small.{host}.cwasm"));
     std::fs::write(&kept, b"an earlier artifact").unwrap();
     // Fill what is left of the disk.

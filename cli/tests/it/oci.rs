@@ -11,7 +11,7 @@ fn component_with_aot(dir: &Path) -> PathBuf {
     let wasm = hello(dir);
     run_ok(kiln().arg("compile").arg(&wasm).args([
         "--target",
-        kiln_aot::host_triple(),
+        kiln_core::Target::host().as_str(),
         "--target",
         "aarch64-unknown-linux-gnu",
     ]));
@@ -34,7 +34,7 @@ fn pull_host_cwasm(dir: &Path, reference: &str) -> PathBuf {
             .arg(&cw),
     ));
     assert_eq!(p["kind"], "cwasm");
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     assert_eq!(
         std::fs::read(&cw).unwrap(),
         std::fs::read(dir.join(format!("hello.{host}.cwasm"))).unwrap()
@@ -244,7 +244,7 @@ fn push_pull_referrers_and_reproducible_digests() {
         .map(|m| m["annotations"]["dev.kiln.cwasm.target"].as_str().unwrap())
         .collect();
     assert!(
-        targets.contains(&kiln_aot::host_triple())
+        targets.contains(&kiln_core::Target::host().as_str())
             && targets.contains(&"aarch64-unknown-linux-gnu")
     );
 
@@ -931,7 +931,7 @@ fn inspect_and_audit_references_read_the_config_and_deep_checks_the_layer() {
             exports: vec!["wasi:cli/run@0.2.0".into()],
             target: None,
         }),
-        &kiln_oci::ImageMetadata::default(),
+        &kiln_core::PackageMetadata::default(),
         "1970-01-01T00:00:00Z",
     )
     .unwrap();

@@ -69,7 +69,7 @@ fn rust_project_publishes_to_a_registry_signed_with_sbom_and_precompiled_artifac
     let project = dir.join("hello");
     copy_dir(&fixture("rust-command"), &project);
     run_ok(k(dir, &dir.join("t1")).args(["keygen", "--output-prefix", "cosign"]));
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     let repo = format!("{}/apps/hello", reg.host);
     // Settings in Cargo.toml: destination, targets, key and policy.
     let mut cargo_toml = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
@@ -405,7 +405,7 @@ pub(crate) fn publish_verify_and_run(
     if !dir.join("cosign.key").exists() {
         run_ok(k(dir, &dir.join("t")).args(["keygen", "--output-prefix", "cosign"]));
     }
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     let tagged = format!("{registry}/all/{name}:1");
     let out = run_ok(
         k(dir, &fixtures_target_dir())

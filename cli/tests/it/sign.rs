@@ -473,7 +473,7 @@ fn recursive_signatures_garbage_and_other_algorithms() {
     )
     .unwrap();
     assert_eq!(signed.as_array().unwrap().len(), 2, "{signed}");
-    assert_eq!(signed[1]["target"], kiln_aot::host_triple());
+    assert_eq!(signed[1]["target"], kiln_core::Target::host().as_str());
     // The precompiled artifact verifies on its own digest, and pulls verified.
     let cw = d.join("pulled.cwasm");
     run_ok(

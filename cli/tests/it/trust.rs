@@ -39,7 +39,7 @@ pub fn module_with_aot(dir: &Path, name: &str) -> PathBuf {
         k(dir)
             .arg("compile")
             .arg(&wasm)
-            .args(["--target", kiln_aot::host_triple()]),
+            .args(["--target", kiln_core::Target::host().as_str()]),
     );
     wasm
 }
@@ -309,7 +309,7 @@ fn pull_names_its_outputs_and_replaces_only_its_own() {
     };
     let out = pull(&out_dir);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let host = kiln_aot::host_triple();
+    let host = kiln_core::Target::host().as_str();
     // A core module without metadata has no title: kiln's stem is
     // `component`, whatever the layer's title says.
     let expected = out_dir.join(format!("component.{host}.cwasm"));

@@ -3,11 +3,11 @@
 //! The check reads the artifact's ELF header and Wasmtime engine section, and
 //! its descriptor.
 
-use crate::compile::{Descriptor, WASMTIME_VERSION, host_compatibility_hash, host_triple};
+use crate::compile::{Descriptor, WASMTIME_VERSION, host_compatibility_hash};
 use crate::cpu::{Cpu, host_has};
 use crate::settings::Settings;
 use anyhow::{Context, Result, bail};
-use kiln_core::Digest;
+use kiln_core::{Digest, Target};
 use object::read::elf::{ElfFile64, FileHeader};
 use object::{Object, ObjectSection};
 use serde::Serialize;
@@ -64,7 +64,8 @@ fn module_version(release: &str) -> &str {
 }
 
 fn host_architecture() -> &'static str {
-    host_triple()
+    Target::host()
+        .as_str()
         .split('-')
         .next()
         .map_or("unknown", |a| match a {

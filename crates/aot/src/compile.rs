@@ -5,7 +5,7 @@
 use crate::cpu::Cpu;
 use crate::settings::Settings;
 use anyhow::{Context, Result, bail};
-use kiln_core::{Digest, WasmKind, hinted};
+use kiln_core::{Digest, Target, WasmKind};
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use std::hash::{Hash, Hasher};
@@ -13,32 +13,6 @@ use std::path::Path;
 
 /// The Wasmtime release kiln compiles with; artifacts load only in it.
 pub const WASMTIME_VERSION: &str = "48.0.8";
-
-/// Targets kiln compiles for: the Linux architectures Cranelift supports
-/// and Wasmtime's portable Pulley bytecode.
-pub const TARGETS: &[&str] = &[
-    "x86_64-unknown-linux-gnu",
-    "aarch64-unknown-linux-gnu",
-    "riscv64gc-unknown-linux-gnu",
-    "s390x-unknown-linux-gnu",
-    "pulley64",
-    "pulley32",
-];
-
-/// The triple of the machine kiln runs on.
-pub fn host_triple() -> &'static str {
-    if cfg!(target_arch = "x86_64") {
-        "x86_64-unknown-linux-gnu"
-    } else if cfg!(target_arch = "aarch64") {
-        "aarch64-unknown-linux-gnu"
-    } else if cfg!(target_arch = "riscv64") {
-        "riscv64gc-unknown-linux-gnu"
-    } else if cfg!(target_arch = "s390x") {
-        "s390x-unknown-linux-gnu"
-    } else {
-        "pulley64"
-    }
-}
 
 /// What an artifact was made from and with; written beside it as
 /// `<artifact>.json` (docs/aot.md).
@@ -57,7 +31,7 @@ pub struct Descriptor {
     /// The Wasmtime release that made it.
     pub wasmtime_version: String,
     /// The target triple.
-    pub target: String,
+    pub target: Target,
     /// The CPU selection: `baseline`, `native`, or presets and features.
     pub cpu: Cpu,
     /// The CPU features the code may use (Cranelift's `has_*` names): a
@@ -86,26 +60,20 @@ pub struct Artifact {
 /// target is always set explicitly for `baseline`, which makes Cranelift
 /// use that architecture's baseline features instead of probing the build
 /// machine's CPU.
-pub fn engine_config(target: &str, cpu: &Cpu, settings: &Settings) -> Result<wasmtime::Config> {
-    if !TARGETS.contains(&target) {
-        return Err(hinted(
-            format!("`{target}` is not a target kiln compiles for"),
-            format!("use one of: {}, or `all`", TARGETS.join(", ")),
-        ));
-    }
+pub fn engine_config(target: Target, cpu: &Cpu, settings: &Settings) -> Result<wasmtime::Config> {
     let mut config = wasmtime::Config::new();
     match cpu {
         Cpu::Native => {
-            if target != host_triple() {
+            if target != Target::host() {
                 bail!(
                     "`--cpu native` applies only to the host target `{}`",
-                    host_triple()
+                    Target::host()
                 );
             }
         }
         Cpu::Baseline | Cpu::Named(_) => {
             config
-                .target(target)
+                .target(target.as_str())
                 .map_err(|e| anyhow::anyhow!("{e}"))
                 .with_context(|| format!("wasmtime cannot compile for `{target}`"))?;
         }
@@ -152,14 +120,14 @@ fn compatibility_hash(engine: &wasmtime::Engine) -> String {
 /// The compatibility hash of the engine `Settings` describe for this host
 /// with the given CPU mode, for load checks.
 pub(crate) fn host_compatibility_hash(cpu: &Cpu, settings: &Settings) -> Result<String> {
-    let config = engine_config(host_triple(), cpu, settings)?;
+    let config = engine_config(Target::host(), cpu, settings)?;
     let engine = wasmtime::Engine::new(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(compatibility_hash(&engine))
 }
 
 fn cache_key(
     source: &Digest,
-    target: &str,
+    target: Target,
     cpu_features: &[String],
     settings: &Settings,
 ) -> Result<String> {
@@ -191,7 +159,7 @@ struct CacheEntry<'a> {
 struct Request {
     kind: WasmKind,
     source: Digest,
-    target: String,
+    target: Target,
     cpu: Cpu,
     cpu_features: Vec<String>,
     settings: Settings,
@@ -208,7 +176,7 @@ impl Request {
             artifact_digest: Digest::of(bytes),
             artifact_size: bytes.len() as u64,
             wasmtime_version: WASMTIME_VERSION.to_string(),
-            target: self.target.clone(),
+            target: self.target,
             cpu: self.cpu.clone(),
             cpu_features: self.cpu_features.clone(),
             settings: self.settings.clone(),
@@ -288,7 +256,7 @@ impl Descriptor {
 /// earlier compile from `cache` (a directory) when given.
 pub fn compile(
     wasm: &[u8],
-    target: &str,
+    target: Target,
     cpu: &Cpu,
     settings: &Settings,
     cache: Option<&Path>,
@@ -302,7 +270,7 @@ pub fn compile(
     let wanted = Request {
         kind,
         source,
-        target: target.to_string(),
+        target,
         cpu: cpu.clone(),
         cpu_features,
         settings: settings.clone(),
@@ -377,6 +345,7 @@ mod tests {
     }
 
     fn entry_files(dir: &Path, wasm: &[u8], target: &str) -> (PathBuf, PathBuf) {
+        let target = Target::parse(target).unwrap();
         let features = Cpu::Baseline.features(target).unwrap();
         let key = cache_key(&Digest::of(wasm), target, &features, &Settings::default()).unwrap();
         (
@@ -402,6 +371,7 @@ mod tests {
         let b = wat::parse_str(r#"(module (func (export "b") (result i32) i32.const 2))"#).unwrap();
         let settings = Settings::default();
         let compile = |wasm: &[u8], target: &str| {
+            let target = Target::parse(target).unwrap();
             compile(wasm, target, &Cpu::Baseline, &settings, cache).unwrap()
         };
         let first = compile(&a, "pulley64");
@@ -426,7 +396,7 @@ mod tests {
         poison(&dir.0, (&a, "pulley32"), (&a, "pulley64"));
         let again = compile(&a, "pulley64");
         assert!(!again.cached, "another target's artifact was used");
-        assert_eq!(again.descriptor.target, "pulley64");
+        assert_eq!(again.descriptor.target.as_str(), "pulley64");
         assert_eq!(again.bytes, first.bytes);
 
         // Another Wasmtime's or other settings' descriptor for the same input.

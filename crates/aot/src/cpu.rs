@@ -6,7 +6,7 @@
 use anyhow::{Result, bail};
 use cranelift_codegen::isa;
 use cranelift_codegen::settings::{self, Configurable, SettingKind};
-use kiln_core::hinted;
+use kiln_core::{Target, hinted};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
 
@@ -62,7 +62,7 @@ impl Cpu {
     /// The Cranelift settings to enable for a named selection, each item
     /// resolved against `target`'s ISA: a preset or flag by its own name,
     /// else `has_<item>`. Empty for `baseline` and `native`.
-    pub(crate) fn cranelift_names(&self, target: &str) -> Result<Vec<String>> {
+    pub(crate) fn cranelift_names(&self, target: Target) -> Result<Vec<String>> {
         let Cpu::Named(spec) = self else {
             return Ok(Vec::new());
         };
@@ -119,7 +119,7 @@ impl Cpu {
 
     /// The CPU features (Cranelift's `has_*` flags) code for `target`
     /// compiled with this selection may use.
-    pub fn features(&self, target: &str) -> Result<Vec<String>> {
+    pub fn features(&self, target: Target) -> Result<Vec<String>> {
         let mut builder = match self {
             Cpu::Native => cranelift_native::builder()
                 .map_err(|e| anyhow::anyhow!("cannot detect this machine's CPU features: {e}"))?,
@@ -144,8 +144,8 @@ impl Cpu {
     }
 }
 
-fn isa_builder(target: &str) -> Result<isa::Builder> {
-    let triple = target_lexicon::Triple::from_str(target)
+fn isa_builder(target: Target) -> Result<isa::Builder> {
+    let triple = target_lexicon::Triple::from_str(target.as_str())
         .map_err(|e| anyhow::anyhow!("`{target}` is not a target triple: {e}"))?;
     isa::lookup(triple).map_err(|e| anyhow::anyhow!("Cranelift cannot compile for `{target}`: {e}"))
 }
@@ -202,23 +202,29 @@ pub(crate) fn host_has(flag: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
+    fn t(triple: &str) -> Target {
+        Target::parse(triple).unwrap()
+    }
+
     #[test]
     fn presets_expand_to_their_features() {
         let v3 = Cpu::Named("x86-64-v3".into())
-            .features("x86_64-unknown-linux-gnu")
+            .features(t("x86_64-unknown-linux-gnu"))
             .unwrap();
         for f in ["has_avx2", "has_bmi2", "has_fma", "has_sse42", "has_lzcnt"] {
             assert!(v3.contains(&f.to_string()), "{f} missing from {v3:?}");
         }
         assert!(!v3.contains(&"has_avx512f".to_string()));
-        let base = Cpu::Baseline.features("x86_64-unknown-linux-gnu").unwrap();
+        let base = Cpu::Baseline
+            .features(t("x86_64-unknown-linux-gnu"))
+            .unwrap();
         assert!(!base.contains(&"has_avx2".to_string()));
     }
 
     #[test]
     fn features_take_short_and_plus_names() {
         let f = Cpu::Named("+lse, fp16".into())
-            .features("aarch64-unknown-linux-gnu")
+            .features(t("aarch64-unknown-linux-gnu"))
             .unwrap();
         assert_eq!(f, vec!["has_fp16".to_string(), "has_lse".to_string()]);
     }
@@ -226,13 +232,15 @@ mod tests {
     #[test]
     fn unknown_names_list_what_the_target_has() {
         let e = Cpu::Named("avx2".into())
-            .features("aarch64-unknown-linux-gnu")
+            .features(t("aarch64-unknown-linux-gnu"))
             .unwrap_err();
         let text = format!("{e:#}");
         assert!(text.contains("`avx2` is not a CPU preset or feature of `aarch64"));
         let hint = &e.downcast_ref::<kiln_core::Hinted>().unwrap().hint;
         assert!(hint.contains("lse"), "{hint}");
-        let e = Cpu::Named("avx2".into()).features("pulley64").unwrap_err();
+        let e = Cpu::Named("avx2".into())
+            .features(t("pulley64"))
+            .unwrap_err();
         assert!(format!("{e:#}").contains("pulley64"));
     }
 

@@ -5,6 +5,7 @@
 
 use crate::Descriptor;
 use anyhow::{Context, Result};
+use kiln_core::Target;
 use std::path::{Path, PathBuf};
 
 /// The two files of a precompiled artifact.
@@ -17,10 +18,10 @@ pub struct ArtifactFiles {
 }
 
 impl ArtifactFiles {
-    /// `DIR/STEM.TRIPLE.cwasm` and its descriptor. `stem` and `target` are
-    /// used as given: callers pass a stem they derived themselves (a file
-    /// stem, or a title made safe) and a triple kiln knows.
-    pub fn new(dir: &Path, stem: &str, target: &str) -> ArtifactFiles {
+    /// `DIR/STEM.TRIPLE.cwasm` and its descriptor. `stem` is used as
+    /// given: callers pass a stem they derived themselves (a file stem, or
+    /// a title made safe).
+    pub fn new(dir: &Path, stem: &str, target: Target) -> ArtifactFiles {
         ArtifactFiles::at(dir.join(format!("{stem}.{target}.cwasm")))
     }
 
@@ -83,7 +84,8 @@ mod tests {
 
     #[test]
     fn names_follow_the_one_rule() {
-        let f = ArtifactFiles::new(Path::new("out"), "app", "x86_64-unknown-linux-gnu");
+        let target = Target::parse("x86_64-unknown-linux-gnu").unwrap();
+        let f = ArtifactFiles::new(Path::new("out"), "app", target);
         assert_eq!(f.cwasm, Path::new("out/app.x86_64-unknown-linux-gnu.cwasm"));
         assert_eq!(
             f.descriptor,

@@ -13,9 +13,7 @@ mod files;
 mod settings;
 
 pub use check::{CheckItem, CheckReport, check};
-pub use compile::{
-    Artifact, Descriptor, TARGETS, WASMTIME_VERSION, compile, engine_config, host_triple,
-};
+pub use compile::{Artifact, Descriptor, WASMTIME_VERSION, compile, engine_config};
 pub use cpu::Cpu;
 pub use files::ArtifactFiles;
 pub use settings::{OptLevel, Settings, WASM_FEATURES, default_on};

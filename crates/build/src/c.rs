@@ -7,7 +7,7 @@ use crate::project::{CBuild, Project};
 use crate::toolchain::CToolchain;
 use crate::{Built, WitWorld};
 use anyhow::{Context, Result, bail};
-use kiln_core::{PackageMetadata, Reporter, WasmKind, hinted};
+use kiln_core::{Reporter, WasmKind, hinted};
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -72,7 +72,8 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
         is_program: kind == ProjectKind::Command,
         name: name.clone(),
         target_dir,
-        metadata: metadata(revision.join().ok().flatten(), &manifest, &name, &tc),
+        metadata: manifest.metadata(&name, revision.join().ok().flatten()),
+        language: Some(language(&tc)),
         // Sources kiln compiles carry their world in wit-bindgen-c's type
         // object; a Makefile or CMake build that exports a world links its
         // own bindings the same way.
@@ -102,23 +103,15 @@ fn package_name(project: &Project, manifest: &KilnToml) -> Result<String> {
     })
 }
 
-fn metadata(
-    revision: Option<String>,
-    manifest: &KilnToml,
-    name: &str,
-    tc: &CToolchain,
-) -> PackageMetadata {
+/// The producers section's language: C11 and clang's version.
+fn language(tc: &CToolchain) -> (String, String) {
     let clang_version = tc
         .version
         .split("version ")
         .nth(1)
         .and_then(|v| v.split_whitespace().next())
         .unwrap_or("");
-    manifest.metadata(
-        name,
-        revision,
-        ("C11".to_string(), clang_version.to_string()),
-    )
+    ("C11".to_string(), clang_version.to_string())
 }
 
 /// Flags every compile gets: the target, the WASI libc as the only system

@@ -42,8 +42,11 @@ pub struct Built {
     pub name: String,
     /// The project's target directory, under which `kiln/` holds outputs.
     pub target_dir: PathBuf,
-    /// Package metadata to embed.
+    /// Package metadata to embed; its name is always set.
     pub metadata: PackageMetadata,
+    /// The source language and its toolchain's version, for the producers
+    /// section (e.g. `("Rust", "1.95.0")`), when known.
+    pub language: Option<(String, String)>,
     /// A WIT world the component stage must embed into the core module
     /// before componentizing, for toolchains that cannot embed it themselves.
     pub embed_world: Option<WitWorld>,
@@ -59,6 +62,12 @@ pub struct Built {
 }
 
 impl Built {
+    /// The package's name: its metadata's, which every driver sets (the
+    /// artifact's name otherwise).
+    pub fn package_name(&self) -> &str {
+        self.metadata.name.as_deref().unwrap_or(&self.name)
+    }
+
     /// The default output path, `<target dir>/kiln/<name>.wasm`.
     pub fn default_output(&self) -> PathBuf {
         self.target_dir

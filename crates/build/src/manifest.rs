@@ -189,24 +189,18 @@ pub struct PackageSection {
 
 impl KilnToml {
     /// The package metadata `[package]` declares, for a package called
-    /// `name` at source `revision` built by a `language` toolchain.
-    pub fn metadata(
-        &self,
-        name: &str,
-        revision: Option<String>,
-        language: (String, String),
-    ) -> kiln_core::PackageMetadata {
+    /// `name` at source `revision`.
+    pub fn metadata(&self, name: &str, revision: Option<String>) -> kiln_core::PackageMetadata {
         let p = self.package.clone().unwrap_or_default();
         kiln_core::PackageMetadata {
-            name: name.to_string(),
+            name: Some(name.to_string()),
             version: p.version,
             authors: (!p.authors.is_empty()).then(|| p.authors.join(", ")),
             description: p.description,
-            license: p.license,
+            licenses: p.license,
             source: p.repository,
             homepage: p.homepage,
             revision,
-            language: Some(language),
         }
     }
 }

@@ -187,14 +187,14 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
             metadata: PackageMetadata {
                 revision: revision.join().ok().flatten(),
-                language: rustc
-                    .join()
-                    .ok()
-                    .flatten()
-                    .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
-                    .map(|v| ("Rust".to_string(), v)),
                 ..package_metadata(package)
             },
+            language: rustc
+                .join()
+                .ok()
+                .flatten()
+                .and_then(|v| v.split_whitespace().nth(1).map(str::to_string))
+                .map(|v| ("Rust".to_string(), v)),
             embed_world: None,
             compile_time,
             sbom: crate::sbom::SbomSource::Rust {
@@ -453,14 +453,13 @@ fn ensure_target_installed(dir: &Path, triple: &str) -> Result<()> {
 
 fn package_metadata(package: &Package) -> PackageMetadata {
     PackageMetadata {
-        name: package.name.to_string(),
+        name: Some(package.name.to_string()),
         version: Some(package.version.to_string()),
         authors: (!package.authors.is_empty()).then(|| package.authors.join(", ")),
         description: package.description.clone(),
-        license: package.license.clone(),
+        licenses: package.license.clone(),
         source: package.repository.clone(),
         homepage: package.homepage.clone(),
         revision: None,
-        language: None,
     }
 }

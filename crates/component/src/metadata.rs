@@ -6,17 +6,24 @@ use anyhow::{Context, Result};
 use kiln_core::PackageMetadata;
 use wasm_metadata::{AddMetadata, AddMetadataField};
 
-/// Adds `meta` to the outermost module or component and records kiln in the
+/// Adds `meta` to the outermost module or component and records kiln (and
+/// `language`, the source language and its toolchain's version) in the
 /// producers section, keeping the producers already there. Returns the new
 /// binary and a warning for each field that could not be embedded (Cargo
 /// accepts licenses such as `MIT/Apache-2.0` and URLs without a scheme that
 /// wasm-metadata's SPDX and URL checks refuse); such fields are left out.
-pub fn embed_metadata(wasm: &[u8], meta: &PackageMetadata) -> Result<(Vec<u8>, Vec<String>)> {
+pub fn embed_metadata(
+    wasm: &[u8],
+    meta: &PackageMetadata,
+    language: Option<&(String, String)>,
+) -> Result<(Vec<u8>, Vec<String>)> {
     let mut warnings = Vec::new();
     let mut add = AddMetadata::default();
-    add.name = AddMetadataField::Set(meta.name.clone());
+    if let Some(name) = &meta.name {
+        add.name = AddMetadataField::Set(name.clone());
+    }
     add.processed_by = vec![("kiln".to_string(), env!("CARGO_PKG_VERSION").to_string())];
-    if let Some(lang) = &meta.language {
+    if let Some(lang) = language {
         add.language = vec![lang.clone()];
     }
     if let Some(v) = &meta.version {
@@ -28,7 +35,7 @@ pub fn embed_metadata(wasm: &[u8], meta: &PackageMetadata) -> Result<(Vec<u8>, V
     if let Some(d) = &meta.description {
         add.description = AddMetadataField::Set(wasm_metadata::Description::new(d.clone()));
     }
-    if let Some(l) = &meta.license {
+    if let Some(l) = &meta.licenses {
         match wasm_metadata::Licenses::new(l) {
             Ok(v) => add.licenses = AddMetadataField::Set(v),
             Err(_) => warnings.push(format!(
@@ -194,16 +201,21 @@ mod tests {
 
     fn meta() -> PackageMetadata {
         PackageMetadata {
-            name: "demo".to_string(),
+            name: Some("demo".to_string()),
             version: Some("1.2.3".to_string()),
             authors: Some("A <a@example.com>".to_string()),
             description: Some("a demo".to_string()),
-            license: Some("MIT".to_string()),
+            licenses: Some("MIT".to_string()),
             source: Some("https://example.com/demo".to_string()),
             homepage: None,
             revision: Some("abc".to_string()),
-            language: Some(("Rust".to_string(), "1.95.0".to_string())),
         }
+    }
+
+    fn language() -> Option<&'static (String, String)> {
+        static LANGUAGE: std::sync::LazyLock<(String, String)> =
+            std::sync::LazyLock::new(|| ("Rust".to_string(), "1.95.0".to_string()));
+        Some(&LANGUAGE)
     }
 
     /// What the whole-binary rewrite of wasm-metadata gives.
@@ -242,7 +254,7 @@ mod tests {
         c.section(&custom("late", b"last"));
         let wasm = c.finish();
 
-        let (ours, warnings) = embed_metadata(&wasm, &meta()).unwrap();
+        let (ours, warnings) = embed_metadata(&wasm, &meta(), language()).unwrap();
         assert!(warnings.is_empty());
         wasmparser::Validator::new().validate_all(&ours).unwrap();
         assert_eq!(read_back(&ours), read_back(&reference(&wasm)));
@@ -262,11 +274,11 @@ mod tests {
         assert!(early < find(&ours, &inner_bytes).unwrap() && late > early);
         // Embedding again gives the same binary: fields set replace their
         // sections instead of adding second copies.
-        let (again, _) = embed_metadata(&ours, &meta()).unwrap();
+        let (again, _) = embed_metadata(&ours, &meta(), language()).unwrap();
         assert_eq!(again, ours);
         let mut other = meta();
         other.version = Some("2.0.0".to_string());
-        let (changed, _) = embed_metadata(&ours, &other).unwrap();
+        let (changed, _) = embed_metadata(&ours, &other, language()).unwrap();
         assert_eq!(changed.len(), ours.len());
         assert!(read_back(&changed).contains("50, 46, 48, 46, 48"));
     }
@@ -278,7 +290,7 @@ mod tests {
         names.module("old-name");
         m.section(&names);
         let wasm = m.finish();
-        let (ours, _) = embed_metadata(&wasm, &meta()).unwrap();
+        let (ours, _) = embed_metadata(&wasm, &meta(), language()).unwrap();
         wasmparser::Validator::new().validate_all(&ours).unwrap();
         assert_eq!(read_back(&ours), read_back(&reference(&wasm)));
         assert!(read_back(&ours).contains("demo"));
@@ -291,7 +303,7 @@ mod tests {
         let wasm = c.finish();
         for cut in [9, wasm.len() / 2, wasm.len() - 1] {
             assert!(
-                embed_metadata(&wasm[..cut], &meta()).is_err(),
+                embed_metadata(&wasm[..cut], &meta(), language()).is_err(),
                 "cut at {cut}"
             );
         }

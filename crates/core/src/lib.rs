@@ -1,4 +1,4 @@
-//! Shared vocabulary of kiln's stages: artifacts, digests, languages, errors, progress.
+//! Shared vocabulary of kiln's stages: digests, targets, package metadata, languages, errors, progress.
 //!
 //! Errors carry hints; progress goes through the [`Reporter`] trait.
 //!
@@ -14,10 +14,12 @@ pub mod input;
 pub mod kill;
 pub mod lock;
 pub mod report;
+pub mod target;
 
 pub use digest::Digest;
 pub use error::{Hinted, hinted};
 pub use report::{NoProgress, Progress, Reporter, SilentReporter};
+pub use target::Target;
 
 use serde::Serialize;
 use std::path::PathBuf;
@@ -92,38 +94,26 @@ impl std::fmt::Display for WasmKind {
     }
 }
 
-/// A file kiln produced, with what it is and its content digest.
-#[derive(Debug, Clone, Serialize)]
-pub struct Artifact {
-    /// Where the artifact was written.
-    pub path: PathBuf,
-    /// The sha256 digest of its bytes.
-    pub digest: Digest,
-    /// Its size in bytes.
-    pub size: u64,
-    /// Whether it is a core module or a component.
-    pub kind: WasmKind,
-}
-
-/// What kiln records about the package a binary was built from.
+/// The package a binary was built from, in the fields wasm-metadata
+/// embeds: what a build records, `kiln inspect` reads back (its JSON
+/// `metadata`, with these names and every field present, `null` when
+/// absent) and a push turns into `org.opencontainers.image.*` annotations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PackageMetadata {
-    /// Package name.
-    pub name: String,
+    /// Package name (the `component-name` or `name` section).
+    pub name: Option<String>,
     /// Package version.
     pub version: Option<String>,
     /// Authors, joined as one free-form string.
     pub authors: Option<String>,
     /// One-line description.
     pub description: Option<String>,
-    /// SPDX license expression.
-    pub license: Option<String>,
+    /// SPDX license expression (the `licenses` section).
+    pub licenses: Option<String>,
     /// Repository URL.
     pub source: Option<String>,
     /// Homepage URL.
     pub homepage: Option<String>,
     /// Source control revision (a git commit).
     pub revision: Option<String>,
-    /// Source language and its toolchain version, for the producers section.
-    pub language: Option<(String, String)>,
 }

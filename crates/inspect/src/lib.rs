@@ -16,11 +16,11 @@ mod structure;
 mod world;
 
 use anyhow::{Context, Result};
-use kiln_core::{Digest, WasmKind};
+use kiln_core::{Digest, PackageMetadata, WasmKind};
 use serde::Serialize;
 
 pub use core_module::{CoreExport, CoreImport, Memory, ModuleInfo, Table};
-pub use sections::{CustomSection, Metadata, Producer, ProducerField, Section};
+pub use sections::{CustomSection, Producer, ProducerField, Section};
 pub use structure::{Invalid, PARSER};
 pub use world::{Function, World, WorldItem, WorldItemKind};
 
@@ -53,7 +53,7 @@ pub struct Report {
     /// The producers section: languages, tools and SDKs.
     pub producers: Vec<ProducerField>,
     /// Package metadata embedded by wasm-metadata.
-    pub metadata: Metadata,
+    pub metadata: PackageMetadata,
 }
 
 /// Inspects a wasm binary. A binary wasmparser's validator rejects outside
@@ -135,7 +135,7 @@ pub struct Surface {
     /// Exported names.
     pub exports: Vec<String>,
     /// Package metadata embedded by wasm-metadata.
-    pub metadata: Metadata,
+    pub metadata: PackageMetadata,
 }
 
 /// Reads a component's top-level import and export names from its section

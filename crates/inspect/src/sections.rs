@@ -1,6 +1,7 @@
 //! The top-level section layout, custom sections, producers and wasm-metadata fields of a binary.
 
 use anyhow::{Result, bail};
+use kiln_core::PackageMetadata;
 use serde::Serialize;
 use wasmparser::{Chunk, KnownCustom, Parser, Payload};
 
@@ -45,28 +46,6 @@ pub struct Producer {
     pub version: String,
 }
 
-/// Package metadata of the outermost module or component, as wasm-metadata
-/// writes it.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Metadata {
-    /// From the `component-name` or `name` section.
-    pub name: Option<String>,
-    /// `version` section.
-    pub version: Option<String>,
-    /// `authors` section.
-    pub authors: Option<String>,
-    /// `description` section.
-    pub description: Option<String>,
-    /// `licenses` section.
-    pub licenses: Option<String>,
-    /// `source` section.
-    pub source: Option<String>,
-    /// `homepage` section.
-    pub homepage: Option<String>,
-    /// `revision` section.
-    pub revision: Option<String>,
-}
-
 pub(crate) struct Layout {
     pub sections: Vec<Section>,
     /// Top-level component import names.
@@ -75,7 +54,7 @@ pub(crate) struct Layout {
     pub exports: Vec<String>,
     pub custom_sections: Vec<CustomSection>,
     pub producers: Vec<ProducerField>,
-    pub metadata: Metadata,
+    pub metadata: PackageMetadata,
 }
 
 fn section_kind(payload: &Payload<'_>) -> &'static str {
@@ -125,7 +104,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<Layout> {
         exports: Vec::new(),
         custom_sections: Vec::new(),
         producers: Vec::new(),
-        metadata: Metadata::default(),
+        metadata: PackageMetadata::default(),
     };
     let mut parser = Parser::new(0);
     let mut offset = 0usize;

@@ -8,7 +8,7 @@
 //! build; kiln also needs exact control of the bytes it hashes.
 
 use anyhow::{Context, Result, bail};
-use kiln_core::Digest;
+use kiln_core::{Digest, PackageMetadata, Target};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -321,27 +321,6 @@ pub struct ComponentInfo {
     pub target: Option<String>,
 }
 
-/// Package metadata that becomes `org.opencontainers.image.*` annotations.
-#[derive(Debug, Clone, Default)]
-pub struct ImageMetadata {
-    /// `title`.
-    pub name: Option<String>,
-    /// `version`.
-    pub version: Option<String>,
-    /// `description`.
-    pub description: Option<String>,
-    /// `licenses`.
-    pub licenses: Option<String>,
-    /// `source`.
-    pub source: Option<String>,
-    /// `url`.
-    pub homepage: Option<String>,
-    /// `revision`.
-    pub revision: Option<String>,
-    /// `authors`.
-    pub authors: Option<String>,
-}
-
 /// JSON bytes of a document, compact and with fields in a fixed order, so
 /// the same document always has the same digest.
 pub fn to_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
@@ -468,7 +447,7 @@ pub fn created(source_date_epoch: Option<&str>) -> Result<String> {
 pub fn wasm_package(
     wasm: Blob,
     info: Option<ComponentInfo>,
-    metadata: &ImageMetadata,
+    metadata: &PackageMetadata,
     created: &str,
 ) -> Result<Package> {
     if wasm.descriptor.media_type != WASM_LAYER_MEDIA_TYPE {
@@ -484,6 +463,8 @@ pub fn wasm_package(
         component: info,
     };
     let config_bytes = to_bytes(&config)?;
+    // The image spec's `org.opencontainers.image.*` annotations: the
+    // metadata's name is the `title`, its homepage the `url`.
     let mut annotations = BTreeMap::new();
     let mut put = |key: &str, value: &Option<String>| {
         if let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
@@ -529,7 +510,7 @@ pub fn wasm_package(
 pub fn cwasm_package(
     cwasm: Vec<u8>,
     descriptor_json: Vec<u8>,
-    target: &str,
+    target: Target,
     wasmtime_version: &str,
     file_name: &str,
     subject: &Descriptor,
@@ -727,7 +708,7 @@ mod tests {
 
     #[test]
     fn same_input_same_manifest_digest() {
-        let meta = ImageMetadata {
+        let meta = PackageMetadata {
             name: Some("hello".into()),
             version: Some("1.0.0".into()),
             ..Default::default()
@@ -761,7 +742,7 @@ mod tests {
         };
         let wasm = Blob::bytes(WASM_LAYER_MEDIA_TYPE, b"\0asm\x0d\0\x01\0".to_vec());
         let package =
-            wasm_package(wasm, Some(info.clone()), &ImageMetadata::default(), "x").unwrap();
+            wasm_package(wasm, Some(info.clone()), &PackageMetadata::default(), "x").unwrap();
         let BlobData::Bytes(bytes) = &package.blobs[0].data else {
             panic!("the config is in memory")
         };

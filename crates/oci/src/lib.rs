@@ -17,9 +17,7 @@ pub mod signature;
 pub mod store;
 mod token;
 
-pub use artifact::{
-    ComponentInfo, ImageMetadata, Package, cwasm_package, sbom_package, wasm_package,
-};
+pub use artifact::{ComponentInfo, Package, cwasm_package, sbom_package, wasm_package};
 pub use reference::Reference;
 pub use referrers::{Allowed, VerifiedReferrer};
 pub use registry::{Connection, DEFAULT_MAX_ATTEMPTS};

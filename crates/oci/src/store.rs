@@ -13,7 +13,7 @@ use crate::reference::Reference;
 use crate::referrers::Allowed;
 use crate::registry::{Connection, Registry, TokenServices};
 use anyhow::{Context, Result, bail};
-use kiln_core::{Digest, Reporter};
+use kiln_core::{Digest, Reporter, Target};
 use serde::Serialize;
 
 /// Where artifacts are kept: a registry repository or a local layout.
@@ -114,7 +114,7 @@ pub enum Content {
         /// Its manifest digest.
         digest: Digest,
         /// The target triple it was asked for (and its manifest names).
-        target: String,
+        target: Target,
         /// Its descriptor (the config blob), unparsed: empty when the
         /// config is not a kiln descriptor. The caller checks it before
         /// using it.
@@ -643,7 +643,7 @@ impl Store {
     pub fn pull(
         &self,
         reference: &Reference,
-        target: Option<&str>,
+        target: Option<Target>,
         wasmtime_major: &str,
         reporter: &dyn Reporter,
     ) -> Result<Pulled> {
@@ -661,7 +661,8 @@ impl Store {
                 .verified_referrers(&digest, Allowed::Types(&[CWASM_ARTIFACT_TYPE]), reporter)?
                 .into_iter()
                 .find(|r| {
-                    r.annotations().get(ANNOTATION_TARGET).map(String::as_str) == Some(target)
+                    r.annotations().get(ANNOTATION_TARGET).map(String::as_str)
+                        == Some(target.as_str())
                         && r.annotations()
                             .get(ANNOTATION_WASMTIME)
                             .is_some_and(|v| v.split('.').next() == Some(wasmtime_major))
@@ -691,7 +692,7 @@ impl Store {
                     bytes: cwasm,
                     content: Content::Cwasm {
                         digest: r.digest,
-                        target: target.to_string(),
+                        target,
                         descriptor_json,
                     },
                 });

@@ -266,11 +266,11 @@ impl<'a> Run<'a> {
     fn destination(&self) -> Result<Destination> {
         let out = &self.out;
         let name = &out.built.name;
-        let metadata = crate::ops::push::image_metadata(&out.surface);
+        let metadata = &out.surface.metadata;
         let reference = match &self.cx.plan.reference {
             Some(r) => r.clone(),
             None => {
-                let r = crate::ops::push::default_reference(&metadata, &self.stem)?;
+                let r = crate::ops::push::default_reference(metadata, &self.stem)?;
                 let dir = self.kiln_dir.join("oci").join(match &r {
                     Reference::Layout { dir, .. } => dir
                         .file_name()
@@ -307,7 +307,7 @@ impl<'a> Run<'a> {
             ),
             data: kiln_oci::artifact::BlobData::File(out.path.clone()),
         };
-        let package = kiln_oci::wasm_package(layer, Some(info), &metadata, &self.created)?;
+        let package = kiln_oci::wasm_package(layer, Some(info), metadata, &self.created)?;
         Ok(Destination { reference, package })
     }
 
@@ -352,9 +352,9 @@ impl<'a> Run<'a> {
         let bom = kiln_build::sbom::generate(
             &out.built.sbom,
             &kiln_build::sbom::Subject {
-                name: &m.name,
+                name: out.built.package_name(),
                 version: m.version.as_deref(),
-                license: m.license.as_deref(),
+                license: m.licenses.as_deref(),
                 digest_hex: &out.digest.hex(),
                 is_program: out.built.is_program,
                 created: &self.created,
@@ -481,9 +481,9 @@ impl<'a> Run<'a> {
         let mut attached = Vec::new();
         for a in precompiled.iter() {
             let files =
-                kiln_aot::ArtifactFiles::new(&self.kiln_dir, &self.stem, &a.descriptor.target);
+                kiln_aot::ArtifactFiles::new(&self.kiln_dir, &self.stem, a.descriptor.target);
             let mut entry = Precompiled {
-                target: a.descriptor.target.clone(),
+                target: a.descriptor.target,
                 path: relative(&self.out.project.root, &files.cwasm),
                 digest: a.descriptor.artifact_digest,
                 size: a.descriptor.artifact_size,
@@ -541,7 +541,7 @@ impl<'a> Run<'a> {
         let cwasm = kiln_oci::cwasm_package(
             a.bytes.clone(),
             json,
-            &a.descriptor.target,
+            a.descriptor.target,
             &a.descriptor.wasmtime_version,
             &file_name,
             &to.package.descriptor,
@@ -556,7 +556,7 @@ impl<'a> Run<'a> {
             p.referrers.push(ReferrerInfo {
                 artifact_type: kiln_oci::artifact::CWASM_ARTIFACT_TYPE.to_string(),
                 digest: cwasm.digest(),
-                target: Some(a.descriptor.target.clone()),
+                target: Some(a.descriptor.target),
             });
         }
         Ok(cwasm)

@@ -2,6 +2,7 @@
 
 use super::Request;
 use anyhow::{Context, Result};
+use kiln_core::Target;
 use kiln_inspect::audit::Policy;
 use kiln_oci::Reference;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 pub struct Plan {
     pub reference: Option<Reference>,
     pub policy: Option<Policy>,
-    pub targets: Vec<String>,
+    pub targets: Vec<Target>,
     pub cpu: kiln_aot::Cpu,
     pub key: Option<PathBuf>,
     pub sbom: bool,
@@ -37,17 +38,12 @@ impl Plan {
             }
             (None, None) => None,
         };
-        let targets: Vec<String> = if !request.targets.is_empty() {
-            request.targets.clone()
-        } else if let Some(t) = &settings.compile.targets {
-            t.clone()
-        } else {
-            vec![kiln_aot::host_triple().to_string()]
-        };
-        let targets: Vec<String> = if targets.iter().any(|t| t == "all") {
-            kiln_aot::TARGETS.iter().map(|t| t.to_string()).collect()
-        } else {
-            targets.into_iter().filter(|t| t != "none").collect()
+        // Each named target is parsed where the engine for it is checked,
+        // after the CPU, so the first problem reported is the same.
+        let named: Vec<Result<Target>> = match (&request.targets, &settings.compile.targets) {
+            (r, _) if !r.is_empty() => parse_targets(r),
+            (_, Some(t)) => parse_targets(t),
+            _ => vec![Ok(Target::host())],
         };
         let cpu: kiln_aot::Cpu = request
             .cpu
@@ -55,9 +51,14 @@ impl Plan {
             .or(settings.compile.cpu.as_deref())
             .unwrap_or("baseline")
             .parse()?;
-        for t in &targets {
-            kiln_aot::engine_config(t, &cpu, &kiln_aot::Settings::default())?;
-        }
+        let targets = named
+            .into_iter()
+            .map(|t| {
+                let t = t?;
+                kiln_aot::engine_config(t, &cpu, &kiln_aot::Settings::default())?;
+                Ok(t)
+            })
+            .collect::<Result<Vec<Target>>>()?;
         let to = request.to.clone().or(settings.publish.to.clone());
         let reference = to.as_deref().map(Reference::parse).transpose()?;
         let key = if request.no_sign {
@@ -74,5 +75,18 @@ impl Plan {
             sbom: !request.no_sbom && settings.publish.sbom.unwrap_or(true),
             settings_file: settings.file,
         })
+    }
+}
+
+/// The targets a list names: `all` is every one, `none` is left out.
+fn parse_targets(names: &[String]) -> Vec<Result<Target>> {
+    if names.iter().any(|t| t == "all") {
+        Target::ALL.iter().copied().map(Ok).collect()
+    } else {
+        names
+            .iter()
+            .filter(|t| *t != "none")
+            .map(|t| Target::parse(t))
+            .collect()
     }
 }

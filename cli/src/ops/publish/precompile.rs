@@ -79,7 +79,7 @@ fn compile_targets(
     // One target at a time (each compile already spreads its functions over
     // every core), each handed on as soon as it is written, so the first is
     // being uploaded while the next compiles.
-    for target in &plan.targets {
+    for &target in &plan.targets {
         if stop.load(Ordering::Relaxed) {
             break;
         }

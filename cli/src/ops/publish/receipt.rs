@@ -1,7 +1,7 @@
 //! The receipt of a publish: what was built, audited, precompiled, pushed and signed; its JSON is documented in docs/receipt.md and docs/receipt.schema.json.
 
 use crate::ops::build::BuildOutput;
-use kiln_core::Digest;
+use kiln_core::{Digest, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -69,7 +69,7 @@ pub struct AuditInfo {
 
 #[derive(Debug, Serialize)]
 pub struct Precompiled {
-    pub target: String,
+    pub target: Target,
     pub path: PathBuf,
     pub digest: Digest,
     pub size: u64,
@@ -99,7 +99,7 @@ pub struct PushedInfo {
 pub struct ReferrerInfo {
     pub artifact_type: String,
     pub digest: Digest,
-    pub target: Option<String>,
+    pub target: Option<Target>,
 }
 
 #[derive(Debug, Serialize)]
@@ -129,7 +129,7 @@ impl ProjectInfo {
         ProjectInfo {
             path: root.clone(),
             language: out.project.lang,
-            name: out.built.metadata.name.clone(),
+            name: out.built.package_name().to_string(),
             version: out.built.metadata.version.clone(),
             settings: settings.map(|f| relative(root, f)),
         }
@@ -141,12 +141,7 @@ impl Toolchain {
     pub fn of(out: &BuildOutput) -> Toolchain {
         Toolchain {
             kiln: env!("CARGO_PKG_VERSION"),
-            compiler: out
-                .built
-                .metadata
-                .language
-                .as_ref()
-                .map(|(l, v)| format!("{l} {v}")),
+            compiler: out.built.language.as_ref().map(|(l, v)| format!("{l} {v}")),
             wasmtime: kiln_aot::WASMTIME_VERSION,
         }
     }

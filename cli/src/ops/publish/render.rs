@@ -51,7 +51,7 @@ pub fn summary(printer: &Printer, receipt: &Receipt, reference: &Reference) -> R
             for r in &p.referrers {
                 text.push_str(&format!(
                     "{}\t{}\n",
-                    r.target.as_deref().unwrap_or(
+                    r.target.map(kiln_core::Target::as_str).unwrap_or(
                         if r.artifact_type == kiln_oci::artifact::SBOM_ARTIFACT_TYPE {
                             "sbom"
                         } else {

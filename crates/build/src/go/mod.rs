@@ -5,7 +5,6 @@
 
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::Project;
-use crate::toolchain::GoToolchain;
 use crate::{Built, wit_world};
 
 mod arena;
@@ -127,8 +126,11 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
             &manifest,
             &name,
             &module_path,
-            &go,
         ),
+        language: Some((
+            "Go".to_string(),
+            go.version.trim_start_matches("go").to_string(),
+        )),
         embed_world: world,
         compile_time,
         sbom: crate::sbom::SbomSource::Go {
@@ -152,16 +154,8 @@ fn metadata(
     manifest: &KilnToml,
     name: &str,
     module_path: &str,
-    go: &GoToolchain,
 ) -> PackageMetadata {
-    let mut meta = manifest.metadata(
-        name,
-        revision,
-        (
-            "Go".to_string(),
-            go.version.trim_start_matches("go").to_string(),
-        ),
-    );
+    let mut meta = manifest.metadata(name, revision);
     // A module path that names a repository host doubles as its source URL.
     if meta.source.is_none() {
         let host = module_path.split('/').next().unwrap_or("");
