@@ -12,7 +12,7 @@ use std::path::PathBuf;
 #[command(after_help = "\
 Stages: build → validate → audit → compile → push (component, precompiled artifacts, \
 SBOM) → sign. Nothing is pushed when build, validation or audit fails. Defaults come from \
-kiln.toml ([publish] to, [audit], [compile] targets/cpu, [sign] key) or, for Rust, from \
+kiln.toml ([publish] to, [audit], [compile] targets/cpu, [sign] key/format) or, for Rust, from \
 [package.metadata.kiln] in Cargo.toml; flags override them.
 
 Without --to (or [publish] to) the component goes to the local OCI layout \
@@ -40,6 +40,10 @@ pub struct Args {
     /// The private key to sign with (default: `[sign] key`).
     #[arg(long, value_name = "FILE", conflicts_with = "no_sign")]
     key: Option<PathBuf>,
+    /// The signature format (default: `[sign] format`, else `bundle`):
+    /// `bundle` as cosign v3 signs, `legacy` for the `.sig` tag.
+    #[arg(long, value_name = "FORMAT", conflicts_with = "no_sign")]
+    sign_format: Option<kiln_core::SignatureFormat>,
     /// Do not sign, even when a key is configured.
     #[arg(long)]
     no_sign: bool,
@@ -75,6 +79,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         cpu: args.cpu,
         key: args.key,
         no_sign: args.no_sign,
+        sign_format: args.sign_format,
         no_sbom: args.no_sbom,
         dry_run: args.dry_run,
         receipt: args.receipt,

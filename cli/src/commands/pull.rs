@@ -71,13 +71,9 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         .transpose()?;
     let check = |digest: &Digest, what: &str| -> Result<()> {
         if let Some(key) = &key {
-            let (good, _) = crate::ops::sign::verified_payloads(
-                &store,
-                digest,
-                key,
-                &Default::default(),
-                printer,
-            )?;
+            let judged =
+                crate::ops::sign::judge(&store, digest, key, &Default::default(), "", printer)?;
+            let good = crate::ops::sign::accepted(&judged);
             if good.is_empty() {
                 anyhow::bail!(
                     "{what} {digest} has no valid signature by `{}`; nothing was written",
@@ -87,7 +83,12 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                         .display()
                 );
             }
-            printer.status("Verified", &format!("{what} {digest}"));
+            let formats: std::collections::BTreeSet<_> = good.iter().map(|a| a.format).collect();
+            let formats: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+            printer.status(
+                "Verified",
+                &format!("{what} {digest} ({} signature)", formats.join(" and ")),
+            );
         }
         Ok(())
     };

@@ -187,25 +187,35 @@ fn push_sign_publish(store: &Store, dir: &Path) {
     });
     assert!(pushes >= 5, "only {pushes} kill points in push");
 
-    // sign --recursive of a pushed artifact.
-    let sign = |run: &str| {
-        let mut c = k(dir);
-        c.arg("sign")
-            .arg(store.reference(run))
-            .args(["--key", "k.key", "--recursive"]);
-        c
-    };
-    let prepare = |r: &str| {
-        run_ok(&mut push(r));
-    };
-    let signs = kill_everywhere(store, "sign", &prepare, &sign, &|r, _, _| {
-        let out = run(k(dir)
-            .arg("verify")
-            .arg(store.reference(r))
-            .args(["--key", "k.pub"]));
-        assert_eq!(out.status.code(), Some(0), "{r}: {}", stderr(&out));
-    });
-    assert!(signs >= 4, "only {signs} kill points in sign");
+    // sign --recursive of a pushed artifact, in each signature format.
+    for format in ["bundle", "legacy"] {
+        let sign = |run: &str| {
+            let mut c = k(dir);
+            c.arg("sign").arg(store.reference(run)).args([
+                "--key",
+                "k.key",
+                "--recursive",
+                "--format",
+                format,
+            ]);
+            c
+        };
+        let prepare = |r: &str| {
+            run_ok(&mut push(r));
+        };
+        let name = format!("sign-{format}");
+        let signs = kill_everywhere(store, &name, &prepare, &sign, &|r, _, _| {
+            let out = run(k(dir)
+                .arg("verify")
+                .arg(store.reference(r))
+                .args(["--key", "k.pub"]));
+            assert_eq!(out.status.code(), Some(0), "{r}: {}", stderr(&out));
+        });
+        assert!(
+            signs >= 4,
+            "only {signs} kill points in sign --format {format}"
+        );
+    }
 
     // publish of a C project: build, precompile, SBOM, push, sign.
     let project = dir.join("project");

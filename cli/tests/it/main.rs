@@ -10,6 +10,7 @@ mod audit;
 mod audit_core;
 mod build;
 mod build_c_go;
+mod bundles;
 mod common;
 mod compile;
 mod corrupt;

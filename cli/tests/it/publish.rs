@@ -126,9 +126,20 @@ fn rust_project_publishes_to_a_registry_signed_with_sbom_and_precompiled_artifac
     assert!(receipt["run"]["uploaded_bytes"].as_u64().unwrap() > 0);
 
     // Independent checks: openssl verifies the component's signature from
-    // its cosign `.sig` manifest, and kiln verify agrees.
-    let sig_ref = format!("{repo}:{}.sig", digest.replace(':', "-"));
-    crate::sign::openssl_verifies(dir, &dir.join("cosign.pub"), &sig_ref);
+    // its Sigstore bundle referrer, and kiln verify agrees.
+    let signature = &receipt["signatures"][0];
+    assert_eq!(signature["format"], "bundle");
+    assert_eq!(signature["subject"], digest.as_str());
+    let referrer = signature["signature_manifest"].as_str().unwrap();
+    assert_eq!(signature["reference"], format!("{repo}@{referrer}"));
+    crate::bundles::openssl_verifies_bundle(
+        dir,
+        &reg.host,
+        "apps/hello",
+        referrer,
+        &digest,
+        &dir.join("cosign.pub"),
+    );
     let tagged = format!("{repo}:0.3.1");
     run_ok(k(dir, &dir.join("t1")).args(["verify", &tagged, "--key", "cosign.pub"]));
 
@@ -437,8 +448,25 @@ pub(crate) fn publish_verify_and_run(
             .current_dir(dir)
             .args(["verify", &tagged, "--key", "cosign.pub"]),
     );
-    let sig_ref = format!("{registry}/all/{name}:{}.sig", digest.replace(':', "-"));
-    crate::sign::openssl_verifies(dir, &dir.join("cosign.pub"), &sig_ref);
+    // Independently: openssl checks the signature where the receipt says it
+    // is, in the format it names.
+    let signature = &receipt["signatures"][0];
+    assert_eq!(signature["subject"], digest);
+    match signature["format"].as_str().unwrap() {
+        "legacy" => {
+            let sig_ref = format!("{registry}/all/{name}:{}.sig", digest.replace(':', "-"));
+            assert_eq!(signature["reference"], sig_ref.as_str());
+            crate::sign::openssl_verifies(dir, &dir.join("cosign.pub"), &sig_ref);
+        }
+        _ => crate::bundles::openssl_verifies_bundle(
+            dir,
+            registry,
+            &format!("all/{name}"),
+            signature["signature_manifest"].as_str().unwrap(),
+            digest,
+            &dir.join("cosign.pub"),
+        ),
+    }
 
     let wasm = dir.join(format!("{name}.pulled.wasm"));
     let cwasm = dir.join(format!("{name}.pulled.cwasm"));
@@ -507,7 +535,11 @@ fn every_fixture_publishes_verifies_and_runs_from_the_registry() {
             },
         ),
         ("c-command", &[], Check::Command(&["kiln"])),
-        ("c-make", &[], Check::Command(&["1", "2", "39"])),
+        (
+            "c-make",
+            &["--sign-format", "legacy"],
+            Check::Command(&["1", "2", "39"]),
+        ),
         ("c-cmake", &[], Check::Command(&["one two", "three"])),
         (
             "c-library",
@@ -522,7 +554,7 @@ fn every_fixture_publishes_verifies_and_runs_from_the_registry() {
         ("go-command", &[], Check::Command(&["Grace"])),
         (
             "go-reactor",
-            &[],
+            &["--sign-format", "legacy"],
             Check::Call {
                 interface: "kiln-fixtures:calc/math@0.1.0".into(),
                 func: "add",

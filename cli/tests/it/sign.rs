@@ -25,7 +25,8 @@ fn openssl() -> Command {
     Command::new("openssl")
 }
 
-/// Sign and verify round trips on one store (a registry or a layout).
+/// Legacy (`.sig` tag) sign and verify round trips on one store (a
+/// registry or a layout); bundles.rs has the bundle format's.
 fn round_trip(dir: &Path, wasm: &Path, r: &str, sig_tag_ref: impl Fn(&str) -> String) {
     let (key, public) = keygen(dir, "cosign");
     let (key2, public2) = keygen(dir, "other");
@@ -36,7 +37,7 @@ fn round_trip(dir: &Path, wasm: &Path, r: &str, sig_tag_ref: impl Fn(&str) -> St
 
     run_ok(
         k(dir)
-            .args(["sign", r, "--key"])
+            .args(["sign", r, "--format", "legacy", "--key"])
             .arg(&key)
             .args(["-a", "env=prod"]),
     );
@@ -71,7 +72,11 @@ fn round_trip(dir: &Path, wasm: &Path, r: &str, sig_tag_ref: impl Fn(&str) -> St
         Some(1)
     );
     // ... until that key signs too; then both verify.
-    run_ok(k(dir).args(["sign", r, "--key"]).arg(&key2));
+    run_ok(
+        k(dir)
+            .args(["sign", r, "--format", "legacy", "--key"])
+            .arg(&key2),
+    );
     assert_eq!(
         run(k(dir).args(["verify", r, "--key"]).arg(&public))
             .status

@@ -196,12 +196,15 @@ fn sign_recursive_signs_only_referrers_that_refer_to_the_digest() {
             .arg(&key)
             .args(["--recursive", "--json"]),
     );
-    let signed: Vec<String> = json_of(&out)
+    let signed_json = json_of(&out);
+    let signed: Vec<String> = signed_json
         .as_array()
         .unwrap()
         .iter()
         .map(|s| s["digest"].as_str().unwrap().to_string())
         .collect();
+    // A's own signature, a bundle attached to A.
+    let a_signature = signed_json[0]["signature_manifest"].as_str().unwrap();
     let a_cwasm = a_own[0]["digest"].as_str().unwrap().to_string();
     assert_eq!(signed, vec![a_digest.clone(), a_cwasm.clone()]);
     let err = stderr(&out);
@@ -264,7 +267,11 @@ fn sign_recursive_signs_only_referrers_that_refer_to_the_digest() {
         .collect();
     assert_eq!(
         shown,
-        vec![a_cwasm.as_str(), bundle["digest"].as_str().unwrap()]
+        vec![
+            a_cwasm.as_str(),
+            bundle["digest"].as_str().unwrap(),
+            a_signature
+        ]
     );
 }
 
@@ -435,6 +442,8 @@ fn twenty_parallel_pushes_to_one_layout_keep_every_tag() {
 
 /// Ten processes sign one digest at once, each with its own annotation;
 /// afterwards every one of the ten signatures verifies.
+/// Ten signers at once, five writing bundle referrers and five the legacy
+/// `.sig` manifest: every signature lands.
 fn ten_signers(d: &Path, reference: &str) {
     let (key, public) = keygen(d);
     all_at_once(10, |i| {
@@ -443,7 +452,8 @@ fn ten_signers(d: &Path, reference: &str) {
             .arg(reference)
             .arg("--key")
             .arg(&key)
-            .args(["-a", &format!("signer={i}")]);
+            .args(["-a", &format!("signer={i}")])
+            .args(["--format", if i % 2 == 0 { "bundle" } else { "legacy" }]);
         c
     });
     for i in 1..=10 {

@@ -59,6 +59,8 @@ pub struct CompileSection {
 pub struct SignSection {
     /// The private key, relative to the manifest's directory.
     pub key: Option<PathBuf>,
+    /// `bundle` (default) or `legacy`.
+    pub format: Option<kiln_core::SignatureFormat>,
 }
 
 /// The `kiln publish` settings of a project, from kiln.toml or, for a Rust

@@ -14,11 +14,13 @@ pub mod input;
 pub mod kill;
 pub mod lock;
 pub mod report;
+pub mod signature;
 pub mod target;
 
 pub use digest::Digest;
 pub use error::{Hinted, hinted};
 pub use report::{NoProgress, Progress, Reporter, SilentReporter};
+pub use signature::SignatureFormat;
 pub use target::Target;
 
 use serde::Serialize;

@@ -1,6 +1,6 @@
-//! Signatures stored as cosign stores them, under the tag `sha256-<hex>.sig`.
+//! Signatures stored as cosign stores them: Sigstore bundles as referrers, and the legacy `.sig` tag.
 //!
-//! That tag names an OCI manifest in the signed artifact's repository with one
+//! The legacy tag `sha256-<hex>.sig` names an OCI manifest in the signed artifact's repository with one
 //! `application/vnd.dev.cosign.simplesigning.v1+json` layer per signature, the
 //! base64 signature in its `dev.cosignproject.cosign/signature` annotation.
 
@@ -24,6 +24,8 @@ pub fn signature_tag(digest: &Digest) -> String {
 /// One stored signature.
 #[derive(Debug, Clone)]
 pub struct StoredSignature {
+    /// The digest of the signature manifest holding it.
+    pub manifest: Digest,
     /// The payload's bytes (digest checked).
     pub payload: Vec<u8>,
     /// The base64 signature from the annotation.
@@ -55,13 +57,44 @@ impl Store {
         Ok(digest)
     }
 
-    /// The signature manifest of `subject`, if any.
-    fn signature_manifest(&self, subject: &Digest) -> Result<Option<Manifest>> {
+    /// The descriptor of the manifest stored under `digest` (its media
+    /// type and size, as a referrer's `subject` names it).
+    pub fn descriptor(&self, digest: &Digest) -> Result<Descriptor> {
+        let (bytes, media_type, _) = self
+            .manifest(None, Some(digest))?
+            .with_context(|| format!("the manifest {digest} does not exist"))?;
+        Ok(Descriptor::new(&media_type, digest, bytes.len() as u64))
+    }
+
+    /// Signs nothing itself: stores a Sigstore bundle (made by the caller)
+    /// as a referrer of `subject`, as cosign v3 does, under the referrers
+    /// rule of [`Store::attach`] (a layout's lock; on a registry without the
+    /// referrers API, a fallback index rewritten until it lists the bundle).
+    /// Returns the referrer manifest's digest.
+    pub fn add_bundle(
+        &self,
+        subject: &Descriptor,
+        bundle: Vec<u8>,
+        predicate_type: &str,
+        created: &str,
+        reporter: &dyn Reporter,
+    ) -> Result<Digest> {
+        let package = crate::artifact::bundle_package(bundle, predicate_type, subject, created)?;
+        self.attach(&subject.sha256()?, &package, reporter)?;
+        kiln_core::kill::point(kiln_core::kill::SIGNATURE_STORED);
+        Ok(package.digest())
+    }
+
+    /// The signature manifest of `subject` and its digest, if any.
+    fn signature_manifest(&self, subject: &Digest) -> Result<Option<(Manifest, Digest)>> {
         let tag = signature_tag(subject);
         match self.manifest(Some(&tag), None)? {
-            Some((bytes, _, _)) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
-                format!("the signature manifest `{tag}` is not an OCI image manifest")
-            })?)),
+            Some((bytes, _, digest)) => {
+                let manifest = serde_json::from_slice(&bytes).with_context(|| {
+                    format!("the signature manifest `{tag}` is not an OCI image manifest")
+                })?;
+                Ok(Some((manifest, digest)))
+            }
             None => Ok(None),
         }
     }
@@ -74,7 +107,7 @@ impl Store {
         subject: &Digest,
         reporter: &dyn Reporter,
     ) -> Result<Vec<std::result::Result<StoredSignature, String>>> {
-        let Some(manifest) = self.signature_manifest(subject)? else {
+        let Some((manifest, manifest_digest)) = self.signature_manifest(subject)? else {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
@@ -99,6 +132,7 @@ impl Store {
             }
             match self.blob(layer, reporter) {
                 Ok(payload) => out.push(Ok(StoredSignature {
+                    manifest: manifest_digest,
                     payload,
                     signature: signature.clone(),
                 })),
@@ -138,7 +172,7 @@ impl Store {
         let listed = || -> Result<Vec<Descriptor>> {
             Ok(self
                 .signature_manifest(subject)?
-                .map(|m| m.layers)
+                .map(|(m, _)| m.layers)
                 .unwrap_or_default())
         };
         if listed()?.iter().any(ours) {

@@ -45,6 +45,8 @@ pub struct Request {
     pub key: Option<PathBuf>,
     /// Sign nothing, even when a key is configured.
     pub no_sign: bool,
+    /// The signature format, over `[sign] format`.
+    pub sign_format: Option<kiln_core::SignatureFormat>,
     /// Make no SBOM.
     pub no_sbom: bool,
     /// Do everything but push and sign.
@@ -79,6 +81,11 @@ pub fn run(request: &Request, printer: &Printer) -> Result<Ended> {
         Some(key) if !request.dry_run => Some(crate::ops::sign::signer(key)?),
         _ => None,
     };
+    if let Some(signer) = &signer
+        && plan.sign_format == kiln_core::SignatureFormat::Bundle
+    {
+        signer.hash_for_bundles()?;
+    }
     let cx = Settings {
         request,
         plan,
@@ -421,8 +428,8 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Signs `subject` unless this key's signature of it is already stored:
-    /// an unchanged digest is never signed twice.
+    /// Signs `subject` unless this key's signature of it, in the planned
+    /// format, is already stored: an unchanged digest is never signed twice.
     fn sign_once(
         &mut self,
         signer: &kiln_sign::Signer,
@@ -432,36 +439,43 @@ impl<'a> Run<'a> {
         what: &str,
     ) -> Result<SignatureInfo> {
         let events = &self.cx.events;
+        let format = self.cx.plan.sign_format;
         let verifier = kiln_sign::load_public_key(signer.public_key_pem()?.as_bytes())?;
-        let (good, _) = crate::ops::sign::verified_payloads(
-            store,
-            subject,
-            &verifier,
-            &BTreeMap::new(),
-            events,
-        )?;
-        let tag = kiln_oci::signature::signature_tag(subject);
-        let manifest = if good.is_empty() {
-            let identity = crate::ops::sign::identity(reference);
-            let payload =
-                kiln_sign::Payload::new(&identity, subject, &BTreeMap::new()).to_bytes()?;
-            let signature = signer.sign(&payload)?;
-            let manifest = store.add_signature(subject, payload, &signature, events)?;
-            events.status("Signed", &format!("{what} {subject}"));
-            self.counts.signed += 1;
-            manifest
-        } else {
-            events.status(
-                "Signed",
-                &format!("{what} {subject} (already, by this key)"),
-            );
-            self.counts.already_signed += 1;
-            store.resolve_digest(&reference.with_tag(&tag))?
+        let judged =
+            crate::ops::sign::judge(store, subject, &verifier, &BTreeMap::new(), "", events)?;
+        let existing = crate::ops::sign::accepted(&judged)
+            .into_iter()
+            .find(|a| a.format == format)
+            .map(|a| a.manifest);
+        let manifest = match existing {
+            None => {
+                let manifest = crate::ops::sign::sign_digest(
+                    store,
+                    reference,
+                    subject,
+                    signer,
+                    &BTreeMap::new(),
+                    format,
+                    events,
+                )?;
+                events.status("Signed", &format!("{what} {subject}"));
+                self.counts.signed += 1;
+                manifest
+            }
+            Some(manifest) => {
+                events.status(
+                    "Signed",
+                    &format!("{what} {subject} (already, by this key)"),
+                );
+                self.counts.already_signed += 1;
+                manifest
+            }
         };
         Ok(SignatureInfo {
             subject: *subject,
             what: what.to_string(),
-            reference: reference.with_tag(&tag).to_string(),
+            format,
+            reference: crate::ops::sign::signature_reference(reference, subject, format, &manifest),
             signature_manifest: manifest,
         })
     }

@@ -1,8 +1,8 @@
-//! What a publish was told, from its request over kiln.toml (or `[package.metadata.kiln]`): destination, audit policy, precompile targets and CPU, signing key, SBOM.
+//! What a publish was told, from its request over kiln.toml (or `[package.metadata.kiln]`): destination, audit policy, precompile targets and CPU, signing key and format, SBOM.
 
 use super::Request;
 use anyhow::{Context, Result};
-use kiln_core::Target;
+use kiln_core::{SignatureFormat, Target};
 use kiln_inspect::audit::Policy;
 use kiln_oci::Reference;
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ pub struct Plan {
     pub targets: Vec<Target>,
     pub cpu: kiln_aot::Cpu,
     pub key: Option<PathBuf>,
+    pub sign_format: SignatureFormat,
     pub sbom: bool,
     pub settings_file: Option<PathBuf>,
 }
@@ -72,6 +73,10 @@ impl Plan {
             targets,
             cpu,
             key,
+            sign_format: request
+                .sign_format
+                .or(settings.sign.format)
+                .unwrap_or_default(),
             sbom: !request.no_sbom && settings.publish.sbom.unwrap_or(true),
             settings_file: settings.file,
         })

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The receipt's format name and version.
-pub const RECEIPT_SCHEMA: &str = "kiln-receipt/1";
+pub const RECEIPT_SCHEMA: &str = "kiln-receipt/2";
 
 /// What a publish did; its schema is documented in docs/receipt.md.
 /// Everything outside `run` is a function of the inputs, so an unchanged
@@ -106,6 +106,7 @@ pub struct ReferrerInfo {
 pub struct SignatureInfo {
     pub subject: Digest,
     pub what: String,
+    pub format: kiln_core::SignatureFormat,
     pub reference: String,
     pub signature_manifest: Digest,
 }
