@@ -774,3 +774,164 @@ pub(crate) fn openssl_verifies_bundle(
         .unwrap();
     assert!(v.status.success(), "openssl: {}{}", stdout(&v), stderr(&v));
 }
+
+/// Stores `bytes` in `repository` on the plain-HTTP registry `host` the
+/// way any client with push rights can, with Python's standard library: a
+/// blob (`reference` `None`) or a manifest under `reference`. Returns its
+/// descriptor.
+fn put_raw(
+    host: &str,
+    repository: &str,
+    media_type: &str,
+    bytes: &[u8],
+    reference: Option<&str>,
+) -> Value {
+    let digest = kiln_core::Digest::of(bytes).to_string();
+    let script = "import sys, urllib.request, urllib.parse\n\
+        host, repo, media_type, digest, reference = sys.argv[1:6]\n\
+        body = sys.stdin.buffer.read()\n\
+        def call(method, url, data=None, headers={}):\n\
+        \x20   return urllib.request.urlopen(urllib.request.Request(url, data=data, method=method, headers=headers))\n\
+        if reference:\n\
+        \x20   call('PUT', f'http://{host}/v2/{repo}/manifests/{reference}', body, {'Content-Type': media_type})\n\
+        else:\n\
+        \x20   loc = call('POST', f'http://{host}/v2/{repo}/blobs/uploads/').headers['Location']\n\
+        \x20   loc = urllib.parse.urljoin(f'http://{host}/', loc)\n\
+        \x20   sep = '&' if '?' in loc else '?'\n\
+        \x20   call('PUT', f'{loc}{sep}digest={digest}', body, {'Content-Type': 'application/octet-stream'})\n";
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args([
+            host,
+            repository,
+            media_type,
+            &digest,
+            reference.unwrap_or(""),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "storing {digest}: {}", stderr(&out));
+    json!({"mediaType": media_type, "digest": digest, "size": bytes.len()})
+}
+
+#[test]
+fn a_hostile_registry_s_bundles_are_skipped_or_refused_each_named() {
+    if !requires_registry(Variant::Plain) {
+        return;
+    }
+    let reg = Registry::start(Variant::Plain);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, public) = keygen(d, "k");
+    let (other, _) = keygen(d, "other");
+    let r = format!("{}/hostile/bundles:1", reg.host);
+    let repo = "hostile/bundles";
+    let pushed = json_of(&run_ok(
+        k(d).arg("push").arg(module(d, "a")).arg(&r).arg("--json"),
+    ));
+    let a = pushed["digest"].as_str().unwrap().to_string();
+    let a_size = reg.linked_blob(repo, &a).unwrap().len();
+
+    // Bundle referrers of `a`, stored as anyone with push rights can store
+    // them, listed in the referrers tag schema's index.
+    let empty = put_raw(
+        &reg.host,
+        repo,
+        "application/vnd.oci.empty.v1+json",
+        b"{}",
+        None,
+    );
+    let referrer = |layer: Value, subject: &str, subject_size: usize| {
+        let manifest = json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": BUNDLE,
+            "config": empty,
+            "layers": [layer],
+            "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": subject_size},
+        });
+        let bytes = serde_json::to_vec(&manifest).unwrap();
+        let digest = kiln_core::Digest::of(&bytes).to_string();
+        let mut d = put_raw(
+            &reg.host,
+            repo,
+            "application/vnd.oci.image.manifest.v1+json",
+            &bytes,
+            Some(&digest),
+        );
+        d["artifactType"] = json!(BUNDLE);
+        d
+    };
+    let mut huge = b"{\"mediaType\":\"".to_vec();
+    huge.resize(3 << 20, b'x');
+    let huge = referrer(put_raw(&reg.host, repo, BUNDLE, &huge, None), &a, a_size);
+    let garbage = referrer(
+        put_raw(&reg.host, repo, BUNDLE, b"<html>not json</html>", None),
+        &a,
+        a_size,
+    );
+    let by_other = bytes_of(&signed_bundle(&other, &statement(&a, SIGN_PREDICATE)));
+    let by_other_layer = put_raw(&reg.host, repo, BUNDLE, &by_other, None);
+    let by_other = referrer(by_other_layer.clone(), &a, a_size);
+    // A bundle of `b`'s, listed among `a`'s referrers.
+    let b = json_of(&run_ok(
+        k(d).arg("push")
+            .arg(module(d, "b"))
+            .arg(format!("{}/{repo}:b", reg.host))
+            .arg("--json"),
+    ))["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let b_size = reg.linked_blob(repo, &b).unwrap().len();
+    let of_b = bytes_of(&signed_bundle(&other, &statement(&b, SIGN_PREDICATE)));
+    let of_b = referrer(put_raw(&reg.host, repo, BUNDLE, &of_b, None), &b, b_size);
+    let entries = vec![
+        huge.clone(),
+        garbage.clone(),
+        by_other.clone(),
+        of_b.clone(),
+    ];
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
+    put_raw(
+        &reg.host,
+        repo,
+        "application/vnd.oci.image.index.v1+json",
+        &serde_json::to_vec(&index).unwrap(),
+        Some(&a.replacen(':', "-", 1)),
+    );
+
+    let (code, out) = verify(d, &r, &public, &[]);
+    assert_eq!(code, Some(1), "{}", stderr(&out));
+    let mut filters = Filters::new().text(&reg.host, "[REGISTRY]").text(&a, "[A]");
+    for (name, entry) in [
+        ("HUGE", &huge),
+        ("GARBAGE", &garbage),
+        ("OTHER-KEY", &by_other),
+        ("OF-B", &of_b),
+    ] {
+        filters = filters.text(entry["digest"].as_str().unwrap(), &format!("[{name}]"));
+    }
+    // The other key's bundle holds a random signature: its digest and size
+    // vary, as the download line shows them.
+    let layer = by_other_layer["digest"].as_str().unwrap();
+    filters = filters.text(
+        &format!("{} ({} B)", &layer[..19], by_other_layer["size"]),
+        "[OTHER-KEY's bundle]",
+    );
+    assert_snapshot(
+        snapshot("errors/verify-hostile-registry-bundles.stderr"),
+        &stderr(&out),
+        &filters,
+    );
+}
+
+fn bytes_of(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}
