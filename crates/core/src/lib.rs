@@ -17,7 +17,7 @@ pub mod report;
 pub mod target;
 
 pub use digest::Digest;
-pub use error::{Hinted, hinted};
+pub use error::{Hinted, Invalid, hinted};
 pub use report::{NoProgress, Progress, Reporter, SilentReporter};
 pub use target::Target;
 
