@@ -138,12 +138,20 @@ pub fn kiln_in(dir: &Path) -> Command {
     cmd
 }
 
-/// The rust-command fixture, built once per run of the tests.
+/// The rust-command fixture, built once per run of the tests so that its
+/// bytes are the same in every checkout at every commit, as the snapshots
+/// of what tests do with it (which keep its digests, and those of what is
+/// made from it) need: a copy outside kiln's git repository (kiln records
+/// the project's git revision), built with `--release` (a dev build's
+/// debug information holds the project's path), as the golden tests build.
 fn hello_component() -> &'static Path {
     static WASM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     WASM.get_or_init(|| {
         let out = root().join("target/test-cache/hello.wasm");
-        build(&fixture("rust-command"), &out, &[]);
+        let copy = tempfile::tempdir().expect("a temporary directory");
+        let project = copy.path().join("rust-command");
+        copy_dir(&fixture("rust-command"), &project);
+        build(&project, &out, &["--release"]);
         out
     })
 }
