@@ -263,7 +263,11 @@ fn core_module_audits_match_their_snapshots() {
         ] {
             let out = run(kiln()
                 .arg("audit")
-                .args(case.inputs.iter().map(|i| dir.path().join(format!("{i}.wasm"))))
+                .args(
+                    case.inputs
+                        .iter()
+                        .map(|i| dir.path().join(format!("{i}.wasm"))),
+                )
                 .args(["--policy", &policy])
                 .args(case.flags)
                 .args(flag));

@@ -447,9 +447,9 @@ impl Json {
             Json::Object(entries) => entries.iter_mut().fold(false, |r, (key, value)| {
                 let replaced = if key == "ms" || key.ends_with("_ms") {
                     match value {
-                        Json::Object(times) => times
-                            .iter_mut()
-                            .fold(false, |r, (_, time)| as_ms(time) | r),
+                        Json::Object(times) => {
+                            times.iter_mut().fold(false, |r, (_, time)| as_ms(time) | r)
+                        }
                         time => as_ms(time),
                     }
                 } else {

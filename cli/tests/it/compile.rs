@@ -21,7 +21,12 @@ fn assert_check(artifact: &Path, extra: &[&str], code: i32, name: &str, filters:
         .args(["compile", "--check"])
         .arg(artifact)
         .args(extra));
-    assert_eq!(out.status.code(), Some(code), "{name}: {}", transcript(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{name}: {}",
+        transcript(&out)
+    );
     assert_snapshot(
         snapshot(&format!("compile/{name}.txt")),
         &stdout(&out),
@@ -369,7 +374,13 @@ fn cpu_presets_and_wasm_proposals_are_recorded_and_checked() {
             .unwrap()
             .contains(&other.2.into())
     );
-    assert_check(Path::new(path), &[], 1, "check-other-architecture", &filters);
+    assert_check(
+        Path::new(path),
+        &[],
+        1,
+        "check-other-architecture",
+        &filters,
+    );
 
     // Wasm proposals: switching one off loads in the default engine, on
     // where the default has it off does not.

@@ -191,11 +191,7 @@ fn push_pull_referrers_and_reproducible_digests() {
             .arg(format!("{}/demo/copy:1.0", reg.host))
             .arg("--json"),
     );
-    assert_snapshot(
-        snapshot("oci/push-mounted.stderr"),
-        &stderr(&out),
-        &filters,
-    );
+    assert_snapshot(snapshot("oci/push-mounted.stderr"), &stderr(&out), &filters);
     assert_eq!(json(&out)["uploaded_bytes"], 0);
     assert_eq!(json(&out)["digest"], digest.as_str());
     // Anywhere: a local layout gives the same manifest digest.
@@ -899,9 +895,15 @@ fn bad_references_are_clear_errors() {
     let filters = filters(dir.path(), &[]);
     for (r, name) in [
         ("acme/hello:1", "reference-without-a-registry"),
-        ("ghcr.io/Acme/hello", "reference-with-an-uppercase-repository"),
+        (
+            "ghcr.io/Acme/hello",
+            "reference-with-an-uppercase-repository",
+        ),
         ("ghcr.io/acme/hello:bad!tag", "reference-with-a-bad-tag"),
-        ("ghcr.io/acme/hello@sha256:1234", "reference-with-a-short-digest"),
+        (
+            "ghcr.io/acme/hello@sha256:1234",
+            "reference-with-a-short-digest",
+        ),
     ] {
         let out = run(kiln_in(dir.path()).arg("push").arg(&wasm).arg(r));
         assert_error(&out, name, &filters);

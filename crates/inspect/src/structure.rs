@@ -14,7 +14,6 @@ use anyhow::{Result, anyhow};
 use kiln_core::Invalid;
 use wasmparser::{Chunk, Parser, Payload, Validator, WasmFeatures};
 
-
 /// Words of wasmparser's errors that mean "an encoding this parser does not
 /// know" rather than "a rule the binary breaks". wasmparser's errors carry
 /// only a message, so the messages are matched.
