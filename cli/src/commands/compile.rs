@@ -1,4 +1,7 @@
-//! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target, with descriptors, a cache, and `--check` for where an artifact loads.
+//! `kiln compile`: precompiled Wasmtime artifacts per target, and `--check` for where one loads.
+//!
+//! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target,
+//! with descriptors, a cache, and `--check` for where an artifact loads.
 
 use crate::ops::read_input;
 use crate::outcome::Outcome;

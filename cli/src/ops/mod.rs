@@ -1,4 +1,8 @@
-//! Operations: the work behind the commands, taking plain values (never clap `Args`) and reporting through a `Reporter` or the printer; what two commands share lives here, never in one of them.
+//! Operations: the work behind the commands, on plain values; what two commands share lives here.
+//!
+//! Operations: the work behind the commands, taking plain values (never clap
+//! `Args`) and reporting through a `Reporter` or the printer; what two commands
+//! share lives here, never in one of them.
 
 pub mod build;
 pub mod publish;

@@ -1,4 +1,8 @@
-//! Keys and signatures as publish, pull and the signing commands use them: loading keys (asking for a password when needed), cosign's identity for a reference, and the stored signatures of a digest that a key verifies.
+//! Keys and signatures as publish, pull and the signing commands use them.
+//!
+//! Keys and signatures as publish, pull and the signing commands use them:
+//! loading keys (asking for a password when needed), cosign's identity for a
+//! reference, and the stored signatures of a digest that a key verifies.
 
 use anyhow::{Context, Result, bail};
 use kiln_core::{Digest, Reporter};

@@ -1,4 +1,11 @@
-//! Audits of core modules at the level of WIT interfaces: WASI preview1 imports judged as the WASI 0.2 interfaces the adapter imports for them (the table checked against the real adapter), host-specific imports from real Go `GOOS=js` and C wasip1 builds and from emscripten- and wasm-bindgen-shaped modules, imports no rule examined, and binaries an audit cannot check (invalid, or in encodings kiln cannot read) exiting 2.
+//! Audits of core modules at the level of WIT interfaces, and of binaries an audit cannot check.
+//!
+//! Audits of core modules at the level of WIT interfaces: WASI preview1 imports
+//! judged as the WASI 0.2 interfaces the adapter imports for them (the table
+//! checked against the real adapter), host-specific imports from real Go
+//! `GOOS=js` and C wasip1 builds and from emscripten- and wasm-bindgen-shaped
+//! modules, imports no rule examined, and binaries an audit cannot check
+//! (invalid, or in encodings kiln cannot read) exiting 2.
 
 use crate::common::*;
 use kiln_inspect::audit::preview1;

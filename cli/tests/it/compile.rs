@@ -1,4 +1,8 @@
-//! `kiln compile`: artifacts for the host load and run in Wasmtime; artifacts for other architectures are ELF files of that machine with Wasmtime's engine section; descriptors, the cache and `--check` tell the truth.
+//! `kiln compile`: artifacts load and run, are ELF files of their machine, and `--check` tells the truth.
+//!
+//! `kiln compile`: artifacts for the host load and run in Wasmtime; artifacts
+//! for other architectures are ELF files of that machine with Wasmtime's engine
+//! section; descriptors, the cache and `--check` tell the truth.
 
 use crate::common::*;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,9 @@
-//! `kiln push`/`pull`/`tags`/`login` against a real registry (CNCF distribution) and local OCI layouts: the CNCF Wasm layout, reproducible digests, referrers through the tag schema, credentials, TLS, retries and tampered content; cross-checked with skopeo.
+//! `kiln push`/`pull`/`tags`/`login` against a real registry and local OCI layouts.
+//!
+//! `kiln push`/`pull`/`tags`/`login` against a real registry (CNCF
+//! distribution) and local OCI layouts: the CNCF Wasm layout, reproducible
+//! digests, referrers through the tag schema, credentials, TLS, retries and
+//! tampered content; cross-checked with skopeo.
 
 use crate::common::*;
 use crate::referrers_proxy::ReferrersProxy;

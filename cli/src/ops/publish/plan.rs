@@ -1,4 +1,8 @@
-//! What a publish was told, from its request over kiln.toml (or `[package.metadata.kiln]`): destination, audit policy, precompile targets and CPU, signing key, SBOM.
+//! What a publish was told, from its request over kiln.toml (or `[package.metadata.kiln]`).
+//!
+//! What a publish was told, from its request over kiln.toml (or
+//! `[package.metadata.kiln]`): destination, audit policy, precompile targets
+//! and CPU, signing key, SBOM.
 
 use super::Request;
 use anyhow::{Context, Result};

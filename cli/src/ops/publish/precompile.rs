@@ -1,4 +1,8 @@
-//! The precompile that runs beside the rest of a publish: it starts as soon as the build hands over the component's final bytes, compiles one target at a time and hands each artifact on as it is written.
+//! The precompile that runs beside the rest of a publish, one target at a time.
+//!
+//! The precompile that runs beside the rest of a publish: it starts as soon as
+//! the build hands over the component's final bytes, compiles one target at a
+//! time and hands each artifact on as it is written.
 
 use super::events::Events;
 use super::plan::Plan;
