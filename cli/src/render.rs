@@ -19,7 +19,7 @@ pub fn render_checks(report: &kiln_aot::CheckReport) -> String {
 }
 
 /// The line `kiln validate` prints for an invalid file.
-pub fn invalid_message(file: &Path, invalid: &kiln_inspect::Invalid) -> String {
+pub fn invalid_message(file: &Path, invalid: &kiln_core::Invalid) -> String {
     format!(
         "`{}` is invalid at offset {:#x}: {}",
         file.display(),

@@ -1,4 +1,7 @@
-//! Fuzz target: the audit path — policy parsing, fact reading and checking — on arbitrary bytes and arbitrary policies must never panic.
+//! Fuzz target: the audit path never panics on arbitrary bytes and policies.
+//!
+//! Fuzz target: the audit path — policy parsing, fact reading and checking — on
+//! arbitrary bytes and arbitrary policies must never panic.
 #![no_main]
 
 use arbitrary::Arbitrary;

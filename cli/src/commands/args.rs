@@ -1,4 +1,7 @@
-//! Flags several commands share, as clap structs that each turn into the plain options an operation takes; not a command of its own.
+//! Flags several commands share, each turned into the plain options of an operation.
+//!
+//! Flags several commands share, as clap structs that each turn into the plain
+//! options an operation takes; not a command of its own.
 
 use crate::ops;
 use std::path::PathBuf;

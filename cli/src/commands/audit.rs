@@ -104,8 +104,8 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         let name = input.display().to_string();
         match facts {
             Ok(facts) => reports.push(audit::audit(&facts, &policy, world.as_ref())),
-            Err(e) => match e.downcast_ref::<kiln_inspect::Invalid>() {
-                Some(i) if !i.unknown_encoding() => {
+            Err(e) => match e.downcast_ref::<kiln_core::Invalid>() {
+                Some(i) if !kiln_inspect::unknown_encoding(i) => {
                     printer.warn(&crate::render::invalid_message(&input, i));
                     invalid.push(InvalidInput {
                         name,
@@ -163,7 +163,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
 }
 
 /// The message for a binary in an encoding kiln's parser does not know.
-fn cannot_read(i: &kiln_inspect::Invalid) -> String {
+fn cannot_read(i: &kiln_core::Invalid) -> String {
     format!(
         "cannot read it: {} at offset {:#x} is an encoding {} does not know; the binary is malformed, or newer than this kiln",
         i.message,
@@ -302,7 +302,7 @@ fn facts_of(input: &Path, validate: bool) -> Result<AuditFacts> {
 /// The facts of a binary, read while the binary is validated on the other
 /// cores. The structure gate of the facts reader runs first in the file and
 /// reports its own errors; a function body the validator rejects is an
-/// [`kiln_inspect::Invalid`] too.
+/// [`kiln_core::Invalid`] too.
 fn facts_of_bytes(name: &str, bytes: &[u8], validate: bool) -> Result<AuditFacts> {
     if !validate {
         return audit::read_facts(name, bytes);
@@ -316,7 +316,7 @@ fn facts_of_bytes(name: &str, bytes: &[u8], validate: bool) -> Result<AuditFacts
             let valid = s.spawn(check);
             let facts = audit::read_facts(name, bytes);
             let valid = valid.join().unwrap_or_else(|_| {
-                Err(kiln_component::Invalid {
+                Err(kiln_core::Invalid {
                     offset: 0,
                     message: "internal error: validation panicked".to_string(),
                 })
@@ -325,10 +325,7 @@ fn facts_of_bytes(name: &str, bytes: &[u8], validate: bool) -> Result<AuditFacts
         })
     };
     let facts = facts?;
-    valid.map_err(|e| kiln_inspect::Invalid {
-        offset: e.offset,
-        message: e.message,
-    })?;
+    valid?;
     Ok(facts)
 }
 

@@ -1,11 +1,14 @@
-//! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target, with descriptors, a cache, and `--check` for where an artifact loads.
+//! `kiln compile`: precompiled Wasmtime artifacts per target, and `--check` for where one loads.
+//!
+//! `kiln compile`: ahead-of-time precompiled Wasmtime artifacts per target,
+//! with descriptors, a cache, and `--check` for where an artifact loads.
 
 use crate::ops::read_input;
 use crate::outcome::Outcome;
 use crate::output::Printer;
 use anyhow::{Context, Result, bail};
 use kiln_aot::{Cpu, OptLevel, Settings};
-use kiln_core::{Digest, Reporter, Target};
+use kiln_core::{Digest, Target};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -95,22 +98,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         args.targets.iter().map(|t| Target::parse(t)).collect()
     };
     let cpu: Cpu = args.cpu.parse()?;
-    let mut settings = Settings {
-        opt_level: match args.opt_level.as_str() {
-            "none" => OptLevel::None,
-            "speed" => OptLevel::Speed,
-            "speed-and-size" => OptLevel::SpeedAndSize,
-            other => bail!("`--opt-level {other}` is not one of none, speed, speed-and-size"),
-        },
-        memory_reservation: args.memory_reservation,
-        memory_guard_size: args.memory_guard_size,
-        epoch_interruption: args.epoch_interruption,
-        fuel: args.fuel,
-        wasm_features: Default::default(),
-    };
-    for spec in &args.wasm_features {
-        settings.parse_wasm_features(spec)?;
-    }
+    let settings = settings(&args)?;
     // Check every target before compiling any; each is parsed where the
     // engine for it is checked, after the other flags, so the first
     // problem reported is the same.
@@ -136,51 +124,15 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "stdin".to_string());
 
-    // Targets compile in parallel, at most one per core; each compile is
-    // itself parallel inside Wasmtime.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(targets.len());
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Result<kiln_aot::Artifact>)>> = Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(&target) = targets.get(i) else { break };
-                    let result =
-                        kiln_aot::compile(&wasm, target, &cpu, &settings, cache.as_deref());
-                    if let Ok(mut r) = results.lock() {
-                        r.push((i, result));
-                    }
-                }
-            });
-        }
-    });
-    let mut results = results
-        .into_inner()
-        .map_err(|_| anyhow::anyhow!("internal error: a compile thread panicked"))?;
-    results.sort_by_key(|(i, _)| *i);
+    let results = compile_all(&wasm, &targets, &cpu, &settings, cache.as_deref())?;
     let mut outputs = Vec::new();
-    for (i, result) in results {
-        let target = targets[i];
+    for (&target, result) in targets.iter().zip(results) {
         let artifact = result?;
-        let files = kiln_aot::ArtifactFiles::new(&dir, &stem, target);
-        files.write(&artifact.bytes, &artifact.descriptor)?;
-        let (path, descriptor_path) = (files.cwasm, files.descriptor);
-        printer.status(
-            if artifact.cached {
-                "Cached"
-            } else {
-                "Compiled"
-            },
-            &format!("{target} `{}`", path.display()),
-        );
+        let files = crate::ops::write_precompiled(&dir, &stem, target, &artifact, printer)?;
         outputs.push(Output {
             target,
-            path,
-            descriptor_path,
+            path: files.cwasm,
+            descriptor_path: files.descriptor,
             digest: artifact.descriptor.artifact_digest,
             size: artifact.descriptor.artifact_size,
             cached: artifact.cached,
@@ -196,6 +148,63 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         printer.data(&text)?;
     }
     Ok(Outcome::Ok)
+}
+
+/// The engine settings the flags ask for.
+fn settings(args: &Args) -> Result<Settings> {
+    let mut settings = Settings {
+        opt_level: match args.opt_level.as_str() {
+            "none" => OptLevel::None,
+            "speed" => OptLevel::Speed,
+            "speed-and-size" => OptLevel::SpeedAndSize,
+            other => bail!("`--opt-level {other}` is not one of none, speed, speed-and-size"),
+        },
+        memory_reservation: args.memory_reservation,
+        memory_guard_size: args.memory_guard_size,
+        epoch_interruption: args.epoch_interruption,
+        fuel: args.fuel,
+        wasm_features: Default::default(),
+    };
+    for spec in &args.wasm_features {
+        settings.parse_wasm_features(spec)?;
+    }
+    Ok(settings)
+}
+
+/// Compiles `wasm` for every target, in parallel, at most one target per
+/// core (each compile is itself parallel inside Wasmtime); the results are
+/// in the order of `targets`.
+fn compile_all(
+    wasm: &[u8],
+    targets: &[Target],
+    cpu: &Cpu,
+    settings: &Settings,
+    cache: Option<&std::path::Path>,
+) -> Result<Vec<Result<kiln_aot::Artifact>>> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(targets.len());
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, Result<kiln_aot::Artifact>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(&target) = targets.get(i) else { break };
+                    let result = kiln_aot::compile(wasm, target, cpu, settings, cache);
+                    if let Ok(mut r) = results.lock() {
+                        r.push((i, result));
+                    }
+                }
+            });
+        }
+    });
+    let mut results = results
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("internal error: a compile thread panicked"))?;
+    results.sort_by_key(|(i, _)| *i);
+    Ok(results.into_iter().map(|(_, r)| r).collect())
 }
 
 fn check(args: &Args, printer: &Printer) -> Result<Outcome> {

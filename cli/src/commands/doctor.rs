@@ -1,4 +1,7 @@
-//! `kiln doctor`: lists the toolchains kiln can use, their versions and paths, the adapters kiln embeds, and what is missing.
+//! `kiln doctor`: the toolchains and adapters kiln can use, and what is missing.
+//!
+//! `kiln doctor`: lists the toolchains kiln can use, their versions and paths,
+//! the adapters kiln embeds, and what is missing.
 
 use crate::outcome::Outcome;
 use crate::output::{Printer, human_size};

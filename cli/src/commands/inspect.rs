@@ -139,7 +139,7 @@ fn invalid_or_error(
     failed_to: &str,
     printer: &Printer,
 ) -> Result<Outcome> {
-    match err.downcast::<kiln_inspect::Invalid>() {
+    match err.downcast::<kiln_core::Invalid>() {
         Ok(invalid) => {
             printer.warn(&crate::render::invalid_message(file, &invalid));
             Ok(Outcome::Problems)

@@ -1,4 +1,7 @@
-//! `kiln login` / `kiln logout`: registry credentials in Docker's config file (or its credential helper), checked against the registry first.
+//! `kiln login` / `kiln logout`: registry credentials in Docker's config file.
+//!
+//! `kiln login` / `kiln logout`: registry credentials in Docker's config file
+//! (or its credential helper), checked against the registry first.
 
 use super::args::RegistryArgs;
 use crate::outcome::Outcome;

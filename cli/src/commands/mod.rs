@@ -1,4 +1,8 @@
-//! One module per subcommand, each with its clap `Args` and a `run` that parses them into plain values, calls `crate::ops` and renders the result; `args` holds the flags several commands share. No command imports another.
+//! One module per subcommand: clap `Args` and a `run` that parses, calls `crate::ops` and renders.
+//!
+//! One module per subcommand, each with its clap `Args` and a `run` that parses
+//! them into plain values, calls `crate::ops` and renders the result; `args`
+//! holds the flags several commands share. No command imports another.
 
 pub mod args;
 pub mod audit;

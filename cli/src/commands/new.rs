@@ -1,4 +1,7 @@
-//! `kiln new`: a project from one of the templates in templates/, ready for `kiln build` and `kiln publish` with no edits.
+//! `kiln new`: a project from one of the templates in templates/.
+//!
+//! `kiln new`: a project from one of the templates in templates/, ready for
+//! `kiln build` and `kiln publish` with no edits.
 
 use crate::outcome::Outcome;
 use crate::output::Printer;

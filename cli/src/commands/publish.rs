@@ -1,4 +1,7 @@
-//! `kiln publish`: build, validate, audit, precompile, push (component, precompiled artifacts, SBOM) and sign in one command, with one receipt.
+//! `kiln publish`: build, check, precompile, push and sign in one command, with one receipt.
+//!
+//! `kiln publish`: build, validate, audit, precompile, push (component,
+//! precompiled artifacts, SBOM) and sign in one command, with one receipt.
 
 use super::args::{BuildFlags, RegistryArgs};
 use crate::ops::publish;

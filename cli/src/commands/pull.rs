@@ -1,4 +1,8 @@
-//! `kiln pull`: a Wasm artifact from a registry or a local OCI layout, or with `--target` the precompiled artifact for that machine when one is attached; every byte checked against its digest before anything is written.
+//! `kiln pull`: a Wasm artifact, or the precompiled artifact for a target, checked before it is written.
+//!
+//! `kiln pull`: a Wasm artifact from a registry or a local OCI layout, or with
+//! `--target` the precompiled artifact for that machine when one is attached;
+//! every byte checked against its digest before anything is written.
 
 use super::args::RegistryArgs;
 use crate::outcome::Outcome;

@@ -1,4 +1,8 @@
-//! `kiln push`: a component (or core module) as a CNCF Wasm OCI artifact, with its precompiled artifacts attached as referrers, to a registry or a local OCI layout.
+//! `kiln push`: a component as a CNCF Wasm OCI artifact, with its precompiled artifacts as referrers.
+//!
+//! `kiln push`: a component (or core module) as a CNCF Wasm OCI artifact, with
+//! its precompiled artifacts attached as referrers, to a registry or a local
+//! OCI layout.
 
 use super::args::RegistryArgs;
 use crate::ops::push;

@@ -1,4 +1,8 @@
-//! `kiln keygen`, `sign`, `verify`, `sign-blob`, `verify-blob`: cosign-compatible signatures with keys, offline, for artifacts in registries and local layouts and for files.
+//! `kiln keygen`, `sign`, `verify`, `sign-blob`, `verify-blob`: cosign-compatible signatures with keys.
+//!
+//! `kiln keygen`, `sign`, `verify`, `sign-blob`, `verify-blob`:
+//! cosign-compatible signatures with keys, offline, for artifacts in registries
+//! and local layouts and for files.
 
 use super::args::RegistryArgs;
 use crate::ops::sign::{

@@ -74,14 +74,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
                     ),
                 )
             }),
-            Err(e) => bar.suspend(|| {
-                printer.warn(&format!(
-                    "`{}` is invalid at offset {:#x}: {}",
-                    path.display(),
-                    e.offset,
-                    e.message
-                ))
-            }),
+            Err(e) => bar.suspend(|| printer.warn(&crate::render::invalid_message(path, e))),
         }
         results.push(FileResult {
             path: path.clone(),

@@ -1,4 +1,9 @@
-//! Building a project into a validated component: the language's driver, then either the component an unchanged toolchain output was made from, or componentizing (embedding a WIT world first when needed), metadata, validation and writing.
+//! Building a project into a validated component: driver, reuse or componentize, metadata, validate, write.
+//!
+//! Building a project into a validated component: the language's driver, then
+//! either the component an unchanged toolchain output was made from, or
+//! componentizing (embedding a WIT world first when needed), metadata,
+//! validation and writing.
 
 use super::ms;
 use anyhow::{Context, Result};

@@ -1,4 +1,8 @@
-//! Operations: the work behind the commands, taking plain values (never clap `Args`) and reporting through a `Reporter` or the printer; what two commands share lives here, never in one of them.
+//! Operations: the work behind the commands, on plain values; what two commands share lives here.
+//!
+//! Operations: the work behind the commands, taking plain values (never clap
+//! `Args`) and reporting through a `Reporter` or the printer; what two commands
+//! share lives here, never in one of them.
 
 pub mod build;
 pub mod publish;
@@ -29,4 +33,28 @@ pub fn dir_of(file: &Path) -> PathBuf {
 /// Milliseconds since `since`, as timings are reported.
 pub fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Writes a precompiled artifact for `target` as `DIR/STEM.TARGET.cwasm`
+/// with its descriptor, reports it (`Cached` or `Compiled`, the target and
+/// the path) and returns its files: what `kiln compile` and `kiln publish`
+/// do with each artifact they make.
+pub fn write_precompiled(
+    dir: &Path,
+    stem: &str,
+    target: kiln_core::Target,
+    artifact: &kiln_aot::Artifact,
+    reporter: &dyn kiln_core::Reporter,
+) -> Result<kiln_aot::ArtifactFiles> {
+    let files = kiln_aot::ArtifactFiles::new(dir, stem, target);
+    files.write(&artifact.bytes, &artifact.descriptor)?;
+    reporter.status(
+        if artifact.cached {
+            "Cached"
+        } else {
+            "Compiled"
+        },
+        &format!("{target} `{}`", files.cwasm.display()),
+    );
+    Ok(files)
 }

@@ -1,4 +1,8 @@
-//! Writing what was pulled where kiln names it: `STEM.wasm`, or `STEM.TRIPLE.cwasm` with the descriptor kiln checked and writes itself, never replacing a file that is not kiln's.
+//! Writing what was pulled where kiln names it, never replacing a file that is not kiln's.
+//!
+//! Writing what was pulled where kiln names it: `STEM.wasm`, or
+//! `STEM.TRIPLE.cwasm` with the descriptor kiln checked and writes itself,
+//! never replacing a file that is not kiln's.
 
 use anyhow::{Context, Result, bail};
 use kiln_oci::Content;

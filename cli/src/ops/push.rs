@@ -1,4 +1,8 @@
-//! What pushing a component needs besides the store: its OCI annotations, the reference it goes to by default, and the precompiled artifacts beside it that may be attached.
+//! What pushing a component needs besides the store: annotations, default reference, artifacts.
+//!
+//! What pushing a component needs besides the store: its OCI annotations, the
+//! reference it goes to by default, and the precompiled artifacts beside it
+//! that may be attached.
 
 use super::{read_input, registry};
 use anyhow::{Context, Result, bail};

@@ -1,4 +1,7 @@
-//! Keys and signatures for publish, pull and the signing commands: loading keys, signing in either format, judging what is stored.
+//! Keys and signatures as publish, pull and the signing commands use them.
+//!
+//! Loading keys (asking for a password when needed), signing a digest in
+//! either format, and judging every stored signature on its own.
 
 use anyhow::{Context, Result, bail};
 use kiln_core::{Digest, Reporter, SignatureFormat};

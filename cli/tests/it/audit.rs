@@ -1,4 +1,8 @@
-//! `kiln audit` on hand-written components and modules with known imports: every rule kind passes and fails where it should, JSON is deserialized, SARIF is validated against its schema.
+//! `kiln audit` on hand-written components and modules with known imports.
+//!
+//! `kiln audit` on hand-written components and modules with known imports:
+//! every rule kind passes and fails where it should, JSON is deserialized,
+//! SARIF is validated against its schema.
 
 use crate::common::*;
 use serde::Deserialize;

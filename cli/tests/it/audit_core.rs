@@ -1,4 +1,11 @@
-//! Audits of core modules at the level of WIT interfaces: WASI preview1 imports judged as the WASI 0.2 interfaces the adapter imports for them (the table checked against the real adapter), host-specific imports from real Go `GOOS=js` and C wasip1 builds and from emscripten- and wasm-bindgen-shaped modules, imports no rule examined, and binaries an audit cannot check (invalid, or in encodings kiln cannot read) exiting 2.
+//! Audits of core modules at the level of WIT interfaces, and of binaries an audit cannot check.
+//!
+//! Audits of core modules at the level of WIT interfaces: WASI preview1 imports
+//! judged as the WASI 0.2 interfaces the adapter imports for them (the table
+//! checked against the real adapter), host-specific imports from real Go
+//! `GOOS=js` and C wasip1 builds and from emscripten- and wasm-bindgen-shaped
+//! modules, imports no rule examined, and binaries an audit cannot check
+//! (invalid, or in encodings kiln cannot read) exiting 2.
 
 use crate::common::*;
 use kiln_inspect::audit::preview1;
@@ -33,20 +40,6 @@ fn findings(report: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The items of a report's note with `rule`, if it has one.
-fn note(report: &Value, rule: &str) -> Option<Vec<String>> {
-    report["notes"].as_array()?.iter().find_map(|n| {
-        (n["rule"] == rule).then(|| {
-            n["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i.as_str().unwrap().to_string())
-                .collect()
-        })
-    })
-}
-
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
         .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
@@ -70,185 +63,235 @@ fn policy(dir: &Path, name: &str, text: &str) -> String {
     path.display().to_string()
 }
 
-#[test]
-fn preview1_imports_are_judged_as_the_interfaces_the_adapter_imports() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = write_wat(
-        dir.path(),
-        "net",
-        r#"(module
-            (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-            (import "wasi_snapshot_preview1" "random_get" (func (param i32 i32) (result i32)))
-            (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
-            (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
-            (memory (export "memory") 1))"#,
-    );
-    let (code, report) = audit(&file, "builtin:wasi-cli-pure");
-    assert_eq!(code, Some(1), "{report:#}");
-    // The socket is denied, and the message names the preview1 function it
-    // came from; stdout, files and randomness are allowed.
-    let denied: Vec<_> = findings(&report)
-        .into_iter()
-        .filter(|(rule, _)| rule == "imports.denied")
-        .collect();
-    assert_eq!(
-        denied,
-        [("imports.denied".to_string(), versioned("wasi:sockets/tcp"))],
-        "{report:#}"
-    );
-    assert!(
-        report["findings"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("wasi_snapshot_preview1::sock_accept"),
-        "{report:#}"
-    );
-    let imports = strings(&report["facts"]["imports"]);
-    for interface in ["wasi:random/random", "wasi:cli/stdout", "wasi:sockets/tcp"] {
-        assert!(imports.contains(&versioned(interface)), "{imports:?}");
-    }
-    assert_eq!(
-        strings(&report["facts"]["derived_from"][versioned("wasi:random/random")]),
-        ["wasi_snapshot_preview1::random_get"]
-    );
-    // Without the socket the same module passes, with nothing unexamined.
-    let file = write_wat(
-        dir.path(),
-        "cli",
-        r#"(module
-            (import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
-            (import "wasi_snapshot_preview1" "clock_time_get" (func (param i32 i64 i32) (result i32)))
-            (memory (export "memory") 1))"#,
-    );
-    let (code, report) = audit(&file, "builtin:wasi-cli-pure");
-    assert_eq!(code, Some(0), "{report:#}");
-    assert_eq!(report["notes"], Value::Null, "{report:#}");
-    assert!(
-        strings(&report["facts"]["imports"]).contains(&versioned("wasi:cli/stdout")),
-        "wasi_unstable maps as preview1 does: {report:#}"
-    );
-}
+/// A module importing preview1 functions: stdout, randomness and a socket.
+const NET: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "random_get" (func (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "sched_yield" (func (result i32)))
+    (memory (export "memory") 1))"#;
 
-#[test]
-fn host_specific_imports_fail_a_default_deny_and_are_reported_under_allow() {
-    let dir = tempfile::tempdir().unwrap();
-    // The shapes of emscripten (`env`, minified `a::b`) and wasm-bindgen
-    // (`__wbindgen_placeholder__`) modules.
-    let file = write_wat(
-        dir.path(),
-        "web",
-        r#"(module
-            (import "env" "emscripten_memcpy_js" (func (param i32 i32 i32)))
-            (import "a" "b" (func (param i32) (result i32)))
-            (import "__wbindgen_placeholder__" "__wbindgen_describe" (func (param i32)))
-            (import "wasi_snapshot_preview1" "not_a_wasi_function" (func))
-            (memory (export "memory") 1))"#,
-    );
-    let (code, report) = audit(&file, "builtin:wasi-cli-pure");
-    assert_eq!(code, Some(1), "{report:#}");
-    let host = [
-        "env::emscripten_memcpy_js",
-        "a::b",
-        "__wbindgen_placeholder__::__wbindgen_describe",
-        "wasi_snapshot_preview1::not_a_wasi_function",
-    ];
-    assert_eq!(
-        findings(&report),
-        host.iter()
-            .map(|h| ("imports.host-specific".to_string(), h.to_string()))
-            .collect::<Vec<_>>(),
-        "{report:#}"
-    );
-    assert_eq!(strings(&report["facts"]["host_specific"]), host);
+/// The same without the socket, one import through `wasi_unstable`.
+const CLI: &str = r#"(module
+    (import "wasi_unstable" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "clock_time_get" (func (param i32 i64 i32) (result i32)))
+    (memory (export "memory") 1))"#;
 
-    // Under `default = "allow"` they pass, and the report says so.
-    let allow = policy(dir.path(), "allow", "[imports]\ndefault = \"allow\"\n");
-    let (code, report) = audit(&file, &allow);
-    assert_eq!(code, Some(0), "{report:#}");
-    assert_eq!(note(&report, "imports.host-specific").unwrap(), host);
-    let out = run_ok(kiln().arg("audit").arg(&file).args(["--policy", &allow]));
-    assert!(
-        stdout(&out).contains("note: 4 host-specific imports passed only because unlisted imports are allowed; the module needs a host that provides `env`, `a`, `__wbindgen_placeholder__`, `wasi_snapshot_preview1`"),
-        "{}",
-        stdout(&out)
-    );
+/// The shapes of emscripten (`env`, minified `a::b`) and wasm-bindgen
+/// (`__wbindgen_placeholder__`) modules, and a preview1 name WASI lacks.
+const WEB: &str = r#"(module
+    (import "env" "emscripten_memcpy_js" (func (param i32 i32 i32)))
+    (import "a" "b" (func (param i32) (result i32)))
+    (import "__wbindgen_placeholder__" "__wbindgen_describe" (func (param i32)))
+    (import "wasi_snapshot_preview1" "not_a_wasi_function" (func))
+    (memory (export "memory") 1))"#;
 
-    // A deny pattern in `[imports]` denies (deny wins); `[core]` rules
-    // decide about the others they look at.
-    let named = policy(
-        dir.path(),
+/// The policy files the cases name, written to `NAME.toml`.
+const POLICIES: &[(&str, &str)] = &[
+    ("allow", "[imports]\ndefault = \"allow\"\n"),
+    (
         "named",
         "[imports]\ndefault = \"allow\"\ndeny = [\"env::*\"]\n[core]\ndefault = \"allow\"\ndeny = [\"a::*\"]\nallow = [\"__wbindgen_placeholder__::*\"]\n",
-    );
-    let (code, report) = audit(&file, &named);
-    assert_eq!(code, Some(1), "{report:#}");
-    assert_eq!(
-        findings(&report),
-        [
-            ("core.denied".to_string(), "a::b".to_string()),
-            (
-                "imports.denied".to_string(),
-                "env::emscripten_memcpy_js".to_string()
-            ),
-        ],
-        "{report:#}"
-    );
+    ),
+    ("limits", "[limits]\nmax-size = \"1 MiB\"\n"),
+    ("component-limits", "[limits]\nmax-size = \"100 MiB\"\n"),
+    ("world", "[world]\nwit = \"wit\"\n"),
+];
 
-    // A policy without `[imports]` keeps passing, and lists what no rule
-    // looked at.
-    let limits = policy(dir.path(), "limits", "[limits]\nmax-size = \"1 MiB\"\n");
-    let (code, report) = audit(&file, &limits);
-    assert_eq!(code, Some(0), "{report:#}");
-    assert_eq!(note(&report, "imports.unexamined").unwrap(), host);
+/// One audit: the inputs (by name, see [`inputs`]), the policy (a built-in
+/// or one of [`POLICIES`]), more flags, and the exit code. Its outputs are
+/// `snapshots/audit/core/NAME.{txt,json,sarif}`.
+struct Case {
+    name: &'static str,
+    inputs: &'static [&'static str],
+    policy: &'static str,
+    flags: &'static [&'static str],
+    exit: i32,
+}
 
+const CASES: &[Case] = &[
+    // The socket is denied, and the message names the preview1 function it
+    // came from; stdout, files and randomness are allowed.
+    Case {
+        name: "preview1-socket",
+        inputs: &["net"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &[],
+        exit: 1,
+    },
+    // Without the socket the same module passes, with nothing unexamined;
+    // `wasi_unstable` maps as preview1 does.
+    Case {
+        name: "preview1-cli",
+        inputs: &["cli"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &[],
+        exit: 0,
+    },
+    // Host-specific imports fail a default deny...
+    Case {
+        name: "host-specific-denied",
+        inputs: &["web"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &[],
+        exit: 1,
+    },
+    // ...and pass under `default = "allow"`, with a note saying so.
+    Case {
+        name: "host-specific-allowed",
+        inputs: &["web"],
+        policy: "allow",
+        flags: &[],
+        exit: 0,
+    },
+    // A deny pattern in `[imports]` denies (deny wins); `[core]` rules
+    // decide about the others they look at.
+    Case {
+        name: "host-specific-named",
+        inputs: &["web"],
+        policy: "named",
+        flags: &[],
+        exit: 1,
+    },
+    // A policy without `[imports]` passes, and lists what no rule looked at.
+    Case {
+        name: "host-specific-unexamined",
+        inputs: &["web"],
+        policy: "limits",
+        flags: &[],
+        exit: 0,
+    },
     // A target world provides WIT interfaces, never host-specific imports.
-    std::fs::create_dir(dir.path().join("wit")).unwrap();
+    Case {
+        name: "host-specific-outside-world",
+        inputs: &["web"],
+        policy: "world",
+        flags: &[],
+        exit: 1,
+    },
+    // A component's imports, when no rule looks at them, are a note (in
+    // SARIF at level `note`).
+    Case {
+        name: "component-unexamined",
+        inputs: &["hello"],
+        policy: "component-limits",
+        flags: &[],
+        exit: 0,
+    },
+    // An audit never passes what it could not check: a function body the
+    // validator rejects...
+    Case {
+        name: "invalid-body",
+        inputs: &["invalid"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &[],
+        exit: 2,
+    },
+    // ...which --no-validate does not read, as callers that validated.
+    Case {
+        name: "invalid-body-not-validated",
+        inputs: &["invalid"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &["--no-validate"],
+        exit: 0,
+    },
+    // Encodings kiln's parser does not know: a newer component layer, an
+    // unknown section, an unknown type constructor.
+    Case {
+        name: "unreadable-layer",
+        inputs: &["layer2", "invalid"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &[],
+        exit: 2,
+    },
+    Case {
+        name: "unreadable-section",
+        inputs: &["section", "invalid"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &[],
+        exit: 2,
+    },
+    Case {
+        name: "unreadable-type",
+        inputs: &["type", "invalid"],
+        policy: "builtin:wasi-cli-pure",
+        flags: &[],
+        exit: 2,
+    },
+];
+
+/// Writes every input the cases name to `dir/NAME.wasm`, the policies to
+/// `dir/NAME.toml` and the world of `world.toml` to `dir/wit`.
+fn inputs(dir: &Path) {
+    for (name, wat) in [("net", NET), ("cli", CLI), ("web", WEB)] {
+        write_wat(dir, name, wat);
+    }
+    hello(dir);
+    // A function body the validator rejects (`wat` does not check types).
+    let invalid = wat::parse_str(r#"(module (func (result i32) i64.const 1))"#).unwrap();
+    let header = b"\0asm\x0d\x00\x01\x00";
+    for (name, bytes) in [
+        ("invalid", invalid),
+        ("layer2", b"\0asm\x0d\x00\x02\x00".to_vec()),
+        ("section", [&header[..], &[0x0e, 0x01, 0x00]].concat()),
+        ("type", [&header[..], &[0x07, 0x02, 0x01, 0x50]].concat()),
+    ] {
+        std::fs::write(dir.join(format!("{name}.wasm")), bytes).unwrap();
+    }
+    for (name, text) in POLICIES {
+        policy(dir, name, text);
+    }
+    std::fs::create_dir(dir.join("wit")).unwrap();
     std::fs::write(
-        dir.path().join("wit/world.wit"),
+        dir.join("wit/world.wit"),
         "package acme:host;\ninterface log {\n  log: func(msg: string);\n}\nworld host {\n  import log;\n}\n",
     )
     .unwrap();
-    let world = policy(dir.path(), "world", "[world]\nwit = \"wit\"\n");
-    let (code, report) = audit(&file, &world);
-    assert_eq!(code, Some(1), "{report:#}");
-    assert_eq!(
-        findings(&report),
-        host.iter()
-            .map(|h| ("world.import-outside".to_string(), h.to_string()))
-            .collect::<Vec<_>>(),
-        "{report:#}"
-    );
 }
 
 #[test]
-fn a_component_under_a_policy_without_import_rules_lists_its_imports_as_unexamined() {
+fn core_module_audits_match_their_snapshots() {
     let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("hello.wasm");
-    build(&fixture("rust-command"), &wasm, &[]);
-    let limits = policy(dir.path(), "limits", "[limits]\nmax-size = \"100 MiB\"\n");
-    let (code, report) = audit(&wasm, &limits);
-    assert_eq!(code, Some(0), "{report:#}");
-    let unexamined = note(&report, "imports.unexamined").expect("a note");
-    assert_eq!(unexamined, strings(&report["facts"]["imports"]));
-    assert!(!unexamined.is_empty());
-    let out = run_ok(kiln().arg("audit").arg(&wasm).args(["--policy", &limits]));
-    assert!(
-        stdout(&out).contains("note: no rule of the policy examined"),
-        "{}",
-        stdout(&out)
-    );
-    // SARIF carries notes at level `note`.
-    let out = run_ok(
-        kiln()
-            .arg("audit")
-            .arg(&wasm)
-            .args(["--policy", &limits, "--sarif"]),
-    );
-    let sarif: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let results = sarif["runs"][0]["results"].as_array().unwrap();
-    assert_eq!(results.len(), 1, "{sarif:#}");
-    assert_eq!(results[0]["level"], "note");
-    assert_eq!(results[0]["ruleId"], "imports.unexamined");
+    inputs(dir.path());
+    let filters = Filters::new().path(dir.path(), "TMP");
+    for case in CASES {
+        let policy = if case.policy.starts_with("builtin:") {
+            case.policy.to_string()
+        } else {
+            dir.path()
+                .join(format!("{}.toml", case.policy))
+                .display()
+                .to_string()
+        };
+        for (format, flag) in [
+            ("txt", None),
+            ("json", Some("--json")),
+            ("sarif", Some("--sarif")),
+        ] {
+            let out = run(kiln()
+                .arg("audit")
+                .args(
+                    case.inputs
+                        .iter()
+                        .map(|i| dir.path().join(format!("{i}.wasm"))),
+                )
+                .args(["--policy", &policy])
+                .args(case.flags)
+                .args(flag));
+            assert_eq!(
+                out.status.code(),
+                Some(case.exit),
+                "{} {format}: {}",
+                case.name,
+                transcript(&out)
+            );
+            assert_snapshot(
+                snapshot(&format!("audit/core/{}.{format}", case.name)),
+                &transcript(&out),
+                &filters,
+            );
+        }
+    }
 }
 
 /// The preview1 table, checked against the adapter kiln componentizes with:
@@ -484,63 +527,4 @@ fn real_go_js_and_c_wasip1_modules() {
         imports.iter().any(|i| i.starts_with("wasi:clocks/")),
         "{imports:?}"
     );
-}
-
-/// A binary with a function body the validator rejects (`wat` does not
-/// check types).
-fn invalid_body() -> Vec<u8> {
-    wat::parse_str(r#"(module (func (result i32) i64.const 1))"#).unwrap()
-}
-
-#[test]
-fn an_audit_never_passes_what_it_could_not_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let invalid = dir.path().join("invalid.wasm");
-    std::fs::write(&invalid, invalid_body()).unwrap();
-    let out = run(kiln()
-        .arg("audit")
-        .arg(&invalid)
-        .args(["--policy", "builtin:wasi-cli-pure"]));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stdout(&out).contains("ERROR"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("type mismatch"), "{}", stderr(&out));
-    // --no-validate reads the facts only, as callers that validated do.
-    let out = run(kiln().arg("audit").arg(&invalid).args([
-        "--policy",
-        "builtin:wasi-cli-pure",
-        "--no-validate",
-    ]));
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-
-    // Encodings kiln's parser does not know: a newer component layer, an
-    // unknown section, an unknown type constructor.
-    let header = b"\0asm\x0d\x00\x01\x00";
-    for (name, bytes) in [
-        ("layer2", b"\0asm\x0d\x00\x02\x00".to_vec()),
-        ("section", [&header[..], &[0x0e, 0x01, 0x00]].concat()),
-        ("type", [&header[..], &[0x07, 0x02, 0x01, 0x50]].concat()),
-    ] {
-        let file = dir.path().join(format!("{name}.wasm"));
-        std::fs::write(&file, &bytes).unwrap();
-        let out = run(kiln().arg("audit").arg(&file).arg(&invalid).args([
-            "--policy",
-            "builtin:wasi-cli-pure",
-            "--json",
-        ]));
-        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
-        let results: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(results["passed"], false);
-        assert_eq!(results["reports"], serde_json::json!([]));
-        assert_eq!(results["invalid"][0]["name"], invalid.display().to_string());
-        let message = results["unreadable"][0]["message"].as_str().unwrap();
-        assert!(
-            message.contains("cannot read") && message.contains(kiln_inspect::PARSER),
-            "{name}: {message}"
-        );
-        assert!(
-            stderr(&out).contains("2 of 2 inputs could not be audited"),
-            "{}",
-            stderr(&out)
-        );
-    }
 }

@@ -138,12 +138,20 @@ pub fn kiln_in(dir: &Path) -> Command {
     cmd
 }
 
-/// The rust-command fixture, built once per run of the tests.
+/// The rust-command fixture, built once per run of the tests so that its
+/// bytes are the same in every checkout at every commit, as the snapshots
+/// of what tests do with it (which keep its digests, and those of what is
+/// made from it) need: a copy outside kiln's git repository (kiln records
+/// the project's git revision), built with `--release` (a dev build's
+/// debug information holds the project's path), as the golden tests build.
 fn hello_component() -> &'static Path {
     static WASM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     WASM.get_or_init(|| {
         let out = root().join("target/test-cache/hello.wasm");
-        build(&fixture("rust-command"), &out, &[]);
+        let copy = tempfile::tempdir().expect("a temporary directory");
+        let project = copy.path().join("rust-command");
+        copy_dir(&fixture("rust-command"), &project);
+        build(&project, &out, &["--release"]);
         out
     })
 }
@@ -251,7 +259,8 @@ pub fn assert_snapshot(expected: impl AsRef<Path>, actual: &str, filters: &Filte
 /// text given to [`Filters::text`] (a registry's `HOST:PORT`, a digest that
 /// covers a random signature), and always times: the values of JSON keys
 /// named `ms` or ending in `_ms` (numbers, or every number in an object such
-/// as `timings_ms`) and durations after ` in ` (`in 1.23s`, `in 45ms`).
+/// as `timings_ms`) in the JSON documents that start a line, and durations
+/// after ` in ` (`in 1.23s`, `in 45ms`).
 #[derive(Clone, Default)]
 pub struct Filters {
     replacements: Vec<(String, String)>,
@@ -327,79 +336,163 @@ impl Filters {
     }
 }
 
-/// The length of the JSON number at the start of `s` (0 when there is none).
-fn number_len(s: &str) -> usize {
-    s.bytes()
-        .take_while(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
-        .count()
+/// What a time value becomes in a snapshot.
+const MS: &str = "[ms]";
+
+/// A time value while it is serialized: a string no output of kiln holds,
+/// turned into [`MS`] in the serialized text.
+const MS_MARK: &str = "\u{1}ms";
+
+/// A JSON value whose objects keep their keys in the order they were written
+/// (`serde_json::Value` sorts them), so that a document is serialized again
+/// as kiln wrote it, byte for byte, with its time values replaced.
+enum Json {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+    /// A time, replaced.
+    Ms,
 }
 
-/// Every number after a `:` in `s` (one JSON object) as `[ms]`.
-fn numbers_as_ms(s: &str) -> String {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find(':') {
-        out.push_str(&rest[..=i]);
-        rest = &rest[i + 1..];
-        let space = rest.len() - rest.trim_start().len();
-        out.push_str(&rest[..space]);
-        rest = &rest[space..];
-        let n = number_len(rest);
-        if n > 0 {
-            out.push_str("[ms]");
-            rest = &rest[n..];
+impl<'de> serde::Deserialize<'de> for Json {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Json, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Json;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Json, E> {
+                Ok(Json::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+                Ok(Json::Bool(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+                Ok(Json::Number(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+                Ok(Json::Number(v.into()))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Json, E> {
+                serde_json::Number::from_f64(v)
+                    .map(Json::Number)
+                    .ok_or_else(|| E::custom("not a JSON number"))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+                Ok(Json::String(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = a.next_element()? {
+                    items.push(item);
+                }
+                Ok(Json::Array(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Json, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = a.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(Json::Object(entries))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+impl serde::Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::Number(n) => n.serialize(s),
+            Json::String(text) => s.serialize_str(text),
+            Json::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(entries) => {
+                let mut map = s.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+            Json::Ms => s.serialize_str(MS_MARK),
         }
     }
-    out.push_str(rest);
-    out
 }
 
-/// Where the JSON string whose text starts `s` ends (its closing `"`).
-fn closing_quote(s: &str) -> Option<usize> {
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        match c {
-            '\\' if !escaped => escaped = true,
-            '"' if !escaped => return Some(i),
-            _ => escaped = false,
+impl Json {
+    /// Replaces the values of keys `ms` and `…_ms`: a number, or every
+    /// number of an object (`timings_ms`). Returns whether it replaced any.
+    fn replace_times(&mut self) -> bool {
+        let as_ms = |v: &mut Json| match v {
+            Json::Number(_) => {
+                *v = Json::Ms;
+                true
+            }
+            _ => false,
+        };
+        match self {
+            Json::Array(items) => items.iter_mut().fold(false, |r, i| i.replace_times() | r),
+            Json::Object(entries) => entries.iter_mut().fold(false, |r, (key, value)| {
+                let replaced = if key == "ms" || key.ends_with("_ms") {
+                    match value {
+                        Json::Object(times) => {
+                            times.iter_mut().fold(false, |r, (_, time)| as_ms(time) | r)
+                        }
+                        time => as_ms(time),
+                    }
+                } else {
+                    value.replace_times()
+                };
+                replaced | r
+            }),
+            _ => false,
         }
     }
-    None
 }
 
-/// The values of JSON keys `"ms"` and `"…_ms"` as `[ms]`.
+/// The values of JSON keys `"ms"` and `"…_ms"` as `[ms]`, in every JSON
+/// document that starts a line (kiln's `--json` output, pretty or one a
+/// line); the rest of the text, and documents without times, are kept as
+/// they are.
 fn json_times(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
-    while let Some(start) = rest.find('"') {
-        out.push_str(&rest[..start]);
-        rest = &rest[start..];
-        let Some(len) = closing_quote(&rest[1..]) else {
-            break;
-        };
-        let key = &rest[1..=len];
-        out.push_str(&rest[..len + 2]);
-        rest = &rest[len + 2..];
-        let after = rest.trim_start();
-        if !(key == "ms" || key.ends_with("_ms")) || !after.starts_with(':') {
-            continue;
-        }
-        let value_at = rest.len() - after[1..].trim_start().len();
-        out.push_str(&rest[..value_at]);
-        rest = &rest[value_at..];
-        if rest.starts_with('{') {
-            let end = rest.find('}').map_or(rest.len(), |e| e + 1);
-            out.push_str(&numbers_as_ms(&rest[..end]));
-            rest = &rest[end..];
-        } else {
-            let n = number_len(rest);
-            if n > 0 {
-                out.push_str("[ms]");
-                rest = &rest[n..];
+    while !rest.is_empty() {
+        if rest.starts_with(['{', '[']) {
+            let mut docs = serde_json::Deserializer::from_str(rest).into_iter::<Json>();
+            if let Some(Ok(mut doc)) = docs.next() {
+                let (original, after) = rest.split_at(docs.byte_offset());
+                if doc.replace_times() {
+                    let text = if original.contains('\n') {
+                        serde_json::to_string_pretty(&doc)
+                    } else {
+                        serde_json::to_string(&doc)
+                    };
+                    let mark = serde_json::to_string(MS_MARK).unwrap();
+                    out.push_str(&text.unwrap().replace(&mark, MS));
+                } else {
+                    out.push_str(original);
+                }
+                rest = after;
+                continue;
             }
         }
+        let line = rest.find('\n').map_or(rest.len(), |i| i + 1);
+        out.push_str(&rest[..line]);
+        rest = &rest[line..];
     }
-    out.push_str(rest);
     out
 }
 
@@ -455,10 +548,10 @@ fn filters_replace_paths_hosts_and_times() {
         .path(Path::new("/tmp/x"), "TMP")
         .path(Path::new("/tmp/x/project"), "PROJECT")
         .text("127.0.0.1:5000", "[REGISTRY]");
-    let text = "{\"message\":\"a \\\"quoted\\\" word\",\"stage\":\"build\",\"ms\":854.64}\n\"timings_ms\": {\n  \"a\": 1.5,\n  \"b\": 2e-3\n},\n\"size_ms\": 3, \"size\": 4\n   Published 127.0.0.1:5000/a in 1.44s (/tmp/x/project, /tmp/x/y)\nFinished in 12ms; in 2 places\n";
+    let text = "{\"message\":\"a \\\"quoted\\\" word\",\"stage\":\"build\",\"ms\":854.64}\n{\n  \"timings_ms\": {\n    \"a\": 1.5,\n    \"b\": 2e-3\n  },\n  \"size_ms\": 3,\n  \"size\": 4\n}\n[1,  2] kept as written\n   Published 127.0.0.1:5000/a in 1.44s (/tmp/x/project, /tmp/x/y)\nFinished in 12ms; in 2 places\n";
     assert_eq!(
         filters.apply(text),
-        "{\"message\":\"a \\\"quoted\\\" word\",\"stage\":\"build\",\"ms\":[ms]}\n\"timings_ms\": {\n  \"a\": [ms],\n  \"b\": [ms]\n},\n\"size_ms\": [ms], \"size\": 4\n   Published [REGISTRY]/a in [time] ([PROJECT], [TMP]/y)\nFinished in [time]; in 2 places\n"
+        "{\"message\":\"a \\\"quoted\\\" word\",\"stage\":\"build\",\"ms\":[ms]}\n{\n  \"timings_ms\": {\n    \"a\": [ms],\n    \"b\": [ms]\n  },\n  \"size_ms\": [ms],\n  \"size\": 4\n}\n[1,  2] kept as written\n   Published [REGISTRY]/a in [time] ([PROJECT], [TMP]/y)\nFinished in [time]; in 2 places\n"
     );
 }
 

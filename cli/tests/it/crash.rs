@@ -1,4 +1,9 @@
-//! Kill points: `push`, `sign` and `publish` aborted right after each step that changes shared state (`KILN_TEST_KILL_AFTER`), against a local layout and a real registry; what is left must be whole, and running the command again must finish the job without uploading what is already there.
+//! Kill points: `push`, `sign` and `publish` aborted after each step that changes shared state.
+//!
+//! Kill points: `push`, `sign` and `publish` aborted right after each step that
+//! changes shared state (`KILN_TEST_KILL_AFTER`), against a local layout and a
+//! real registry; what is left must be whole, and running the command again
+//! must finish the job without uploading what is already there.
 
 use crate::common::*;
 use crate::registry_harness::{Registry, Variant, check_whole};

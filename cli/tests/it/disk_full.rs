@@ -1,4 +1,8 @@
-//! A full disk under a layout and under an output directory (a small tmpfs the test mounts when run as root): a clear error, the previous state intact, no temporary files left behind.
+//! A full disk under a layout and under an output directory: a clear error, nothing left behind.
+//!
+//! A full disk under a layout and under an output directory (a small tmpfs the
+//! test mounts when run as root): a clear error, the previous state intact, no
+//! temporary files left behind.
 
 use crate::common::*;
 use crate::trust::module;

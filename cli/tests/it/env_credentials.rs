@@ -1,4 +1,9 @@
-//! Where `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` go: to the registry `KILN_REGISTRY` names and its token service, else only to the registry the command addresses and never to a token service on another host, with a warning naming the host they went to.
+//! Where `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` go, and where they never go.
+//!
+//! Where `KILN_REGISTRY_USERNAME`/`KILN_REGISTRY_PASSWORD` go: to the registry
+//! `KILN_REGISTRY` names and its token service, else only to the registry the
+//! command addresses and never to a token service on another host, with a
+//! warning naming the host they went to.
 
 use crate::common::*;
 use crate::registry_harness::{PASSWORD, Registry, USER, Variant};

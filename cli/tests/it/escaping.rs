@@ -1,4 +1,8 @@
-//! Strings from a registry or layout (media types, tags, error text) reach the terminal with their control characters escaped, so a crafted one cannot print a fake `Verified` line.
+//! Strings from a registry or layout reach the terminal with their control characters escaped.
+//!
+//! Strings from a registry or layout (media types, tags, error text) reach the
+//! terminal with their control characters escaped, so a crafted one cannot
+//! print a fake `Verified` line.
 
 use crate::common::*;
 use std::path::Path;

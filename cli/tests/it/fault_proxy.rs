@@ -1,4 +1,11 @@
-//! A fault-injecting reverse proxy on loopback for tests: in front of a real registry (and its token service), it answers chosen requests with a fault — a dropped connection, a 5xx or 429, a stall, a body cut short, a wrong `Docker-Content-Digest`, an oversized manifest or tag list — on the Nth matching request, the first K, or always, forwards everything else unchanged, and counts what it saw so tests can tell that kiln retried.
+//! A fault-injecting reverse proxy on loopback, in front of a real registry, for tests.
+//!
+//! A fault-injecting reverse proxy on loopback for tests: in front of a real
+//! registry (and its token service), it answers chosen requests with a fault —
+//! a dropped connection, a 5xx or 429, a stall, a body cut short, a wrong
+//! `Docker-Content-Digest`, an oversized manifest or tag list — on the Nth
+//! matching request, the first K, or always, forwards everything else
+//! unchanged, and counts what it saw so tests can tell that kiln retried.
 
 use bytes::Bytes;
 use http_body_util::BodyExt;

@@ -1,4 +1,12 @@
-//! Faults survived: push, pull, sign, publish and tags through a fault-injecting proxy in front of a real registry (and its token service). A transient fault is retried and the run succeeds; a persistent one is a clear error (exit 2) naming the registry and the operation; after any fault no tag points at a manifest whose blobs are missing; a rerun uploads nothing that is already there. `KILN_TEST_FAST_RETRY=1` and small `--timeout`/`--retries` keep the matrix to seconds.
+//! Faults survived: push, pull, sign, publish and tags through a fault-injecting proxy.
+//!
+//! Faults survived: push, pull, sign, publish and tags through a
+//! fault-injecting proxy in front of a real registry (and its token service). A
+//! transient fault is retried and the run succeeds; a persistent one is a clear
+//! error (exit 2) naming the registry and the operation; after any fault no tag
+//! points at a manifest whose blobs are missing; a rerun uploads nothing that
+//! is already there. `KILN_TEST_FAST_RETRY=1` and small `--timeout`/`--retries`
+//! keep the matrix to seconds.
 
 use crate::common::*;
 use crate::fault_proxy::{Fault, FaultProxy, Rule, When};

@@ -1,4 +1,11 @@
-//! Golden recordings of `kiln publish`: the Rust, C and Go command fixtures published, signed, with an SBOM and a pulley64 precompiled artifact, to a local OCI layout and to a real registry; the receipt, the `--json` event stream and the human output (stdout and stderr of a run without `--json`) of each are kept under `snapshots/publish/` (`cargo xtask bless` rewrites them), so a change to any of them shows as a diff.
+//! Golden recordings of `kiln publish` for the Rust, C and Go command fixtures.
+//!
+//! Golden recordings of `kiln publish`: the Rust, C and Go command fixtures
+//! published, signed, with an SBOM and a pulley64 precompiled artifact, to a
+//! local OCI layout and to a real registry; the receipt, the `--json` event
+//! stream and the human output (stdout and stderr of a run without `--json`) of
+//! each are kept under `snapshots/publish/` (`cargo xtask bless` rewrites
+//! them), so a change to any of them shows as a diff.
 //!
 //! Each run starts from nothing: a fresh copy of the fixture, its own target
 //! directory, `KILN_CACHE_DIR`, key and registry (or layout), so counters,

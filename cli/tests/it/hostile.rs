@@ -1,4 +1,8 @@
-//! Hostile binaries — small files that describe far more than they hold — are refused by inspect, audit and validate at once, in little memory, naming the offset and the reason.
+//! Hostile binaries are refused by inspect, audit and validate at once, in little memory.
+//!
+//! Hostile binaries — small files that describe far more than they hold — are
+//! refused by inspect, audit and validate at once, in little memory, naming the
+//! offset and the reason.
 
 use crate::common::*;
 use std::path::Path;

@@ -1,4 +1,9 @@
-//! Hostile registries on loopback — plain TCP servers that send a 256 MiB manifest or token reply, a tag list that links to itself forever, or one byte every two seconds — must not hold kiln: each run ends within seconds, in little memory, with an error naming what was exceeded.
+//! Hostile registries on loopback must not hold kiln: each run ends within seconds.
+//!
+//! Hostile registries on loopback — plain TCP servers that send a 256 MiB
+//! manifest or token reply, a tag list that links to itself forever, or one
+//! byte every two seconds — must not hold kiln: each run ends within seconds,
+//! in little memory, with an error naming what was exceeded.
 
 use crate::common::*;
 use std::io::{BufRead, BufReader, Write};

@@ -1,4 +1,12 @@
-//! `--insecure` relaxes TLS for the registry named only, never for a token service elsewhere (issue 14): a fake registry on 127.0.0.1 over TLS, whose self-signed certificate `--insecure` accepts, sends kiln to a token service presenting the very same certificate at 127.0.0.2 and at another port of 127.0.0.1, which kiln must refuse; `--ca-file`, which applies to every host, is the control showing that the token service is reached once its certificate is trusted.
+//! `--insecure` relaxes TLS for the registry named only, never for a token service elsewhere.
+//!
+//! `--insecure` relaxes TLS for the registry named only, never for a token
+//! service elsewhere (issue 14): a fake registry on 127.0.0.1 over TLS, whose
+//! self-signed certificate `--insecure` accepts, sends kiln to a token service
+//! presenting the very same certificate at 127.0.0.2 and at another port of
+//! 127.0.0.1, which kiln must refuse; `--ca-file`, which applies to every host,
+//! is the control showing that the token service is reached once its
+//! certificate is trusted.
 
 use crate::common::*;
 use crate::registry_harness::{openssl, tool};

@@ -1,4 +1,7 @@
-//! `kiln inspect` and `kiln validate` on hand-written .wat fixtures, compared with expected output kept beside them (`BLESS=1` rewrites it).
+//! `kiln inspect` and `kiln validate` on hand-written .wat fixtures with expected outputs.
+//!
+//! `kiln inspect` and `kiln validate` on hand-written .wat fixtures, compared
+//! with expected output kept beside them (`BLESS=1` rewrites it).
 
 use crate::common::*;
 use std::io::Write;

@@ -1,4 +1,8 @@
-//! Integration tests of the `kiln` binary: real cargo builds of the fixtures, run in a real Wasmtime, and inspect/validate on hand-made and corrupted wasm.
+//! Integration tests of the `kiln` binary, one module per area.
+//!
+//! Integration tests of the `kiln` binary: real cargo builds of the fixtures,
+//! run in a real Wasmtime, and inspect/validate on hand-made and corrupted
+//! wasm.
 
 // Tests fail loudly on unexpected errors; unwrapping is how they say so.
 #![allow(clippy::unwrap_used)]

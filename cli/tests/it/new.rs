@@ -1,4 +1,9 @@
-//! `kiln new`: every template becomes a project that `kiln build` and `kiln publish` handle with no edits, and that runs in Wasmtime (commands with arguments, libraries through their exports, http handlers through a real wasi:http host).
+//! `kiln new`: every template builds, publishes and runs with no edits.
+//!
+//! `kiln new`: every template becomes a project that `kiln build` and `kiln
+//! publish` handle with no edits, and that runs in Wasmtime (commands with
+//! arguments, libraries through their exports, http handlers through a real
+//! wasi:http host).
 
 use crate::common::*;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,9 @@
-//! Wasm that other tools pushed: the shapes `oras push` and older guides make (the OCI 1.1 empty config with `artifactType`, a Wasm config with an empty body, older Wasm layer types), pushed with raw HTTP to a real registry and pulled, inspected, audited and signed with kiln.
+//! Wasm that other tools pushed, pulled, inspected, audited and signed with kiln.
+//!
+//! Wasm that other tools pushed: the shapes `oras push` and older guides make
+//! (the OCI 1.1 empty config with `artifactType`, a Wasm config with an empty
+//! body, older Wasm layer types), pushed with raw HTTP to a real registry and
+//! pulled, inspected, audited and signed with kiln.
 
 use crate::common::*;
 use crate::registry_harness::{Registry, Variant};

@@ -1,4 +1,8 @@
-//! Credentials podman users keep: the containers auth file (`REGISTRY_AUTH_FILE`), read after Docker's config file, on a real registry behind htpasswd.
+//! Credentials podman users keep: the containers auth file (`REGISTRY_AUTH_FILE`).
+//!
+//! Credentials podman users keep: the containers auth file
+//! (`REGISTRY_AUTH_FILE`), read after Docker's config file, on a real registry
+//! behind htpasswd.
 
 use crate::common::*;
 use crate::registry_harness::{PASSWORD, Registry, USER, Variant};

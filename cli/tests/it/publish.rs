@@ -1,4 +1,9 @@
-//! `kiln publish` end to end: real builds, a real loopback registry, signatures checked by openssl, pulled artifacts run in Wasmtime, the receipt checked against its schema, no-op and reproducible republishes, and audit failures that push nothing.
+//! `kiln publish` end to end: real builds, a loopback registry, signatures and receipts checked.
+//!
+//! `kiln publish` end to end: real builds, a real loopback registry, signatures
+//! checked by openssl, pulled artifacts run in Wasmtime, the receipt checked
+//! against its schema, no-op and reproducible republishes, and audit failures
+//! that push nothing.
 
 use crate::common::*;
 use crate::registry_harness::{Registry, Variant, files_under};

@@ -1,4 +1,12 @@
-//! Registry behaviours CNCF distribution 2.8 lacks, for tests: a reverse proxy in front of it that adds the OCI referrers API (records every manifest stored with a `subject` and answers `GET /v2/<repo>/referrers/<digest>` from that record, as registries implementing distribution-spec 1.1 do), or that denies every write with 403 and a `DENIED` error as hosted registries do for credentials without push permission; everything else goes to distribution unchanged.
+//! Registry behaviours CNCF distribution 2.8 lacks, as a reverse proxy in front of it, for tests.
+//!
+//! Registry behaviours CNCF distribution 2.8 lacks, for tests: a reverse proxy
+//! in front of it that adds the OCI referrers API (records every manifest
+//! stored with a `subject` and answers `GET /v2/<repo>/referrers/<digest>` from
+//! that record, as registries implementing distribution-spec 1.1 do), or that
+//! denies every write with 403 and a `DENIED` error as hosted registries do for
+//! credentials without push permission; everything else goes to distribution
+//! unchanged.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

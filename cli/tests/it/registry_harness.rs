@@ -1,4 +1,10 @@
-//! A real OCI registry for tests: Debian's `docker-registry` (CNCF distribution) on a free loopback port, plain, behind htpasswd basic auth, behind a bearer token service, or with TLS (a private CA, a self-signed certificate as Docker's guide makes one, or a private CA requiring client certificates); stopped by its process id when dropped.
+//! A real OCI registry for tests: Debian's `docker-registry` on a free loopback port.
+//!
+//! A real OCI registry for tests: Debian's `docker-registry` (CNCF
+//! distribution) on a free loopback port, plain, behind htpasswd basic auth,
+//! behind a bearer token service, or with TLS (a private CA, a self-signed
+//! certificate as Docker's guide makes one, or a private CA requiring client
+//! certificates); stopped by its process id when dropped.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};

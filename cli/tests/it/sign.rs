@@ -1,4 +1,8 @@
-//! `kiln keygen`/`sign`/`verify`/`sign-blob`/`verify-blob` and `pull --verify-key`: cosign's formats on a real registry and a local layout, checked independently with openssl.
+//! Signing and verifying with kiln, in cosign's formats, checked independently with openssl.
+//!
+//! `kiln keygen`/`sign`/`verify`/`sign-blob`/`verify-blob` and `pull
+//! --verify-key`: cosign's formats on a real registry and a local layout,
+//! checked independently with openssl.
 
 use crate::common::*;
 use crate::registry_harness::{Registry, Variant, files_under};

@@ -1,4 +1,8 @@
-//! Temporary files and directories a killed kiln left behind are removed by the next kiln that writes into the same directory, once nobody holds their lock and they are over a minute old.
+//! Temporary files a killed kiln left behind are removed by the next kiln writing there.
+//!
+//! Temporary files and directories a killed kiln left behind are removed by the
+//! next kiln that writes into the same directory, once nobody holds their lock
+//! and they are over a minute old.
 
 use crate::common::*;
 use std::path::Path;

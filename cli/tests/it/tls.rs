@@ -1,4 +1,10 @@
-//! Registries as people run them over TLS: a self-signed `CA:TRUE` certificate made as Docker's guide makes it, a certificate from a private CA, and a registry requiring client certificates, each trusted through `--ca-file` and through a docker/podman `certs.d` directory (`KILN_CERTS_DIRS`); and the refusals that must stay strict around them.
+//! Registries as people run them over TLS, trusted through `--ca-file` and `certs.d`.
+//!
+//! Registries as people run them over TLS: a self-signed `CA:TRUE` certificate
+//! made as Docker's guide makes it, a certificate from a private CA, and a
+//! registry requiring client certificates, each trusted through `--ca-file` and
+//! through a docker/podman `certs.d` directory (`KILN_CERTS_DIRS`); and the
+//! refusals that must stay strict around them.
 
 use crate::common::*;
 use crate::registry_harness::{Registry, Variant, openssl};

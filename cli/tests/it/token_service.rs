@@ -1,4 +1,10 @@
-//! A registry token service for tests, as Docker's token specification describes it: `GET /token` with basic credentials and `POST /token` with an OAuth2 refresh token (a Docker identity token) both answer a JWT signed with a key whose certificate the registry trusts; it grants per user and logs what it was asked (never the secrets).
+//! A registry token service for tests, as Docker's token specification describes it.
+//!
+//! A registry token service for tests, as Docker's token specification
+//! describes it: `GET /token` with basic credentials and `POST /token` with an
+//! OAuth2 refresh token (a Docker identity token) both answer a JWT signed with
+//! a key whose certificate the registry trusts; it grants per user and logs
+//! what it was asked (never the secrets).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

@@ -1,4 +1,8 @@
-//! Attacks on what kiln trusts: forged referrer lists, registry-chosen file names, a referrers index that does not parse, and many kiln processes updating one layout or one registry at once.
+//! Attacks on what kiln trusts: forged referrers, chosen file names, concurrent writers.
+//!
+//! Attacks on what kiln trusts: forged referrer lists, registry-chosen file
+//! names, a referrers index that does not parse, and many kiln processes
+//! updating one layout or one registry at once.
 
 use crate::common::*;
 use crate::registry_harness::{Registry, Variant};

@@ -10,5 +10,5 @@ mod validate;
 pub use componentize::{ADAPTER_WASMTIME_VERSION, Adapter, componentize, embedded_adapters};
 pub use embed::{check_scalar_world, embed_world};
 pub use metadata::embed_metadata;
-pub use validate::{Invalid, validate, validate_with};
+pub use validate::{validate, validate_with};
 pub use wasmparser::WasmFeatures;

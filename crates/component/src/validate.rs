@@ -1,5 +1,6 @@
 //! Validation of core modules and components with wasmparser, function bodies in parallel.
 
+use kiln_core::Invalid;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
@@ -7,22 +8,12 @@ use wasmparser::{
     BinaryReader, FuncToValidate, FuncValidatorAllocations, FunctionBody, Parser, Payload,
     ValidPayload, Validator, ValidatorResources, WasmFeatures,
 };
-/// Why a binary is not valid wasm, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at offset {offset:#x})")]
-pub struct Invalid {
-    /// Byte offset of the problem in the input.
-    pub offset: usize,
-    /// What is wrong there.
-    pub message: String,
-}
 
-impl From<wasmparser::BinaryReaderError> for Invalid {
-    fn from(e: wasmparser::BinaryReaderError) -> Self {
-        Invalid {
-            offset: e.offset(),
-            message: e.message().to_string(),
-        }
+/// wasmparser's error as kiln's [`Invalid`].
+fn invalid(e: wasmparser::BinaryReaderError) -> Invalid {
+    Invalid {
+        offset: e.offset(),
+        message: e.message().to_string(),
     }
 }
 
@@ -186,7 +177,7 @@ fn structure(
                 queue.push(batch.take());
                 // Bodies after it could not hold an error at a lower offset.
                 queue.first_error.fetch_min(e.offset(), Ordering::Relaxed);
-                return Err(Invalid::from(e));
+                return Err(invalid(e));
             }
         }
     }
@@ -329,7 +320,7 @@ impl Code<'_> {
         };
         let mut v = func.into_validator(allocs);
         let outcome = v.validate(&FunctionBody::new(BinaryReader::new(data, body.start)));
-        (outcome.map_err(Invalid::from), v.into_allocations())
+        (outcome.map_err(invalid), v.into_allocations())
     }
 }
 
@@ -410,7 +401,7 @@ mod tests {
                 .validate_all(&bytes)
                 .err()
                 .expect("wasmparser rejects it");
-            assert_eq!(validate(&bytes), Err(Invalid::from(expected)), "{bad}");
+            assert_eq!(validate(&bytes), Err(invalid(expected)), "{bad}");
         }
     }
 
@@ -425,7 +416,7 @@ mod tests {
         Validator::new()
             .validate_all(bytes)
             .map(|_| ())
-            .map_err(Invalid::from)
+            .map_err(invalid)
     }
 
     #[test]

@@ -34,3 +34,18 @@ pub fn hinted(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Er
 #[derive(Debug, thiserror::Error)]
 #[error("`{0}` is not a sha256 digest")]
 pub struct ParseDigestError(pub String);
+
+/// Why a binary is not valid wasm, and where: what wasmparser's validator
+/// said about it. `kiln validate` reports it for a whole binary, function
+/// bodies included; `inspect` and `audit` for everything but the bodies,
+/// which every report of a binary passes first. Other failures (a binary cut
+/// short, a malformed section header) are plain errors; this one is a
+/// finding about a binary that could be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message} (at offset {offset:#x})")]
+pub struct Invalid {
+    /// Byte offset of the problem in the input.
+    pub offset: usize,
+    /// What is wrong there.
+    pub message: String,
+}

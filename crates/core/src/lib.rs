@@ -18,7 +18,7 @@ pub mod signature;
 pub mod target;
 
 pub use digest::Digest;
-pub use error::{Hinted, hinted};
+pub use error::{Hinted, Invalid, hinted};
 pub use report::{NoProgress, Progress, Reporter, SilentReporter};
 pub use signature::SignatureFormat;
 pub use target::Target;

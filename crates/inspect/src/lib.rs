@@ -7,7 +7,7 @@
 //! size of the code. Before any report of a binary is built, wasmparser's
 //! validator checks everything but the function bodies (`structure.rs`), so
 //! a binary the validator rejects, and whatever it might claim to contain,
-//! is refused with an [`Invalid`] error.
+//! is refused with an [`Invalid`](kiln_core::Invalid) error.
 
 pub mod audit;
 mod core_module;
@@ -21,7 +21,7 @@ use serde::Serialize;
 
 pub use core_module::{CoreExport, CoreImport, Memory, ModuleInfo, Table};
 pub use sections::{CustomSection, Producer, ProducerField, Section};
-pub use structure::{Invalid, PARSER};
+pub use structure::{PARSER, unknown_encoding};
 pub use world::{Function, World, WorldItem, WorldItemKind};
 
 /// Everything `kiln inspect` reports about one binary. The JSON form of this
@@ -57,7 +57,7 @@ pub struct Report {
 }
 
 /// Inspects a wasm binary. A binary wasmparser's validator rejects outside
-/// its function bodies is refused with an [`Invalid`] error.
+/// its function bodies is refused with an [`Invalid`](kiln_core::Invalid) error.
 pub fn inspect(bytes: &[u8]) -> Result<Report> {
     let Some(kind) = WasmKind::sniff(bytes) else {
         return Err(structure::unknown_header(bytes));
@@ -152,7 +152,7 @@ pub fn surface(bytes: &[u8]) -> Result<Surface> {
 
 /// The WIT text of a component's world and every package it uses, as
 /// `wasm-tools component wit` prints it. A binary wasmparser's validator
-/// rejects is refused with an [`Invalid`] error.
+/// rejects is refused with an [`Invalid`](kiln_core::Invalid) error.
 pub fn wit_text(bytes: &[u8]) -> Result<String> {
     structure::validate(bytes)?;
     world::wit_text(bytes)

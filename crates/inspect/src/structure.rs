@@ -11,19 +11,8 @@
 //! gate's cost independent of the size of the code.
 
 use anyhow::{Result, anyhow};
+use kiln_core::Invalid;
 use wasmparser::{Chunk, Parser, Payload, Validator, WasmFeatures};
-
-/// A binary that wasmparser's validator rejects outside its function bodies,
-/// and where. Other failures (a binary cut short, a malformed section header)
-/// are plain errors; this one is a finding about a binary that could be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} (at offset {offset:#x})")]
-pub struct Invalid {
-    /// Byte offset of the problem in the input.
-    pub offset: usize,
-    /// What is wrong there.
-    pub message: String,
-}
 
 /// Words of wasmparser's errors that mean "an encoding this parser does not
 /// know" rather than "a rule the binary breaks". wasmparser's errors carry
@@ -36,13 +25,11 @@ const UNKNOWN_ENCODING: &[&str] = &[
     "unknown component version",
 ];
 
-impl Invalid {
-    /// Whether the binary uses an encoding (a section id, a type, an opcode
-    /// or a version byte) kiln's wasm parser does not know: it is malformed,
-    /// or newer than this kiln, and either way it cannot be read.
-    pub fn unknown_encoding(&self) -> bool {
-        UNKNOWN_ENCODING.iter().any(|m| self.message.contains(m))
-    }
+/// Whether a binary the validator rejected uses an encoding (a section id, a
+/// type, an opcode or a version byte) kiln's wasm parser does not know: it is
+/// malformed, or newer than this kiln, and either way it cannot be read.
+pub fn unknown_encoding(invalid: &Invalid) -> bool {
+    UNKNOWN_ENCODING.iter().any(|m| invalid.message.contains(m))
 }
 
 /// The wasmparser release kiln reads binaries with, for messages about

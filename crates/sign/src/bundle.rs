@@ -1,4 +1,7 @@
-//! Sigstore bundles as cosign v3 writes them with a key: DSSE envelopes over in-toto statements, and message signatures over blobs.
+//! Sigstore bundles as cosign v3 writes them with a key.
+//!
+//! Sigstore bundles as cosign v3 writes them with a key: DSSE envelopes over
+//! in-toto statements, and message signatures over blobs.
 //!
 //! The shapes follow the Sigstore bundle specification (protobuf-specs'
 //! `sigstore_bundle.proto` in its JSON mapping: camelCase names, bytes as

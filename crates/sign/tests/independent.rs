@@ -1,4 +1,8 @@
-//! kiln's Sigstore bundles checked by implementations nobody here wrote: openssl over the DSSE encoding, Sigstore's JavaScript verifier and signer, and a bundle from sigstore-rust's published test data.
+//! kiln's Sigstore bundles checked by implementations nobody here wrote.
+//!
+//! kiln's Sigstore bundles checked by implementations nobody here wrote:
+//! openssl over the DSSE encoding, Sigstore's JavaScript verifier and signer,
+//! and a bundle from sigstore-rust's published test data.
 
 // Tests fail loudly on unexpected errors; unwrapping is how they say so.
 // A test that skips for a missing tool says so on stderr.

@@ -1,4 +1,8 @@
-//! The stage events of a publish: human status lines on stderr through the printer and, with `--json`, one JSON object per line on stdout (docs/cli.md); also the `Reporter` the stages report through.
+//! The stage events of a publish: status lines on stderr and, with `--json`, JSON lines on stdout.
+//!
+//! The stage events of a publish: human status lines on stderr through the
+//! printer and, with `--json`, one JSON object per line on stdout
+//! (docs/cli.md); also the `Reporter` the stages report through.
 
 use super::receipt::Receipt;
 use crate::ops::ms;

@@ -1,4 +1,10 @@
-//! `kiln publish` as a run: build, audit, precompile, push (component, SBOM, precompiled artifacts) and sign, with one receipt. The precompile runs on a thread of its own from the moment the component's bytes are final, beside the SBOM, the push and the signing; everything else is one stage method of [`Run`] after another.
+//! `kiln publish` as a run: one stage method of [`Run`] after another, the precompile beside them.
+//!
+//! `kiln publish` as a run: build, audit, precompile, push (component, SBOM,
+//! precompiled artifacts) and sign, with one receipt. The precompile runs on a
+//! thread of its own from the moment the component's bytes are final, beside
+//! the SBOM, the push and the signing; everything else is one stage method of
+//! [`Run`] after another.
 
 mod events;
 mod plan;

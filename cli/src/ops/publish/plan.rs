@@ -1,4 +1,7 @@
-//! What a publish was told, from its request over kiln.toml (or `[package.metadata.kiln]`): destination, audit policy, precompile targets and CPU, signing key and format, SBOM.
+//! What a publish was told, from its request over kiln.toml (or `[package.metadata.kiln]`).
+//!
+//! Destination, audit policy, precompile targets and CPU, signing key and
+//! format, SBOM.
 
 use super::Request;
 use anyhow::{Context, Result};

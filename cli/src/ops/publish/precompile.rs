@@ -1,9 +1,12 @@
-//! The precompile that runs beside the rest of a publish: it starts as soon as the build hands over the component's final bytes, compiles one target at a time and hands each artifact on as it is written.
+//! The precompile that runs beside the rest of a publish, one target at a time.
+//!
+//! The precompile that runs beside the rest of a publish: it starts as soon as
+//! the build hands over the component's final bytes, compiles one target at a
+//! time and hands each artifact on as it is written.
 
 use super::events::Events;
 use super::plan::Plan;
 use anyhow::{Context, Result};
-use kiln_core::Reporter;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -85,17 +88,7 @@ fn compile_targets(
         }
         let artifact = kiln_aot::compile(wasm, target, &plan.cpu, &settings, cache.as_deref())
             .with_context(|| format!("failed to precompile for {target}"))?;
-        let files = kiln_aot::ArtifactFiles::new(dir, stem, target);
-        files.write(&artifact.bytes, &artifact.descriptor)?;
-        let path = files.cwasm;
-        events.status(
-            if artifact.cached {
-                "Cached"
-            } else {
-                "Compiled"
-            },
-            &format!("{target} `{}`", path.display()),
-        );
+        crate::ops::write_precompiled(dir, stem, target, &artifact, events)?;
         if done.send(artifact).is_err() {
             // The pipeline stopped on an error of its own; it reports that.
             break;

@@ -1,4 +1,8 @@
-//! The receipt of a publish: what was built, audited, precompiled, pushed and signed; its JSON is documented in docs/receipt.md and docs/receipt.schema.json.
+//! The receipt of a publish: what was built, audited, precompiled, pushed and signed.
+//!
+//! The receipt of a publish: what was built, audited, precompiled, pushed and
+//! signed; its JSON is documented in docs/receipt.md and
+//! docs/receipt.schema.json.
 
 use crate::ops::build::BuildOutput;
 use kiln_core::{Digest, Target};

@@ -1,4 +1,8 @@
-//! The human side of a publish's end: the status line, and on stdout what was pushed (the reference and each attached artifact) or, for a dry run, the component.
+//! The human side of a publish's end: the status line and what was pushed.
+//!
+//! The human side of a publish's end: the status line, and on stdout what was
+//! pushed (the reference and each attached artifact) or, for a dry run, the
+//! component.
 
 use super::receipt::Receipt;
 use crate::output::{Printer, human_size};

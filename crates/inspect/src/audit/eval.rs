@@ -375,17 +375,21 @@ fn check_host_specific(
     let mut allowed = Vec::new();
     for name in &facts.host_specific {
         let lists = &policy.imports;
-        if let Some(p) = lists.deny.iter().find(|p| p.matches(name)) {
-            findings.push(Finding {
+        let allowed_by_rule =
+            || policy.core.looks_at(name) || lists.allow.iter().any(|p| p.matches(name));
+        match lists.deny.iter().find(|p| p.matches(name)) {
+            // Denied by name: deny wins.
+            Some(p) => findings.push(Finding {
                 rule: Rule::ImportsDenied,
                 message: format!("host-specific import `{name}` is denied by `{}`", p.text),
                 item: Some(name.clone()),
                 pattern: Some(p.text.clone()),
                 origin: p.origin.clone(),
-            });
-        } else if policy.core.looks_at(name) || lists.allow.iter().any(|p| p.matches(name)) {
-        } else {
-            match &lists.default {
+            }),
+            // Allowed: `[core]` decides about it, or an allow pattern names it.
+            None if allowed_by_rule() => {}
+            // Unlisted: the default decides.
+            None => match &lists.default {
                 Some((Default::Deny, origin)) => findings.push(Finding {
                     rule: Rule::ImportsHostSpecific,
                     message: format!(
@@ -397,7 +401,7 @@ fn check_host_specific(
                 }),
                 Some((Default::Allow, origin)) => allowed.push((name.clone(), origin.clone())),
                 None => {}
-            }
+            },
         }
     }
     if let Some((_, origin)) = allowed.first() {

@@ -86,7 +86,7 @@ impl AuditFacts {
 
 /// Reads the facts of a binary. The binary first passes wasmparser's
 /// validator outside its function bodies, as for `kiln inspect` (a rejected
-/// binary is an [`Invalid`](crate::Invalid) error). Then only the sections an
+/// binary is an [`Invalid`](kiln_core::Invalid) error). Then only the sections an
 /// audit needs (imports, exports, memories, tags, nested modules' headers)
 /// are read; code, data and custom sections are stepped over, so the cost
 /// follows the number of sections, not the size of the binary, and a mapped
