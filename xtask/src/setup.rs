@@ -73,8 +73,16 @@ fn sigstore_js() -> Result<()> {
     Ok(())
 }
 
-/// oras (PyPI's ORAS client library), for the registry tests' cross-check
-/// with a client nobody here wrote.
+/// Python packages the tests cross-check with, each written by someone
+/// other than kiln's authors: oras (PyPI's ORAS client library) for the
+/// registry tests, and in-toto-attestation (in-toto's protobuf model of
+/// statements and of SLSA v1 provenance) for the attestations. Pinned to
+/// the versions the tests were written against.
+const PYTHON_PACKAGES: &[(&str, &str)] = &[
+    ("oras", "oras"),
+    ("in_toto_attestation", "in-toto-attestation==0.9.3"),
+];
+
 fn python_packages() -> Result<()> {
     let has = |module: &str| {
         Command::new("python3")
@@ -82,13 +90,15 @@ fn python_packages() -> Result<()> {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    if !has("oras") {
-        sh(Command::new("python3").args(["-m", "pip", "install", "--quiet", "oras"]))?;
+    for (module, package) in PYTHON_PACKAGES {
+        if !has(module) {
+            sh(Command::new("python3").args(["-m", "pip", "install", "--quiet", package]))?;
+        }
+        if !has(module) {
+            bail!("python3 cannot import {module} after `pip install {package}`");
+        }
     }
-    if !has("oras") {
-        bail!("python3 cannot import oras after `pip install oras`");
-    }
-    eprintln!("setup: python oras ready");
+    eprintln!("setup: python packages ready");
     Ok(())
 }
 

@@ -68,14 +68,14 @@ struct Attached {
 pub fn attest(args: AttestArgs, printer: &Printer) -> Result<Outcome> {
     let reference = Reference::parse(&args.reference)?;
     let predicate_type = predicate_type(&args.type_name)?;
-    let text = std::fs::read(&args.predicate)
-        .with_context(|| format!("failed to read the predicate `{}`", args.predicate.display()))?;
-    let predicate: serde_json::Value = serde_json::from_slice(&text).with_context(|| {
+    let text = std::fs::read(&args.predicate).with_context(|| {
         format!(
-            "the predicate `{}` is not JSON",
+            "failed to read the predicate `{}`",
             args.predicate.display()
         )
     })?;
+    let predicate: serde_json::Value = serde_json::from_slice(&text)
+        .with_context(|| format!("the predicate `{}` is not JSON", args.predicate.display()))?;
     let signer = signer(&args.key)?;
     signer.hash_for_bundles()?;
     let store = args.registry.options().open(&reference, false, printer)?;

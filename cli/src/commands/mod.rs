@@ -5,6 +5,7 @@
 //! holds the flags several commands share. No command imports another.
 
 pub mod args;
+pub mod attest;
 pub mod audit;
 pub mod build;
 pub mod compile;

@@ -56,6 +56,10 @@ pub struct Args {
     /// Do everything but push and sign.
     #[arg(long)]
     dry_run: bool,
+    /// Record when the build started and finished in its provenance
+    /// (left out by default, so the same inputs give the same provenance).
+    #[arg(long)]
+    provenance_times: bool,
     /// Where to write the receipt (default: `<target dir>/kiln/receipt.json`).
     #[arg(long, value_name = "FILE")]
     receipt: Option<PathBuf>,
@@ -82,6 +86,7 @@ pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
         cpu: args.cpu,
         key: args.key,
         no_sign: args.no_sign,
+        provenance_times: args.provenance_times,
         sign_format: args.sign_format,
         no_sbom: args.no_sbom,
         dry_run: args.dry_run,

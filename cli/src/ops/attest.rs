@@ -96,13 +96,16 @@ pub fn judge(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Judged>> {
     let mut judged = Vec::new();
-    for found in store.bundles(digest, MAX_BUNDLE_BYTES as u64, reporter)? {
-        // Signatures (their referrers say so) are not attestations and not
-        // reported as rejected ones; a referrer that says nothing, or
-        // claims an attestation, is judged.
-        if found.predicate_type.as_deref() == Some(SIGN_PREDICATE_TYPE) {
-            continue;
-        }
+    // Signatures, and with `wanted` attestations of other types (their
+    // referrers say so), are neither fetched nor reported as rejected, as
+    // `cosign verify-attestation --type` passes them over. A referrer that
+    // says nothing, or claims what is wanted, is judged.
+    let of_interest = |t: Option<&str>| match (t, wanted) {
+        (Some(t), _) if t == SIGN_PREDICATE_TYPE => false,
+        (Some(t), Some(w)) => t == w,
+        _ => true,
+    };
+    for found in store.bundles(digest, MAX_BUNDLE_BYTES as u64, &of_interest, reporter)? {
         let manifest = found.manifest;
         let verdict = judge_one(&found.bytes, digest, key, wanted)
             .map(|(statement, log_entries)| Attested {
@@ -144,5 +147,8 @@ fn judge_one(
 
 /// The accepted attestations among `judged`.
 pub fn accepted(judged: &[Judged]) -> Vec<&Attested> {
-    judged.iter().filter_map(|j| j.verdict.as_ref().ok()).collect()
+    judged
+        .iter()
+        .filter_map(|j| j.verdict.as_ref().ok())
+        .collect()
 }

@@ -58,6 +58,40 @@ pub struct BuildOptions {
     pub tool_args: Vec<String>,
 }
 
+/// The build settings a provenance records as the build's parameters:
+/// those given, leaving out the defaults, a clang's path (a fact of the
+/// machine, not of the build) and `--force` (which changes no output).
+pub fn settings_json(o: &BuildOptions) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        let empty = match &value {
+            serde_json::Value::Null => true,
+            serde_json::Value::Bool(b) => !b,
+            serde_json::Value::Array(a) => a.is_empty(),
+            _ => false,
+        };
+        if !empty {
+            m.insert(key.to_string(), value);
+        }
+    };
+    put("package", o.package.clone().into());
+    put("bin", o.bin.clone().into());
+    put("lib", o.lib.into());
+    put("release", o.release.into());
+    put("profile", o.profile.clone().into());
+    put("features", o.features.clone().into());
+    put("all_features", o.all_features.into());
+    put("no_default_features", o.no_default_features.into());
+    put("locked", o.locked.into());
+    put("offline", o.offline.into());
+    put("target", o.target.clone().into());
+    put("go_tags", o.go_tags.clone().into());
+    put("go_ldflags", o.go_ldflags.clone().into());
+    put("no_trimpath", o.no_trimpath.into());
+    put("tool_args", o.tool_args.clone().into());
+    serde_json::Value::Object(m)
+}
+
 /// Milliseconds spent in each step. `compiler_ms` is the compiler and
 /// linker runs themselves; everything else in `total_ms` is kiln's own work:
 /// `setup_ms` finds the toolchain and reads the project (cargo metadata,

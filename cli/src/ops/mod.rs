@@ -4,6 +4,7 @@
 //! `Args`) and reporting through a `Reporter` or the printer; what two commands
 //! share lives here, never in one of them.
 
+pub mod attest;
 pub mod build;
 pub mod publish;
 pub mod pull;

@@ -124,8 +124,13 @@ pub fn judge(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Judged>> {
     let mut judged = Vec::new();
-    for (manifest, bytes) in store.bundles(digest, MAX_BUNDLE_BYTES as u64, reporter)? {
-        let verdict = Bundle::parse(&bytes)
+    // Attestations (their referrers say so) are not signatures: neither
+    // fetched nor reported as rejected ones. A referrer that says nothing,
+    // or claims a signature, is judged.
+    let signatures = |t: Option<&str>| t.is_none_or(|t| t == SIGN_PREDICATE_TYPE);
+    for found in store.bundles(digest, MAX_BUNDLE_BYTES as u64, &signatures, reporter)? {
+        let manifest = found.manifest;
+        let verdict = Bundle::parse(&found.bytes)
             .and_then(|b| b.verify_signature(key, digest, required))
             .map(|v| Accepted {
                 payload: bundle_payload(&v.statement, identity, digest),

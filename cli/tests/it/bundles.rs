@@ -9,23 +9,23 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const PASSWORD: &str = "bundle password";
-const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
-const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+pub(crate) const PASSWORD: &str = "bundle password";
+pub(crate) const BUNDLE: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+pub(crate) const SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
 const EMPTY_CONFIG: &str =
     "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
 
-fn k(dir: &Path) -> Command {
+pub(crate) fn k(dir: &Path) -> Command {
     let mut c = kiln_in(dir);
     c.env("KILN_PASSWORD", PASSWORD);
     c
 }
 
-fn json_of(out: &Output) -> Value {
+pub(crate) fn json_of(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
 }
 
-fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
     run_ok(k(dir).args(["keygen", "--output-prefix", prefix]));
     (
         dir.join(format!("{prefix}.key")),
@@ -33,11 +33,11 @@ fn keygen(dir: &Path, prefix: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-fn b64(bytes: &[u8]) -> String {
+pub(crate) fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn unb64(text: &str) -> Vec<u8> {
+pub(crate) fn unb64(text: &str) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(text)
         .unwrap()
@@ -90,7 +90,7 @@ impl Stored<'_> {
 
 /// The directory of Sigstore's JavaScript packages (`cargo xtask setup`
 /// installs them), when node and they are there; a failure under `CI`.
-fn sigstore_js() -> Option<PathBuf> {
+pub(crate) fn sigstore_js() -> Option<PathBuf> {
     if !requires(&["node"]) {
         return None;
     }
@@ -105,7 +105,7 @@ fn sigstore_js() -> Option<PathBuf> {
 }
 
 /// Runs one of kiln-sign's JavaScript cross-check scripts with node.
-fn node(js: &Path, script: &str, args: &[&std::ffi::OsStr]) -> Output {
+pub(crate) fn node(js: &Path, script: &str, args: &[&std::ffi::OsStr]) -> Output {
     Command::new("node")
         .arg(root().join("crates/sign/tests/js").join(script))
         .args(args)
@@ -116,7 +116,7 @@ fn node(js: &Path, script: &str, args: &[&std::ffi::OsStr]) -> Output {
 
 /// DSSE's pre-authentication encoding, written out from the specification
 /// here so the check does not borrow kiln's.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!(
         "DSSEv1 {} {} {} ",
         payload_type.len(),
@@ -433,7 +433,7 @@ fn bundles_round_trip_through_the_referrers_api() {
 }
 
 /// A bundle of `statement` signed with `key` (kiln's encrypted key file).
-fn signed_bundle(key: &Path, statement: &Value) -> Value {
+pub(crate) fn signed_bundle(key: &Path, statement: &Value) -> Value {
     let signer =
         kiln_sign::load_private_key(&std::fs::read(key).unwrap(), Some(PASSWORD.as_bytes()))
             .unwrap();
@@ -443,7 +443,7 @@ fn signed_bundle(key: &Path, statement: &Value) -> Value {
     serde_json::from_slice(&bundle.to_bytes().unwrap()).unwrap()
 }
 
-fn statement(subject: &str, predicate_type: &str) -> Value {
+pub(crate) fn statement(subject: &str, predicate_type: &str) -> Value {
     json!({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"digest": {"sha256": subject.trim_start_matches("sha256:")}}],
@@ -455,7 +455,17 @@ fn statement(subject: &str, predicate_type: &str) -> Value {
 /// Attaches `layers` (media type, bytes) to `subject` as a bundle referrer
 /// in cosign's shape, written straight into the layout as anyone with write
 /// access can; returns the referrer's digest.
-fn forge_referrer(forge: &Forge, subject: &str, layers: &[(&str, Vec<u8>)]) -> String {
+pub(crate) fn forge_referrer(forge: &Forge, subject: &str, layers: &[(&str, Vec<u8>)]) -> String {
+    forge_referrer_of(forge, subject, layers, SIGN_PREDICATE)
+}
+
+/// [`forge_referrer`] with `predicate_type` in the referrer's annotation.
+pub(crate) fn forge_referrer_of(
+    forge: &Forge,
+    subject: &str,
+    layers: &[(&str, Vec<u8>)],
+    predicate_type: &str,
+) -> String {
     let config = forge.put("application/vnd.oci.empty.v1+json", b"{}");
     let layers: Vec<Value> = layers.iter().map(|(t, b)| forge.put(t, b)).collect();
     let subject_size = forge.blob(subject).len();
@@ -466,7 +476,7 @@ fn forge_referrer(forge: &Forge, subject: &str, layers: &[(&str, Vec<u8>)]) -> S
         "config": config,
         "layers": layers,
         "subject": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": subject, "size": subject_size},
-        "annotations": {"dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": SIGN_PREDICATE},
+        "annotations": {"dev.sigstore.bundle.content": "dsse-envelope", "dev.sigstore.bundle.predicateType": predicate_type},
     });
     let mut d = forge.put(
         "application/vnd.oci.image.manifest.v1+json",
@@ -708,7 +718,7 @@ fn blob_bundles_round_trip_and_cosign_s_verify_with_their_key() {
 
 /// A registry's response body, fetched with Python's standard library (no
 /// kiln code): plain HTTP, anonymous.
-fn http_get(url: &str, accept: &str) -> Vec<u8> {
+pub(crate) fn http_get(url: &str, accept: &str) -> Vec<u8> {
     let out = Command::new("python3")
         .arg("-c")
         .arg(
@@ -734,6 +744,27 @@ pub(crate) fn openssl_verifies_bundle(
     subject: &str,
     public: &Path,
 ) {
+    openssl_verifies_bundle_of(
+        dir,
+        host,
+        repository,
+        referrer,
+        subject,
+        public,
+        SIGN_PREDICATE,
+    );
+}
+
+/// [`openssl_verifies_bundle`] for a statement of `predicate_type`.
+pub(crate) fn openssl_verifies_bundle_of(
+    dir: &Path,
+    host: &str,
+    repository: &str,
+    referrer: &str,
+    subject: &str,
+    public: &Path,
+    predicate_type: &str,
+) {
     let manifest: Value = serde_json::from_slice(&http_get(
         &format!("http://{host}/v2/{repository}/manifests/{referrer}"),
         "application/vnd.oci.image.manifest.v1+json",
@@ -750,7 +781,11 @@ pub(crate) fn openssl_verifies_bundle(
     let envelope = &bundle["dsseEnvelope"];
     let payload = unb64(envelope["payload"].as_str().unwrap());
     let statement: Value = serde_json::from_slice(&payload).unwrap();
-    assert_eq!(statement["predicateType"], SIGN_PREDICATE);
+    assert_eq!(statement["predicateType"], predicate_type);
+    assert_eq!(
+        manifest["annotations"]["dev.sigstore.bundle.predicateType"],
+        predicate_type
+    );
     assert_eq!(
         statement["subject"][0]["digest"]["sha256"],
         subject.trim_start_matches("sha256:")
@@ -779,7 +814,7 @@ pub(crate) fn openssl_verifies_bundle(
 /// way any client with push rights can, with Python's standard library: a
 /// blob (`reference` `None`) or a manifest under `reference`. Returns its
 /// descriptor.
-fn put_raw(
+pub(crate) fn put_raw(
     host: &str,
     repository: &str,
     media_type: &str,
@@ -932,6 +967,6 @@ fn a_hostile_registry_s_bundles_are_skipped_or_refused_each_named() {
     );
 }
 
-fn bytes_of(v: &Value) -> Vec<u8> {
+pub(crate) fn bytes_of(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
 }

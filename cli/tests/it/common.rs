@@ -58,7 +58,8 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
 
 /// Whether a tool a test requires is there: `clang` is a clang kiln can
 /// build for WASI with (a WASI libc beside it), `go` a Go toolchain, as kiln
-/// finds them; `oras` the oras Python client (`pip install oras`); anything
+/// finds them; `oras` the oras Python client (`pip install oras`),
+/// `in_toto_attestation` in-toto's Python package; anything
 /// else a program of that name. Looked up once.
 fn available(tool: &str) -> bool {
     static FOUND: std::sync::Mutex<Vec<(String, bool)>> = std::sync::Mutex::new(Vec::new());
@@ -71,6 +72,10 @@ fn available(tool: &str) -> bool {
         "go" => kiln_build::toolchain::find_go().is_ok(),
         "oras" => Command::new("python3")
             .args(["-c", "import oras.client"])
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "in_toto_attestation" => Command::new("python3")
+            .args(["-c", "import in_toto_attestation.v1.statement"])
             .output()
             .is_ok_and(|o| o.status.success()),
         other => find_tool(other).is_some(),

@@ -68,6 +68,9 @@ fn k(dir: &Path) -> Command {
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .env("CI", "1")
         .env("KILN_PASSWORD", PASSWORD)
+        // The provenance's builder is `local`, whatever CI runs the tests.
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI")
         // No repository above the run's directory: its commit would be
         // embedded as the component's revision.
         .env("GIT_CEILING_DIRECTORIES", dir);
@@ -134,19 +137,9 @@ fn publish(name: &str, destination: Destination, json: bool) -> Recording {
             // Its size varies too (a DER signature is 70 to 72 bytes,
             // rarely fewer), and with it the bytes uploaded.
             "bundle" => {
-                let name = format!("[bundle of {what}]");
                 let size = manifest["layers"][0]["size"].as_u64().unwrap();
                 bundle_bytes += size;
-                filters = digest_filter(filters, layer, &name)
-                    .text(&format!("{name} ({size} B)"), &format!("{name} ([size])"))
-                    .text(
-                        &format!("{name}\",\"total\":{size},\"done\":0"),
-                        &format!("{name}\",\"total\":[size],\"done\":0"),
-                    )
-                    .text(
-                        &format!("{name}\",\"total\":{size},\"done\":{size}"),
-                        &format!("{name}\",\"total\":[size],\"done\":[size]"),
-                    );
+                filters = bundle_filter(filters, layer, size, &format!("[bundle of {what}]"));
             }
             // The payload names `HOST:PORT/REPO` on a registry, and the
             // config lists the payloads.
@@ -157,9 +150,34 @@ fn publish(name: &str, destination: Destination, json: bool) -> Recording {
             _ => {}
         }
     }
+    // Attestations are bundles too: their referrers and bundles hold a
+    // random signature.
+    for attestation in parsed["attestations"].as_array().unwrap() {
+        let what = attestation["what"].as_str().unwrap();
+        let manifest = attestation["referrer_manifest"].as_str().unwrap();
+        let name = format!(
+            "[attestation {what} of {}]",
+            &attestation["subject"].as_str().unwrap()[7..19]
+        );
+        filters = digest_filter(filters, manifest, &name);
+        let stored = match &registry {
+            Some(r) => r.blob_file(manifest),
+            None => dir
+                .join("layout/blobs/sha256")
+                .join(manifest.trim_start_matches("sha256:")),
+        };
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(stored).unwrap()).unwrap();
+        let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+        let size = manifest["layers"][0]["size"].as_u64().unwrap();
+        bundle_bytes += size;
+        let bundle = format!("[bundle of {}]", &name[1..name.len() - 1]);
+        filters = bundle_filter(filters, layer, size, &bundle);
+    }
     if bundle_bytes > 0 {
         let uploaded = parsed["run"]["uploaded_bytes"].as_u64().unwrap();
-        let rest = format!("{} + [bundles]", uploaded - bundle_bytes);
+        // A string, so the receipt stays JSON (and its times filtered).
+        let rest = format!("\"{} + [bundles]\"", uploaded - bundle_bytes);
         filters = filters
             .text(
                 &format!("\"uploaded_bytes\": {uploaded}"),
@@ -168,6 +186,10 @@ fn publish(name: &str, destination: Destination, json: bool) -> Recording {
             .text(
                 &format!("\"uploaded_bytes\":{uploaded}"),
                 &format!("\"uploaded_bytes\":{rest}"),
+            )
+            .text(
+                &format!("Uploaded {} of blobs", human_size(uploaded)),
+                "Uploaded [size] of blobs",
             );
     }
     Recording {
@@ -175,6 +197,37 @@ fn publish(name: &str, destination: Destination, json: bool) -> Recording {
         stderr: stderr(&out),
         receipt,
         filters,
+    }
+}
+
+/// Replaces a Sigstore bundle's digest (see [`digest_filter`]) and its
+/// size, which varies with the random signature it holds, where progress
+/// lines and events show them.
+fn bundle_filter(filters: Filters, digest: &str, size: u64, name: &str) -> Filters {
+    // Progress lines and events name a blob by its short digest; these go
+    // before the digest's own filters (longer replacements first).
+    let short = &digest[..digest.find(':').unwrap() + 13];
+    digest_filter(filters, digest, name)
+        .text(
+            &format!("{short} ({})", human_size(size)),
+            &format!("{name} ([size])"),
+        )
+        .text(
+            &format!("{short}\",\"total\":{size},\"done\":0"),
+            &format!("{name}\",\"total\":[size],\"done\":0"),
+        )
+        .text(
+            &format!("{short}\",\"total\":{size},\"done\":{size}"),
+            &format!("{name}\",\"total\":[size],\"done\":[size]"),
+        )
+}
+
+/// A size as kiln's status lines show it (`output::human_size`).
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KiB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MiB", bytes as f64 / 1_048_576.0),
     }
 }
 

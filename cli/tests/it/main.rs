@@ -10,6 +10,7 @@
 // printer writes to the terminal is the binary's.
 #![allow(clippy::print_stdout, clippy::print_stderr, clippy::disallowed_methods)]
 
+mod attest;
 mod audit;
 mod audit_core;
 mod build;

@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod go;
 pub mod manifest;
 mod project;
+pub mod provenance;
 pub mod rust;
 pub mod sbom;
 pub mod stamp;

@@ -119,7 +119,9 @@ impl Builder {
                     ("event_name", "GITHUB_EVENT_NAME"),
                     ("runner_environment", "RUNNER_ENVIRONMENT"),
                 ]),
-                source: repo.zip(get("GITHUB_SHA")).map(|(r, sha)| (format!("{server}/{r}"), sha)),
+                source: repo
+                    .zip(get("GITHUB_SHA"))
+                    .map(|(r, sha)| (format!("{server}/{r}"), sha)),
             };
         }
         if get("GITLAB_CI").as_deref() == Some("true") {
@@ -165,8 +167,8 @@ pub fn source(root: &Path, builder: &Builder) -> Result<Resource> {
                     .filter(|(_, sha)| *sha == commit)
                     .map(|(url, _)| url.clone())
             });
-        let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-            .is_some_and(|s| !s.is_empty());
+        let dirty =
+            git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
         let mut annotations = Map::new();
         annotations.insert("dirty".to_string(), Value::Bool(dirty));
         return Ok(Resource {
@@ -185,7 +187,11 @@ fn without_credentials(url: &str) -> String {
         Some((scheme, rest)) => {
             let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
             let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            let path = if path.is_empty() { String::new() } else { format!("/{path}") };
+            let path = if path.is_empty() {
+                String::new()
+            } else {
+                format!("/{path}")
+            };
             format!("{scheme}://{host}{path}")
         }
         // scp-like `git@host:owner/repo.git`: the user is not a secret.
@@ -230,35 +236,63 @@ pub fn dir_hash(root: &Path) -> Result<String> {
     Ok(hex::encode(summary.finalize()))
 }
 
-/// The resolved dependencies an SBOM lists: each component with its purl
-/// (or, for a file, its name) and digest. Go modules' `h1:` hashes are
-/// given as `dirHash` (in hex, as the SBOM holds them), the name in-toto
-/// has for them.
-pub fn dependencies(bom: &Bom) -> Vec<Resource> {
-    bom.components
-        .iter()
-        .map(|c| {
-            let go = c.purl.as_deref().is_some_and(|p| p.starts_with("pkg:golang/"));
-            let digest = c
-                .hashes
-                .iter()
-                .filter(|h| h.alg == "SHA-256")
-                .map(|h| {
-                    let key = if go { "dirHash" } else { "sha256" };
-                    (key.to_string(), h.content.clone())
-                })
-                .collect();
-            Resource {
-                uri: c.purl.clone(),
-                digest,
-                name: c.purl.is_none().then(|| c.name.clone()),
-                annotations: Map::new(),
-            }
-        })
-        .collect()
+/// The resolved dependencies an SBOM lists, and apart from them the
+/// toolchain it names (C's clang and WASI libc), which SLSA counts among the
+/// builder's dependencies. Each has its purl (or, for a file, its name) and
+/// digest; one with neither a purl nor a digest gets a generic purl, since a
+/// resource descriptor must have a URI or a digest. Go modules' `h1:`
+/// hashes are given as `dirHash` (in hex, as the SBOM holds them), the name
+/// in-toto has for them.
+pub fn dependencies(bom: &Bom) -> (Vec<Resource>, Vec<Resource>) {
+    let mut resolved = Vec::new();
+    let mut toolchain = Vec::new();
+    for c in &bom.components {
+        let go = c
+            .purl
+            .as_deref()
+            .is_some_and(|p| p.starts_with("pkg:golang/"));
+        let digest: BTreeMap<String, String> = c
+            .hashes
+            .iter()
+            .filter(|h| h.alg == "SHA-256")
+            .map(|h| {
+                let key = if go { "dirHash" } else { "sha256" };
+                (key.to_string(), h.content.clone())
+            })
+            .collect();
+        let uri = c.purl.clone().or_else(|| {
+            digest.is_empty().then(|| {
+                let version = c
+                    .version
+                    .as_deref()
+                    .map(|v| format!("@{v}"))
+                    .unwrap_or_default();
+                format!("pkg:generic/{}{version}", c.name)
+            })
+        });
+        let resource = Resource {
+            name: (c.purl.is_none() && !digest.is_empty()).then(|| c.name.clone()),
+            uri,
+            digest,
+            annotations: Map::new(),
+        };
+        if c.bom_ref
+            .as_deref()
+            .is_some_and(|r| r.starts_with("toolchain:"))
+        {
+            toolchain.push(resource);
+        } else {
+            resolved.push(resource);
+        }
+    }
+    (resolved, toolchain)
 }
 
-fn run_details(builder: &Builder, times: &Option<(String, String)>) -> Value {
+fn run_details(
+    builder: &Builder,
+    toolchain: Vec<Resource>,
+    times: &Option<(String, String)>,
+) -> Value {
     let mut metadata = Map::new();
     if let Some(invocation) = &builder.invocation {
         metadata.insert("invocationId".into(), Value::String(invocation.clone()));
@@ -273,6 +307,9 @@ fn run_details(builder: &Builder, times: &Option<(String, String)>) -> Value {
             "version": {"kiln": env!("CARGO_PKG_VERSION")},
         },
     });
+    if !toolchain.is_empty() {
+        details["builder"]["builderDependencies"] = json!(toolchain);
+    }
     if !metadata.is_empty() {
         details["metadata"] = Value::Object(metadata);
     }
@@ -286,7 +323,8 @@ pub fn component(build: &ComponentBuild, builder: &Builder, wasmtime: &str) -> R
     if let Some((name, digest)) = build.adapter {
         resolved.push(Resource::named(name, "sha256", &digest.hex()));
     }
-    resolved.extend(dependencies(build.bom));
+    let (dependencies, toolchain) = dependencies(build.bom);
+    resolved.extend(dependencies);
     let mut internal = json!({
         "kiln": env!("CARGO_PKG_VERSION"),
         "compiler": build.compiler,
@@ -309,7 +347,7 @@ pub fn component(build: &ComponentBuild, builder: &Builder, wasmtime: &str) -> R
             "internalParameters": internal,
             "resolvedDependencies": resolved,
         },
-        "runDetails": run_details(builder, &build.times),
+        "runDetails": run_details(builder, toolchain, &build.times),
     }))
 }
 
@@ -352,7 +390,7 @@ pub fn precompiled(p: &Precompile, builder: &Builder) -> Value {
                 Resource::named("component.wasm", "sha256", &p.wasm.hex()),
             ],
         },
-        "runDetails": run_details(builder, &p.times),
+        "runDetails": run_details(builder, Vec::new(), &p.times),
     })
 }
 

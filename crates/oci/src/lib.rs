@@ -19,6 +19,6 @@ mod token;
 
 pub use artifact::{ComponentInfo, Package, cwasm_package, sbom_package, wasm_package};
 pub use reference::Reference;
-pub use referrers::{Allowed, VerifiedReferrer};
+pub use referrers::{Allowed, FoundBundle, VerifiedReferrer};
 pub use registry::{Connection, DEFAULT_MAX_ATTEMPTS};
 pub use store::{Content, Pulled, Pushed, Store};

@@ -13,7 +13,8 @@
 //! list but the digests to look at.
 
 use crate::artifact::{
-    Descriptor, MANIFEST_MEDIA_TYPE, Manifest, SIGSTORE_BUNDLE_MEDIA_TYPE, digest_algorithm,
+    ANNOTATION_BUNDLE_PREDICATE_TYPE, Descriptor, MANIFEST_MEDIA_TYPE, Manifest,
+    SIGSTORE_BUNDLE_MEDIA_TYPE, digest_algorithm,
 };
 use crate::store::Store;
 use anyhow::Result;
@@ -184,15 +185,18 @@ impl Store {
     /// The Sigstore bundles attached to `subject` as cosign v3 attaches
     /// signatures: each referrer of the bundle type with exactly one layer
     /// of a Sigstore bundle media type, of at most `max_bytes`, fetched and
-    /// checked against its digest. Returns the referrer's digest and the
-    /// bundle's bytes; referrers of that type that do not fit are skipped
-    /// with a warning, as cosign skips them.
+    /// checked against its digest. Referrers of that type that do not fit
+    /// are skipped with a warning, as cosign skips them. `wanted` is asked
+    /// first with what each referrer's (unsigned) predicate type annotation
+    /// says, so bundles of no interest (attestations, to a signature
+    /// verifier) are not even fetched.
     pub fn bundles(
         &self,
         subject: &Digest,
         max_bytes: u64,
+        wanted: &dyn Fn(Option<&str>) -> bool,
         reporter: &dyn Reporter,
-    ) -> Result<Vec<(Digest, Vec<u8>)>> {
+    ) -> Result<Vec<FoundBundle>> {
         let mut found = Vec::new();
         for r in self.verified_referrers(
             subject,
@@ -205,6 +209,14 @@ impl Store {
                     r.digest
                 ));
             };
+            let predicate_type = r
+                .manifest
+                .annotations
+                .get(ANNOTATION_BUNDLE_PREDICATE_TYPE)
+                .cloned();
+            if !wanted(predicate_type.as_deref()) {
+                continue;
+            }
             let [layer] = r.manifest.layers.as_slice() else {
                 skip(&format!(
                     "it has {} layers; a bundle referrer has exactly one",
@@ -231,12 +243,29 @@ impl Store {
                 continue;
             }
             match self.blob(layer, reporter) {
-                Ok(bytes) => found.push((r.digest, bytes)),
+                Ok(bytes) => found.push(FoundBundle {
+                    manifest: r.digest,
+                    predicate_type,
+                    bytes,
+                }),
                 Err(e) => skip(&format!("its bundle could not be fetched: {e:#}")),
             }
         }
         Ok(found)
     }
+}
+
+/// A Sigstore bundle attached as a referrer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundBundle {
+    /// The referrer manifest's digest.
+    pub manifest: Digest,
+    /// What the referrer's `dev.sigstore.bundle.predicateType` annotation
+    /// says the statement is: unsigned, so only a hint for sorting
+    /// signatures from attestations, never a reason to trust one.
+    pub predicate_type: Option<String>,
+    /// The bundle's bytes, checked against their digest.
+    pub bytes: Vec<u8>,
 }
 
 #[cfg(test)]
@@ -333,11 +362,20 @@ mod tests {
         store
             .attach_all(&subject, &[signature.clone(), sbom], &warnings)
             .unwrap();
-        let found = store.bundles(&subject, 1 << 20, &warnings).unwrap();
-        assert_eq!(found, [(signature.digest(), bundle.clone())]);
+        let found = store
+            .bundles(&subject, 1 << 20, &|_| true, &warnings)
+            .unwrap();
+        assert_eq!(
+            found,
+            [FoundBundle {
+                manifest: signature.digest(),
+                predicate_type: Some("https://sigstore.dev/cosign/sign/v1".to_string()),
+                bytes: bundle.clone(),
+            }]
+        );
         assert!(warnings.0.lock().unwrap().is_empty());
         // Over the limit: skipped, with a warning naming it.
-        let found = store.bundles(&subject, 10, &warnings).unwrap();
+        let found = store.bundles(&subject, 10, &|_| true, &warnings).unwrap();
         assert!(found.is_empty());
         let said = warnings.0.lock().unwrap().join("\n");
         assert!(

@@ -1,7 +1,6 @@
 //! Sigstore bundles as cosign v3 writes them with a key.
 //!
-//! Sigstore bundles as cosign v3 writes them with a key: DSSE envelopes over
-//! in-toto statements, and message signatures over blobs.
+//! DSSE envelopes over in-toto statements, and message signatures over blobs.
 //!
 //! The shapes follow the Sigstore bundle specification (protobuf-specs'
 //! `sigstore_bundle.proto` in its JSON mapping: camelCase names, bytes as
@@ -91,6 +90,27 @@ impl Statement {
             }],
             predicate_type: SIGN_PREDICATE_TYPE.to_string(),
             predicate: Some(serde_json::Value::Object(serde_json::Map::new())),
+        }
+    }
+
+    /// An attestation as `cosign attest` writes it: `predicate` of
+    /// `predicate_type` about `digest`, the subject named `name` (the
+    /// repository, as cosign names it).
+    pub fn attestation(
+        name: &str,
+        digest: &Digest,
+        predicate_type: &str,
+        predicate: serde_json::Value,
+    ) -> Statement {
+        Statement {
+            type_name: STATEMENT_TYPE.to_string(),
+            subject: vec![Subject {
+                name: name.to_string(),
+                digest: BTreeMap::from([("sha256".to_string(), digest.hex())]),
+                annotations: None,
+            }],
+            predicate_type: predicate_type.to_string(),
+            predicate: Some(predicate),
         }
     }
 

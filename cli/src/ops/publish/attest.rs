@@ -67,7 +67,11 @@ impl Run<'_> {
                     },
                     &builder,
                 );
-                Some((p.manifest?, predicate, format!("precompiled {} provenance", p.target)))
+                Some((
+                    p.manifest?,
+                    predicate,
+                    format!("precompiled {} provenance", p.target),
+                ))
             })
             .collect();
         for (subject, predicate, what) in subjects {
@@ -148,13 +152,24 @@ impl Run<'_> {
             .map(|a| a.manifest);
         let referrer = match existing {
             Some(m) => {
-                events.status("Attested", &format!("{what} of {subject} (already, by this key)"));
+                events.status(
+                    "Attested",
+                    &format!("{what} of {subject} (already, by this key)"),
+                );
                 self.counts.already_attested += 1;
                 m
             }
             None => {
                 let name = crate::ops::sign::identity(&to.reference);
-                let m = attest_digest(store, subject, &name, signer, predicate_type, predicate, events)?;
+                let m = attest_digest(
+                    store,
+                    subject,
+                    &name,
+                    signer,
+                    predicate_type,
+                    predicate,
+                    events,
+                )?;
                 events.status("Attested", &format!("{what} of {subject}"));
                 self.counts.attested += 1;
                 m

@@ -1,11 +1,11 @@
 //! `kiln publish` as a run: one stage method of [`Run`] after another, the precompile beside them.
 //!
-//! `kiln publish` as a run: build, audit, precompile, push (component, SBOM,
-//! precompiled artifacts) and sign, with one receipt. The precompile runs on a
-//! thread of its own from the moment the component's bytes are final, beside
-//! the SBOM, the push and the signing; everything else is one stage method of
-//! [`Run`] after another.
+//! Build, audit, precompile, push (component, SBOM, precompiled artifacts),
+//! sign and attest, with one receipt. The precompile runs on a thread of its
+//! own from the moment the component's bytes are final, beside the SBOM, the
+//! push and the signing.
 
+mod attest;
 mod events;
 mod plan;
 mod precompile;
@@ -57,6 +57,8 @@ pub struct Request {
     pub no_sbom: bool,
     /// Do everything but push and sign.
     pub dry_run: bool,
+    /// Put the build's start and finish times in its provenance.
+    pub provenance_times: bool,
     /// Where to write the receipt.
     pub receipt: Option<PathBuf>,
     /// How to build.
@@ -80,6 +82,7 @@ pub enum Ended {
 /// build, validation and audit passed.
 pub fn run(request: &Request, printer: &Printer) -> Result<Ended> {
     let started = Instant::now();
+    let started_at = std::time::SystemTime::now();
     let events = Events::new(printer, request.json);
     let project = kiln_build::discover(&request.path)?;
     let plan = Plan::new(request, &project)?;
@@ -99,6 +102,7 @@ pub fn run(request: &Request, printer: &Printer) -> Result<Ended> {
         events,
         printer,
         started,
+        started_at,
     };
     // Precompiling starts as soon as the component's bytes are final, while
     // the build still validates and writes them: it publishes nothing, and
@@ -155,6 +159,8 @@ struct Settings<'a> {
     events: Events<'a>,
     printer: &'a Printer,
     started: Instant,
+    /// The wall-clock time the run started, for `--provenance-times`.
+    started_at: std::time::SystemTime,
 }
 
 /// Where the component goes, and the package pushed there.
@@ -176,12 +182,15 @@ struct Run<'a> {
     /// The `created` time of every manifest.
     created: String,
     audit: Option<AuditInfo>,
-    /// The SBOM's bytes, once made.
+    /// The SBOM, once made (for the SBOM stage or the provenance).
+    bom: Option<kiln_build::sbom::Bom>,
+    /// The SBOM's bytes, once written.
     sbom_bytes: Option<Vec<u8>>,
     sbom: Option<SbomInfo>,
     pushed: Option<PushedInfo>,
     precompiled: Vec<Precompiled>,
     signatures: Vec<SignatureInfo>,
+    attestations: Vec<receipt::AttestationInfo>,
     counts: RunInfo,
 }
 
@@ -229,11 +238,13 @@ impl<'a> Run<'a> {
             stem,
             created,
             audit: None,
+            bom: None,
             sbom_bytes: None,
             sbom: None,
             pushed: None,
             precompiled: Vec::new(),
             signatures: Vec::new(),
+            attestations: Vec::new(),
             counts: RunInfo::default(),
         })
     }
@@ -353,14 +364,38 @@ impl<'a> Run<'a> {
             let stage = events.start("sign");
             let signed = self.sign(signer, store, to, subjects);
             stage.end(signed)?;
+            let stage = events.start("attest");
+            let attested = self.attest_component(signer, store, to);
+            stage.end(attested)?;
         }
         self.attach_precompiled(store.as_ref(), to, precompiled)
     }
 
     /// The SBOM stage: a CycloneDX SBOM of the component, written beside it.
     fn sbom(&mut self) -> Result<()> {
+        let bom = self.bom()?;
         let out = &self.out;
         let path = self.kiln_dir.join(format!("{}.cdx.json", self.stem));
+        let bytes = kiln_build::sbom::to_bytes(&bom)?;
+        kiln_core::fs::write_if_changed(&path, &bytes)?;
+        self.sbom = Some(SbomInfo {
+            format: "CycloneDX 1.5",
+            path: relative(&out.project.root, &path),
+            digest: Digest::of(&bytes),
+            components: bom.components.len(),
+            manifest: None,
+        });
+        self.sbom_bytes = Some(bytes);
+        Ok(())
+    }
+
+    /// The component's SBOM, made once for the SBOM stage and the
+    /// provenance.
+    fn bom(&mut self) -> Result<kiln_build::sbom::Bom> {
+        if let Some(bom) = &self.bom {
+            return Ok(bom.clone());
+        }
+        let out = &self.out;
         let m = &out.built.metadata;
         let bom = kiln_build::sbom::generate(
             &out.built.sbom,
@@ -374,17 +409,8 @@ impl<'a> Run<'a> {
             },
             &out.built.wasm,
         )?;
-        let bytes = kiln_build::sbom::to_bytes(&bom)?;
-        kiln_core::fs::write_if_changed(&path, &bytes)?;
-        self.sbom = Some(SbomInfo {
-            format: "CycloneDX 1.5",
-            path: relative(&out.project.root, &path),
-            digest: Digest::of(&bytes),
-            components: bom.components.len(),
-            manifest: None,
-        });
-        self.sbom_bytes = Some(bytes);
-        Ok(())
+        self.bom = Some(bom.clone());
+        Ok(bom)
     }
 
     /// The push stage: the component, then its SBOM attached to it.
@@ -536,6 +562,9 @@ impl<'a> Run<'a> {
                 let stage = events.start("sign");
                 let signed = self.sign(signer, store, to, subjects);
                 stage.end(signed)?;
+                let stage = events.start("attest");
+                let attested = self.attest_precompiled(signer, store, to);
+                stage.end(attested)?;
             }
         }
         Ok(artifacts)
@@ -610,6 +639,7 @@ impl<'a> Run<'a> {
             sbom: self.sbom,
             pushed: self.pushed,
             signatures: self.signatures,
+            attestations: self.attestations,
             run: self.counts,
         };
         let receipt_path = cx

@@ -1,8 +1,6 @@
 //! The receipt of a publish: what was built, audited, precompiled, pushed and signed.
 //!
-//! The receipt of a publish: what was built, audited, precompiled, pushed and
-//! signed; its JSON is documented in docs/receipt.md and
-//! docs/receipt.schema.json.
+//! Its JSON is documented in docs/receipt.md and docs/receipt.schema.json.
 
 use crate::ops::build::BuildOutput;
 use kiln_core::{Digest, Target};
@@ -29,6 +27,7 @@ pub struct Receipt {
     pub sbom: Option<SbomInfo>,
     pub pushed: Option<PushedInfo>,
     pub signatures: Vec<SignatureInfo>,
+    pub attestations: Vec<AttestationInfo>,
     pub run: RunInfo,
 }
 
@@ -115,6 +114,15 @@ pub struct SignatureInfo {
     pub signature_manifest: Digest,
 }
 
+#[derive(Debug, Serialize)]
+pub struct AttestationInfo {
+    pub subject: Digest,
+    pub what: String,
+    pub predicate_type: String,
+    pub reference: String,
+    pub referrer_manifest: Digest,
+}
+
 /// What varies from run to run: timings and how much work was done.
 #[derive(Debug, Default, Serialize)]
 pub struct RunInfo {
@@ -124,6 +132,8 @@ pub struct RunInfo {
     pub from_cache: usize,
     pub signed: usize,
     pub already_signed: usize,
+    pub attested: usize,
+    pub already_attested: usize,
 }
 
 impl ProjectInfo {
