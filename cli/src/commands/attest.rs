@@ -74,8 +74,8 @@ pub fn attest(args: AttestArgs, printer: &Printer) -> Result<Outcome> {
             args.predicate.display()
         )
     })?;
-    let predicate: serde_json::Value = serde_json::from_slice(&text)
-        .with_context(|| format!("the predicate `{}` is not JSON", args.predicate.display()))?;
+    let predicate = predicate_of(&text, &predicate_type)
+        .with_context(|| format!("the predicate `{}`", args.predicate.display()))?;
     let signer = signer(&args.key)?;
     signer.hash_for_bundles()?;
     let store = args.registry.options().open(&reference, false, printer)?;
@@ -100,6 +100,24 @@ pub fn attest(args: AttestArgs, printer: &Printer) -> Result<Outcome> {
         printer.data(&format!("{referrer}\n"))?;
     }
     Ok(Outcome::Ok)
+}
+
+/// The predicate as cosign embeds it: for `custom`, the file's text
+/// wrapped as `{"Data": TEXT, "Timestamp": CREATED}` (`SOURCE_DATE_EPOCH`,
+/// else the epoch, where cosign writes the time); for every other type the
+/// file parsed, which must be a JSON object.
+fn predicate_of(text: &[u8], predicate_type: &str) -> Result<serde_json::Value> {
+    if predicate_type == crate::ops::attest::CUSTOM {
+        let text = String::from_utf8(text.to_vec()).context("is not UTF-8 text")?;
+        let created =
+            kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+        return Ok(serde_json::json!({"Data": text, "Timestamp": created}));
+    }
+    let value: serde_json::Value = serde_json::from_slice(text).context("is not JSON")?;
+    if !value.is_object() {
+        anyhow::bail!("is not a JSON object, as a `{predicate_type}` predicate must be");
+    }
+    Ok(value)
 }
 
 pub fn verify_attestation(args: VerifyAttestationArgs, printer: &Printer) -> Result<Outcome> {

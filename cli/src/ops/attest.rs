@@ -24,6 +24,8 @@ pub const PREDICATE_TYPES: &[(&str, &str)] = &[
 
 /// The predicate type of the SLSA v1 build provenance.
 pub const SLSA_PROVENANCE_V1: &str = "https://slsa.dev/provenance/v1";
+/// The predicate type of cosign's `custom` attestations.
+pub const CUSTOM: &str = "https://cosign.sigstore.dev/attestation/v1";
 /// The predicate type of a CycloneDX SBOM.
 pub const CYCLONEDX: &str = "https://cyclonedx.org/bom";
 

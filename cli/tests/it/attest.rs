@@ -124,6 +124,26 @@ fn attestations_round_trip_and_forgeries_are_refused() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("bad.json"), "{}", stderr(&bad));
 
+    // `custom`, the default type, wraps the file's text as cosign does.
+    std::fs::write(d.join("note.txt"), "reviewed by the release team\n").unwrap();
+    run_ok(
+        k(d).args(["attest", &ra, "--key"])
+            .arg(&key)
+            .arg("--predicate")
+            .arg(d.join("note.txt")),
+    );
+    let out = verify_attestation(d, &ra, &public, &["--type", "custom", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let custom = statements(&out).remove(0);
+    assert_eq!(
+        custom["predicateType"],
+        "https://cosign.sigstore.dev/attestation/v1"
+    );
+    assert_eq!(
+        custom["predicate"],
+        json!({"Data": "reviewed by the release team\n", "Timestamp": "1970-01-01T00:00:00Z"})
+    );
+
     // Forgeries attached to `a`, each judged on its own.
     let mut names = vec![(referrer.clone(), "GOOD")];
     // This key's attestation of `b`, moved to `a`.
@@ -401,4 +421,29 @@ fn publish_attaches_sbom_and_provenance_attestations() {
     assert_eq!(again["run"]["attested"], 0);
     assert_eq!(again["run"]["already_attested"], 3);
     assert_eq!(again["attestations"], receipt["attestations"]);
+
+    // Times only when asked: a new provenance of each, the SBOM unchanged.
+    run_ok(
+        k(d).arg("publish")
+            .arg(&project)
+            .args(["--to", &r, "--key", "cosign.key", "--target", "pulley64"])
+            .arg("--provenance-times")
+            .arg("--receipt")
+            .arg(d.join("timed.json")),
+    );
+    let timed: Value =
+        serde_json::from_slice(&std::fs::read(d.join("timed.json")).unwrap()).unwrap();
+    assert_eq!(timed["run"]["attested"], 2);
+    assert_eq!(timed["run"]["already_attested"], 1);
+    let out = verify_attestation(d, &r, &public, &["--type", "slsaprovenance1", "--json"]);
+    let metadata: Vec<Value> = statements(&out)
+        .iter()
+        .map(|s| s["predicate"]["runDetails"]["metadata"].clone())
+        .collect();
+    assert_eq!(metadata.len(), 2);
+    let with_times = metadata.iter().find(|m| !m.is_null()).unwrap();
+    for key in ["startedOn", "finishedOn"] {
+        let t = with_times[key].as_str().unwrap();
+        assert!(t.len() == 20 && t.ends_with('Z') && t > "2020", "{t}");
+    }
 }

@@ -447,6 +447,56 @@ mod tests {
     }
 
     #[test]
+    fn dependencies_keep_their_digests_under_in_toto_s_names() {
+        use crate::sbom::{Component, Hash};
+        let component =
+            |name: &str, purl: Option<&str>, hash: Option<&str>, bom_ref: &str| Component {
+                kind: "library".into(),
+                bom_ref: Some(bom_ref.into()),
+                name: name.into(),
+                version: Some("1.0".into()),
+                purl: purl.map(str::to_string),
+                hashes: hash
+                    .map(|h| Hash {
+                        alg: "SHA-256".into(),
+                        content: h.into(),
+                    })
+                    .into_iter()
+                    .collect(),
+                licenses: Vec::new(),
+                external_references: Vec::new(),
+                properties: Vec::new(),
+            };
+        let bom: Bom = serde_json::from_value(json!({
+            "bomFormat": "CycloneDX", "specVersion": "1.5", "serialNumber": "urn:uuid:x",
+            "version": 1,
+            "metadata": {"timestamp": "1970-01-01T00:00:00Z", "tools": {"components": []},
+                         "component": {"type": "application", "name": "x"}},
+            "components": [
+                component("serde", Some("pkg:cargo/serde@1.0"), Some("aa"), "pkg:cargo/serde@1.0"),
+                component("golang.org/x/text", Some("pkg:golang/golang.org/x/text@v0.3.0"), Some("bb"), "g"),
+                component("src/main.c", None, Some("cc"), "file:src/main.c"),
+                component("clang", None, None, "toolchain:clang"),
+            ],
+        }))
+        .unwrap();
+        let (resolved, toolchain) = dependencies(&bom);
+        let json = serde_json::to_value(&resolved).unwrap();
+        assert_eq!(
+            json,
+            json!([
+                {"uri": "pkg:cargo/serde@1.0", "digest": {"sha256": "aa"}},
+                {"uri": "pkg:golang/golang.org/x/text@v0.3.0", "digest": {"dirHash": "bb"}},
+                {"name": "src/main.c", "digest": {"sha256": "cc"}},
+            ])
+        );
+        assert_eq!(
+            serde_json::to_value(&toolchain).unwrap(),
+            json!([{"uri": "pkg:generic/clang@1.0"}])
+        );
+    }
+
+    #[test]
     fn remote_urls_lose_their_credentials() {
         assert_eq!(
             without_credentials("https://user:ghp_token@github.com/acme/hello.git"),
