@@ -132,6 +132,16 @@ impl Printer {
         self.data(&text)
     }
 
+    /// Writes values to stdout as compact JSON, one per line.
+    pub fn json_lines<T: Serialize>(&self, values: impl IntoIterator<Item = T>) -> Result<()> {
+        let mut text = String::new();
+        for value in values {
+            text.push_str(&serde_json::to_string(&value).context("failed to encode JSON")?);
+            text.push('\n');
+        }
+        self.data(&text)
+    }
+
     /// Prints an error with its causes and hint, as kiln's last words. A
     /// message keeps its lines (a tool's stderr has several), and every
     /// other control character in it is escaped.

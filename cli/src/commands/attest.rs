@@ -159,12 +159,7 @@ pub fn verify_attestation(args: VerifyAttestationArgs, printer: &Printer) -> Res
         "no transparency log or timestamp was checked: kiln verifies with the key, offline (as `cosign verify-attestation --insecure-ignore-tlog`)",
     );
     if !args.json {
-        let mut text = String::new();
-        for a in &good {
-            text.push_str(&serde_json::to_string(&a.statement)?);
-            text.push('\n');
-        }
-        printer.data(&text)?;
+        printer.json_lines(good.iter().map(|a| &a.statement))?;
     }
     Ok(Outcome::Ok)
 }

@@ -271,12 +271,7 @@ pub fn verify(args: VerifyArgs, printer: &Printer) -> Result<Outcome> {
         );
     }
     if !args.json {
-        let mut text = String::new();
-        for a in &good {
-            text.push_str(&serde_json::to_string(&a.payload)?);
-            text.push('\n');
-        }
-        printer.data(&text)?;
+        printer.json_lines(good.iter().map(|a| &a.payload))?;
     }
     Ok(Outcome::Ok)
 }

@@ -248,6 +248,16 @@ fn openssl_hint(dir: &Path, public: &Path) -> String {
     stdout(&out).trim().to_string()
 }
 
+/// The format of each signature `verify --json` accepted.
+fn formats_of(out: &Output) -> Vec<Value> {
+    json_of(out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["format"].clone())
+        .collect()
+}
+
 /// Bundles signed, stored, found and verified on one store; `api` when the
 /// registry answers the referrers API (then no fallback index is written).
 fn round_trip(dir: &Path, stored: &Stored, r: &str, api: bool) {
@@ -349,12 +359,7 @@ fn round_trip(dir: &Path, stored: &Stored, r: &str, api: bool) {
     );
     let (code, out) = verify(dir, r, &other_public, &["--json"]);
     assert_eq!(code, Some(0), "{}", stderr(&out));
-    let formats: Vec<Value> = json_of(&out)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["format"].clone())
-        .collect();
+    let formats = formats_of(&out);
     assert_eq!(formats, [json!("legacy")]);
     run_ok(
         k(dir)
@@ -363,12 +368,7 @@ fn round_trip(dir: &Path, stored: &Stored, r: &str, api: bool) {
     );
     let (code, out) = verify(dir, r, &public, &["--json"]);
     assert_eq!(code, Some(0), "{}", stderr(&out));
-    let formats: Vec<Value> = json_of(&out)
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v["format"].clone())
-        .collect();
+    let formats = formats_of(&out);
     assert_eq!(formats, [json!("bundle"), json!("legacy")]);
     // The bundle made by the other key is reported, not accepted.
     assert!(

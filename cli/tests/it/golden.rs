@@ -121,14 +121,7 @@ fn publish(name: &str, destination: Destination, json: bool) -> Recording {
         let what = signature["what"].as_str().unwrap();
         let manifest = signature["signature_manifest"].as_str().unwrap();
         filters = digest_filter(filters, manifest, &format!("[signature of {what}]"));
-        let stored = match &registry {
-            Some(r) => r.blob_file(manifest),
-            None => dir
-                .join("layout/blobs/sha256")
-                .join(manifest.trim_start_matches("sha256:")),
-        };
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(stored).unwrap()).unwrap();
+        let manifest = stored_manifest(dir, registry.as_ref(), manifest);
         let layer = manifest["layers"][0]["digest"].as_str().unwrap();
         let config = manifest["config"]["digest"].as_str().unwrap();
         match signature["format"].as_str().unwrap() {
@@ -160,14 +153,7 @@ fn publish(name: &str, destination: Destination, json: bool) -> Recording {
             &attestation["subject"].as_str().unwrap()[7..19]
         );
         filters = digest_filter(filters, manifest, &name);
-        let stored = match &registry {
-            Some(r) => r.blob_file(manifest),
-            None => dir
-                .join("layout/blobs/sha256")
-                .join(manifest.trim_start_matches("sha256:")),
-        };
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(stored).unwrap()).unwrap();
+        let manifest = stored_manifest(dir, registry.as_ref(), manifest);
         let layer = manifest["layers"][0]["digest"].as_str().unwrap();
         let size = manifest["layers"][0]["size"].as_u64().unwrap();
         bundle_bytes += size;
@@ -198,6 +184,18 @@ fn publish(name: &str, destination: Destination, json: bool) -> Recording {
         receipt,
         filters,
     }
+}
+
+/// A manifest the run stored, read from the layout's or the registry's
+/// files.
+fn stored_manifest(dir: &Path, registry: Option<&Registry>, digest: &str) -> serde_json::Value {
+    let file = match registry {
+        Some(r) => r.blob_file(digest),
+        None => dir
+            .join("layout/blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    };
+    serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap()
 }
 
 /// Replaces a Sigstore bundle's digest (see [`digest_filter`]) and its
