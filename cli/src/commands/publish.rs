@@ -77,7 +77,7 @@ pub struct Args {
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let request = publish::Request {
-        build: args.flags.options(args.wasm_target),
+        build: args.flags.options(args.wasm_target)?,
         registry: args.registry.options(),
         path: args.path,
         to: args.to,

@@ -54,6 +54,8 @@ pub struct BuildOptions {
     pub no_trimpath: bool,
     /// Make the component again even when the toolchain's output is unchanged.
     pub force: bool,
+    /// Where `target/` goes instead of the project's (absolute).
+    pub target_dir: Option<PathBuf>,
     /// Extra arguments for the language's build tool.
     pub tool_args: Vec<String>,
 }
@@ -147,7 +149,8 @@ pub fn build_component(
     on_component: Option<OnComponent<'_>>,
 ) -> Result<BuildOutput> {
     let started = Instant::now();
-    let project = kiln_build::discover(path)?;
+    let mut project = kiln_build::discover(path)?;
+    project.target_dir_override = options.target_dir.clone();
     check_options(options, project.lang)?;
     let toolchain_started = Instant::now();
     let mut built = drive(&project, options, reporter)?;
@@ -268,6 +271,7 @@ fn drive(project: &Project, options: &BuildOptions, reporter: &dyn Reporter) -> 
                 locked: o.locked,
                 offline: o.offline,
                 triple: o.target,
+                target_dir: o.target_dir,
                 cargo_args: o.tool_args,
             };
             kiln_build::rust::build(&project.manifest, &rust, reporter)
