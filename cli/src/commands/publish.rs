@@ -20,7 +20,8 @@ kiln.toml ([publish] to, [audit], [compile] targets/cpu, [sign] key/format) or, 
 
 Without --to (or [publish] to) the component goes to the local OCI layout \
 target/kiln/oci/NAME under the project, tagged with its version. The receipt is written \
-to target/kiln/receipt.json (docs/receipt.md).
+to target/kiln/receipt.json (docs/receipt.md). --target-dir (or KILN_TARGET_DIR) moves \
+target/ elsewhere.
 
 Exit status: 0 published, 1 the audit found problems (nothing was pushed), 2 on error.")]
 pub struct Args {

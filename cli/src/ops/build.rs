@@ -60,10 +60,28 @@ pub struct BuildOptions {
     pub tool_args: Vec<String>,
 }
 
+/// The build settings a provenance records as the build's parameters of
+/// `project`: [`settings_json`], and the package directory below the
+/// project's root kiln was pointed at (a Go package), when it was.
+pub fn provenance_settings(o: &BuildOptions, project: &Project) -> serde_json::Value {
+    let mut settings = settings_json(o);
+    if let (Some(dir), serde_json::Value::Object(map)) = (&project.package_dir, &mut settings)
+        && let Ok(rel) = dir.strip_prefix(&project.root)
+    {
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        map.insert("package_dir".to_string(), rel.join("/").into());
+    }
+    settings
+}
+
 /// The build settings a provenance records as the build's parameters:
-/// those given, leaving out the defaults, a clang's path (a fact of the
-/// machine, not of the build) and `--force` (which changes no output).
-pub fn settings_json(o: &BuildOptions) -> serde_json::Value {
+/// those given, leaving out the defaults, a clang's path and the target
+/// directory (facts of the machine, not of the build) and `--force` (which
+/// changes no output).
+fn settings_json(o: &BuildOptions) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     let mut put = |key: &str, value: serde_json::Value| {
         let empty = match &value {

@@ -205,12 +205,19 @@ fn a_go_package_publishes_into_the_target_dir_and_bare_names_find_it() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let target = tmp.path().join("elsewhere");
+    let k = || {
+        let mut cmd = kiln_in(tmp.path());
+        cmd.env("KILN_TARGET_DIR", &target)
+            .env("KILN_PASSWORD", "go-packages")
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITLAB_CI");
+        cmd
+    };
+    run_ok(k().args(["keygen", "--output-prefix", "cosign"]));
     let publish = run_ok(
-        kiln_in(tmp.path())
-            .env("KILN_TARGET_DIR", &target)
-            .arg("publish")
+        k().arg("publish")
             .arg(fixture("go-module").join("cmd/hello"))
-            .args(["--target", "none", "--no-sign", "--json"]),
+            .args(["--target", "none", "--key", "cosign.key", "--json"]),
     );
     let receipt = stdout(&publish)
         .lines()
@@ -236,12 +243,24 @@ fn a_go_package_publishes_into_the_target_dir_and_bare_names_find_it() {
     assert!(names.contains(&"std"), "{names:?}");
     assert_eq!(bom["metadata"]["component"]["name"], "hello");
     // A bare name is a layout in the same target directory.
-    let tags = run_ok(
-        kiln_in(tmp.path())
-            .env("KILN_TARGET_DIR", &target)
-            .args(["tags", "hello"]),
-    );
+    let tags = run_ok(k().args(["tags", "hello"]));
     assert_eq!(stdout(&tags), "0.3.0\n");
+    // The provenance names the package built within the module.
+    let verified = run_ok(k().args([
+        "verify-attestation",
+        "hello:0.3.0",
+        "--key",
+        "cosign.pub",
+        "--type",
+        "slsaprovenance1",
+        "--json",
+    ]));
+    let statements: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
+    let definition = &statements[0]["statement"]["predicate"]["buildDefinition"];
+    assert_eq!(
+        definition["externalParameters"]["settings"]["package_dir"], "cmd/hello",
+        "{definition:#}"
+    );
 }
 
 #[test]
