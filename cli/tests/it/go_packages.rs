@@ -138,6 +138,22 @@ fn a_directory_without_a_main_package_is_refused_clearly() {
         assert_snapshot(snapshot(snap), &stderr(&out), &Filters::new());
     }
     assert!(!tmp.path().join("kiln/go/docs.core.wasm").exists());
+
+    // A kiln.toml declaring Go away from go.mod says where it belongs.
+    let copy = tmp.path().join("go-module");
+    copy_dir(&module, &copy);
+    std::fs::write(
+        copy.join("cmd/hello/kiln.toml"),
+        "[build]\nlanguage = \"go\"\n",
+    )
+    .unwrap();
+    let out = run(kiln().arg("build").arg(copy.join("cmd/hello")));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_snapshot(
+        snapshot("build/go-kiln-toml-without-go-mod.stderr"),
+        &stderr(&out),
+        &Filters::new().path(tmp.path(), "TMP"),
+    );
 }
 
 /// Go's own source tree, as `go env GOROOT` names it.

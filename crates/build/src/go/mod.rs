@@ -37,7 +37,18 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         std::thread::spawn(move || crate::toolchain::git_revision(&root))
     };
     let go = crate::toolchain::go_toolchain()?;
-    let module_path = read_module_path(&project.root.join("go.mod"))?;
+    let go_mod = project.root.join("go.mod");
+    if !go_mod.is_file() {
+        // Only a kiln.toml with `language = "go"` gets here without one.
+        return Err(kiln_core::hinted(
+            format!(
+                "`{}` declares a Go project, but there is no `go.mod` beside it",
+                project.root.join("kiln.toml").display()
+            ),
+            "a Go project's kiln.toml sits beside go.mod at the module root; choose a package there with `[build] main`, or build it by its directory (`kiln build DIR`)",
+        ));
+    }
+    let module_path = read_module_path(&go_mod)?;
     let package = Package::select(project, &module_path)?;
     let manifest = &package.manifest;
     let name = package.name.clone();
