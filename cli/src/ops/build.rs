@@ -170,6 +170,21 @@ pub fn build_component(
     let mut project = kiln_build::discover(path)?;
     project.target_dir_override = options.target_dir.clone();
     check_options(options, project.lang)?;
+    if project.lang != Lang::Go
+        && let Some(main) = project
+            .kiln_toml
+            .as_ref()
+            .and_then(|t| t.build.main.as_ref())
+    {
+        return Err(kiln_core::hinted(
+            format!(
+                "`[build] main = \"{}\"` in kiln.toml does not apply to {} projects",
+                main.display(),
+                project.lang
+            ),
+            "`main` chooses the package of a Go module; leave it out",
+        ));
+    }
     let toolchain_started = Instant::now();
     let mut built = drive(&project, options, reporter)?;
     let driver_ms = ms(toolchain_started);

@@ -366,3 +366,26 @@ fn run_with_stdin(wasm: &Path, stdin: &[u8]) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
 }
+
+#[test]
+fn main_in_a_kiln_toml_of_another_language_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("c-command");
+    copy_dir(&fixture("c-command"), &project);
+    let toml = std::fs::read_to_string(project.join("kiln.toml")).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        toml.replacen("[build]", "[build]\nmain = \"./cmd/x\"", 1),
+    )
+    .unwrap();
+    let out = run(kiln().arg("build").arg(&project));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with(
+            "error: `[build] main = \"./cmd/x\"` in kiln.toml does not apply to c projects\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!project.join("target").exists());
+}
