@@ -186,6 +186,8 @@ const BUILD_FIXTURES: &[(&str, &[&str])] = &[
     ("c-cmake", &[]),
     ("go-command", &[]),
     ("go-reactor", &[]),
+    // A module's package chosen by `[build] main` (cmd/greet).
+    ("go-module", &[]),
 ];
 const BUILD_RUNS: usize = 5;
 

@@ -4,6 +4,7 @@
 //! options an operation takes; not a command of its own.
 
 use crate::ops;
+use anyhow::Context;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -101,6 +102,10 @@ pub struct BuildFlags {
     /// output is the one the current component was made from.
     #[arg(long)]
     force: bool,
+    /// Put `target/` here instead of in the project (for a source tree that
+    /// is read-only or not yours); cargo's target directory too, for Rust.
+    #[arg(long, value_name = "DIR", env = "KILN_TARGET_DIR")]
+    target_dir: Option<PathBuf>,
     /// Extra arguments for the language's build tool (after `--`).
     #[arg(last = true, value_name = "ARGS")]
     tool_args: Vec<String>,
@@ -110,9 +115,19 @@ impl BuildFlags {
     /// The options as plain values, with the wasm target each command takes
     /// under its own name (`--target` of `kiln build`, `--wasm-target` of
     /// `kiln publish`).
-    pub fn options(&self, target: Option<String>) -> ops::build::BuildOptions {
+    pub fn options(&self, target: Option<String>) -> anyhow::Result<ops::build::BuildOptions> {
         let f = self.clone();
-        ops::build::BuildOptions {
+        // Made absolute here: the drivers run tools in other directories.
+        let target_dir = f
+            .target_dir
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| {
+                std::path::absolute(&d).with_context(|| {
+                    format!("failed to resolve the target directory `{}`", d.display())
+                })
+            })
+            .transpose()?;
+        Ok(ops::build::BuildOptions {
             package: f.package,
             bin: f.bin,
             lib: f.lib,
@@ -129,7 +144,8 @@ impl BuildFlags {
             go_ldflags: f.go_ldflags,
             no_trimpath: f.no_trimpath,
             force: f.force,
+            target_dir,
             tool_args: f.tool_args,
-        }
+        })
     }
 }

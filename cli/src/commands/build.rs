@@ -51,7 +51,7 @@ struct Summary {
 }
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
-    let options = args.flags.options(args.target);
+    let options = args.flags.options(args.target)?;
     let out = build_component(&args.path, args.output, &options, printer, None)?;
     let summary = Summary {
         path: out.path,

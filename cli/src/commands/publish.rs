@@ -20,7 +20,8 @@ kiln.toml ([publish] to, [audit], [compile] targets/cpu, [sign] key/format) or, 
 
 Without --to (or [publish] to) the component goes to the local OCI layout \
 target/kiln/oci/NAME under the project, tagged with its version. The receipt is written \
-to target/kiln/receipt.json (docs/receipt.md).
+to target/kiln/receipt.json (docs/receipt.md). --target-dir (or KILN_TARGET_DIR) moves \
+target/ elsewhere.
 
 Exit status: 0 published, 1 the audit found problems (nothing was pushed), 2 on error.")]
 pub struct Args {
@@ -77,7 +78,7 @@ pub struct Args {
 
 pub fn run(args: Args, printer: &Printer) -> Result<Outcome> {
     let request = publish::Request {
-        build: args.flags.options(args.wasm_target),
+        build: args.flags.options(args.wasm_target)?,
         registry: args.registry.options(),
         path: args.path,
         to: args.to,

@@ -17,7 +17,8 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
 REF is REGISTRY/REPO[:TAG] (e.g. ghcr.io/acme/hello:1.0), oci:DIR[:TAG] for a local \
-OCI image layout, or NAME[:TAG] for the layout target/kiln/oci/NAME. Without REF, kiln \
+OCI image layout, or NAME[:TAG] for the layout target/kiln/oci/NAME ($KILN_TARGET_DIR/kiln/oci/NAME \
+when KILN_TARGET_DIR is set). Without REF, kiln \
 uses the component's name and version from its metadata (else the file name and `latest`).
 
 Precompiled artifacts from `kiln compile` beside FILE (FILE-stem.TRIPLE.cwasm with its \

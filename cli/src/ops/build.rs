@@ -54,14 +54,34 @@ pub struct BuildOptions {
     pub no_trimpath: bool,
     /// Make the component again even when the toolchain's output is unchanged.
     pub force: bool,
+    /// Where `target/` goes instead of the project's (absolute).
+    pub target_dir: Option<PathBuf>,
     /// Extra arguments for the language's build tool.
     pub tool_args: Vec<String>,
 }
 
+/// The build settings a provenance records as the build's parameters of
+/// `project`: [`settings_json`], and the package directory below the
+/// project's root kiln was pointed at (a Go package), when it was.
+pub fn provenance_settings(o: &BuildOptions, project: &Project) -> serde_json::Value {
+    let mut settings = settings_json(o);
+    if let (Some(dir), serde_json::Value::Object(map)) = (&project.package_dir, &mut settings)
+        && let Ok(rel) = dir.strip_prefix(&project.root)
+    {
+        let rel: Vec<String> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        map.insert("package_dir".to_string(), rel.join("/").into());
+    }
+    settings
+}
+
 /// The build settings a provenance records as the build's parameters:
-/// those given, leaving out the defaults, a clang's path (a fact of the
-/// machine, not of the build) and `--force` (which changes no output).
-pub fn settings_json(o: &BuildOptions) -> serde_json::Value {
+/// those given, leaving out the defaults, a clang's path and the target
+/// directory (facts of the machine, not of the build) and `--force` (which
+/// changes no output).
+fn settings_json(o: &BuildOptions) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     let mut put = |key: &str, value: serde_json::Value| {
         let empty = match &value {
@@ -147,8 +167,24 @@ pub fn build_component(
     on_component: Option<OnComponent<'_>>,
 ) -> Result<BuildOutput> {
     let started = Instant::now();
-    let project = kiln_build::discover(path)?;
+    let mut project = kiln_build::discover(path)?;
+    project.target_dir_override = options.target_dir.clone();
     check_options(options, project.lang)?;
+    if project.lang != Lang::Go
+        && let Some(main) = project
+            .kiln_toml
+            .as_ref()
+            .and_then(|t| t.build.main.as_ref())
+    {
+        return Err(kiln_core::hinted(
+            format!(
+                "`[build] main = \"{}\"` in kiln.toml does not apply to {} projects",
+                main.display(),
+                project.lang
+            ),
+            "`main` chooses the package of a Go module; leave it out",
+        ));
+    }
     let toolchain_started = Instant::now();
     let mut built = drive(&project, options, reporter)?;
     let driver_ms = ms(toolchain_started);
@@ -268,6 +304,7 @@ fn drive(project: &Project, options: &BuildOptions, reporter: &dyn Reporter) -> 
                 locked: o.locked,
                 offline: o.offline,
                 triple: o.target,
+                target_dir: o.target_dir,
                 cargo_args: o.tool_args,
             };
             kiln_build::rust::build(&project.manifest, &rust, reporter)

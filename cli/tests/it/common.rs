@@ -116,7 +116,8 @@ pub fn kiln() -> Command {
         .env("NO_COLOR", "1")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET");
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("KILN_TARGET_DIR");
     cmd
 }
 

@@ -27,6 +27,7 @@ mod errors;
 mod escaping;
 mod fault_proxy;
 mod faults;
+mod go_packages;
 mod golden;
 mod hostile;
 mod hostile_registry;

@@ -34,7 +34,7 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
     let tc = crate::toolchain::c_toolchain(opts.cc.as_deref())?;
     let manifest = project.kiln_toml.clone().unwrap_or_default();
     let name = package_name(project, &manifest)?;
-    let target_dir = project.root.join("target");
+    let target_dir = project.target_dir();
     let work = target_dir.join("kiln").join("c").join(&name);
     let world = crate::wit_world(&project.root, &manifest)?;
     let kind = manifest.build.kind.unwrap_or(if world.is_some() {

@@ -290,6 +290,9 @@ pub struct BuildSection {
     /// Go build tags.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// For Go: the package to build, relative to the module root (e.g.
+    /// `./cmd/hello`; default: the module root's package).
+    pub main: Option<PathBuf>,
 }
 
 /// The package name: `[package] name`, checked, or `fallback()` (a

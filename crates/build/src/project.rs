@@ -30,6 +30,23 @@ pub struct Project {
     pub kiln_toml: Option<KilnToml>,
     /// For C projects, how they are built.
     pub c_build: Option<CBuild>,
+    /// The directory the project was found from, when it lies below
+    /// `root`: for Go, the package to build (`go.mod` is further up).
+    pub package_dir: Option<PathBuf>,
+    /// Where `target/` goes instead of `<root>/target` (`--target-dir`,
+    /// `KILN_TARGET_DIR`); absolute.
+    pub target_dir_override: Option<PathBuf>,
+}
+
+impl Project {
+    /// The directory kiln writes its outputs under (`kiln/` inside it):
+    /// the override when there is one, else `target/` beside the manifest.
+    /// (Rust takes cargo's own target directory unless overridden.)
+    pub fn target_dir(&self) -> PathBuf {
+        self.target_dir_override
+            .clone()
+            .unwrap_or_else(|| self.root.join("target"))
+    }
 }
 
 const MAKEFILES: &[&str] = &["GNUmakefile", "makefile", "Makefile"];
@@ -53,6 +70,8 @@ fn detect(dir: &Path) -> Result<Option<Project>> {
         manifest,
         kiln_toml: kiln_toml.clone(),
         c_build,
+        package_dir: None,
+        target_dir_override: None,
     };
     let found = match declared {
         Some(Language::Rust) => Some(project(Lang::Rust, cargo, None)),
@@ -104,7 +123,12 @@ pub fn discover(path: &Path) -> Result<Project> {
         };
     }
     for dir in abs.ancestors() {
-        if let Some(project) = detect(dir)? {
+        if let Some(mut project) = detect(dir)? {
+            // A Go module's packages live in its subdirectories; the one
+            // named is the one to build.
+            if project.lang == Lang::Go && dir != abs {
+                project.package_dir = Some(abs.clone());
+            }
             return Ok(project);
         }
     }

@@ -61,6 +61,9 @@ pub struct RustOptions {
     pub offline: bool,
     /// The wasm target triple; `wasm32-wasip2` when unset.
     pub triple: Option<String>,
+    /// `--target-dir`: where cargo, and kiln after it, put their outputs
+    /// (default: cargo's own target directory).
+    pub target_dir: Option<std::path::PathBuf>,
     /// Extra arguments passed to `cargo build` as they are.
     pub cargo_args: Vec<String>,
 }
@@ -119,6 +122,9 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         }
         if opts.offline {
             cmd.arg("--offline");
+        }
+        if let Some(dir) = &opts.target_dir {
+            cmd.arg("--target-dir").arg(dir);
         }
         cmd.args(&opts.cargo_args);
 
@@ -184,7 +190,10 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
             kind,
             is_program,
             name,
-            target_dir: metadata.target_directory.clone().into_std_path_buf(),
+            target_dir: opts
+                .target_dir
+                .clone()
+                .unwrap_or_else(|| metadata.target_directory.clone().into_std_path_buf()),
             metadata: PackageMetadata {
                 revision: revision.join().ok().flatten(),
                 ..package_metadata(package)

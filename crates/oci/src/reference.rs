@@ -1,7 +1,8 @@
 //! Where an artifact lives: a repository in a registry, or a local OCI image layout.
 //!
 //! `REGISTRY/REPO[:TAG][@DIGEST]` names a registry's, `oci:PATH[:TAG][@DIGEST]`
-//! a local layout's; a bare `NAME[:TAG]` is a layout under `target/kiln/oci`.
+//! a local layout's; a bare `NAME[:TAG]` is a layout under `target/kiln/oci`
+//! (under `$KILN_TARGET_DIR/kiln/oci` when that is set).
 
 use anyhow::{Context, Result, bail};
 use kiln_core::{Digest, hinted};
@@ -10,6 +11,19 @@ use std::path::PathBuf;
 
 /// The local layout directory used when a reference names no registry.
 pub const DEFAULT_LAYOUT_DIR: &str = "target/kiln/oci";
+
+/// The environment variable that moves `target/` elsewhere, as
+/// `--target-dir` does for `kiln build` and `kiln publish`.
+pub const TARGET_DIR_ENV: &str = "KILN_TARGET_DIR";
+
+/// Where bare `NAME[:TAG]` layouts live: [`DEFAULT_LAYOUT_DIR`], or
+/// `kiln/oci` in the directory `KILN_TARGET_DIR` names.
+pub fn default_layout_dir() -> PathBuf {
+    match std::env::var_os(TARGET_DIR_ENV).filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("kiln").join("oci"),
+        None => PathBuf::from(DEFAULT_LAYOUT_DIR),
+    }
+}
 
 /// A parsed reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +89,7 @@ impl Reference {
             }
             check_repository(name, text)?;
             return Ok(Reference::Layout {
-                dir: PathBuf::from(DEFAULT_LAYOUT_DIR).join(name),
+                dir: default_layout_dir().join(name),
                 tag,
                 digest,
             });
@@ -232,7 +246,7 @@ mod tests {
         assert_eq!(
             Reference::parse("hello:2").unwrap(),
             Reference::Layout {
-                dir: PathBuf::from(DEFAULT_LAYOUT_DIR).join("hello"),
+                dir: default_layout_dir().join("hello"),
                 tag: Some("2".into()),
                 digest: None
             }

@@ -100,7 +100,10 @@ impl Run<'_> {
                 language: out.project.lang,
                 name: out.built.package_name(),
                 version: out.built.metadata.version.as_deref(),
-                settings: crate::ops::build::settings_json(&self.cx.request.build),
+                settings: crate::ops::build::provenance_settings(
+                    &self.cx.request.build,
+                    &out.project,
+                ),
                 compiler: toolchain.compiler.as_deref().unwrap_or("unknown"),
                 adapter: adapter.as_ref().map(|a| (a.name, &a.digest)),
                 bom: &bom,

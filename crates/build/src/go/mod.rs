@@ -3,13 +3,15 @@
 //! It builds a command, or a `-buildmode=c-shared` reactor exporting a WIT
 //! world.
 
+use crate::Built;
 use crate::manifest::{KilnToml, ProjectKind};
 use crate::project::Project;
-use crate::{Built, wit_world};
 
 mod arena;
+mod package;
 use anyhow::{Context, Result};
 use kiln_core::{PackageMetadata, Reporter, WasmKind};
+use package::Package;
 use std::path::Path;
 use std::process::Command;
 
@@ -35,22 +37,28 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         std::thread::spawn(move || crate::toolchain::git_revision(&root))
     };
     let go = crate::toolchain::go_toolchain()?;
-    let manifest = project.kiln_toml.clone().unwrap_or_default();
-    let module_path = read_module_path(&project.root.join("go.mod"))?;
-    let name = crate::manifest::package_name(manifest.package.as_ref(), || {
-        module_path
-            .rsplit('/')
-            .next()
-            .unwrap_or(&module_path)
-            .to_string()
-    })?;
-    let world = wit_world(&project.root, &manifest)?;
+    let go_mod = project.root.join("go.mod");
+    if !go_mod.is_file() {
+        // Only a kiln.toml with `language = "go"` gets here without one.
+        return Err(kiln_core::hinted(
+            format!(
+                "`{}` declares a Go project, but there is no `go.mod` beside it",
+                project.root.join("kiln.toml").display()
+            ),
+            "a Go project's kiln.toml sits beside go.mod at the module root; choose a package there with `[build] main`, or build it by its directory (`kiln build DIR`)",
+        ));
+    }
+    let module_path = read_module_path(&go_mod)?;
+    let package = Package::select(project, &module_path)?;
+    let manifest = &package.manifest;
+    let name = package.name.clone();
+    let world = package.world.clone();
     let kind = manifest.build.kind.unwrap_or(if world.is_some() {
         ProjectKind::Library
     } else {
         ProjectKind::Command
     });
-    let target_dir = project.root.join("target");
+    let target_dir = project.target_dir();
     let work = target_dir.join("kiln").join("go");
     std::fs::create_dir_all(&work)
         .with_context(|| format!("failed to create `{}`", work.display()))?;
@@ -102,10 +110,12 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
     if !ldflags.is_empty() {
         cmd.arg(format!("-ldflags={}", ldflags.join(" ")));
     }
-    if let Some(overlay) = arena_overlay(project, &work)? {
+    if let Some(overlay) = arena_overlay(&package.dir, &work)? {
         cmd.arg(format!("-overlay={}", overlay.display()));
     }
-    cmd.args(&opts.go_args).arg(".");
+    // go builds a package named by its directory relative to the module
+    // root, which works for ordinary modules and for Go's own `cmd` alike.
+    cmd.args(&opts.go_args).arg(&package.arg);
     reporter.status("Building", &format!("{name} (wasip1, {})", go.version));
     let started = std::time::Instant::now();
     kiln_process::output(&mut cmd)
@@ -123,7 +133,7 @@ pub fn build(project: &Project, opts: &GoOptions, reporter: &dyn Reporter) -> Re
         target_dir,
         metadata: metadata(
             revision.join().ok().flatten(),
-            &manifest,
+            manifest,
             &name,
             &module_path,
         ),
@@ -170,9 +180,9 @@ const ADAPTER_ARENA_GO: &str = include_str!("adapter_arena.go");
 /// Writes a `go build -overlay` file adding the adapter arena to the main
 /// package, unless the package brings its own `cabi_realloc` (as
 /// wit-bindgen-go output does), which the adapter then uses.
-fn arena_overlay(project: &Project, work: &Path) -> Result<Option<std::path::PathBuf>> {
-    let entries = std::fs::read_dir(&project.root)
-        .with_context(|| format!("failed to read `{}`", project.root.display()))?;
+fn arena_overlay(package_dir: &Path, work: &Path) -> Result<Option<std::path::PathBuf>> {
+    let entries = std::fs::read_dir(package_dir)
+        .with_context(|| format!("failed to read `{}`", package_dir.display()))?;
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_some_and(|e| e == "go")
@@ -186,7 +196,7 @@ fn arena_overlay(project: &Project, work: &Path) -> Result<Option<std::path::Pat
     }
     let source = work.join("zz_kiln_adapter_arena.go");
     kiln_core::fs::write_atomic(&source, ADAPTER_ARENA_GO.as_bytes())?;
-    let target = project.root.join("zz_kiln_adapter_arena.go");
+    let target = package_dir.join("zz_kiln_adapter_arena.go");
     let overlay =
         serde_json::json!({ "Replace": { target.to_string_lossy(): source.to_string_lossy() } });
     let path = work.join("overlay.json");
