@@ -311,19 +311,104 @@ fn cmake_project_builds_for_wasi() {
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-cmake", dir.path());
     let out = dir.path().join("wordcount.wasm");
+    // The project takes its `UNIX` branch, builds its `SHARED` library as
+    // a static one, and leaves alone the test program WASI cannot build
+    // (it needs setjmp): kiln.toml names the target.
     let summary = build(&project, &out, &[]);
     assert_eq!(summary["adapter"], "command");
     assert!(
         summary["toolchain_output"]
             .as_str()
             .unwrap()
-            .ends_with("wordcount"),
+            .ends_with("wordcount.wasm"),
         "{summary}"
     );
     assert_eq!(
         run_command(&out, &["one two", "three"], &[]).unwrap(),
         "words=3\n"
     );
+
+    // Without a target named, kiln lists the executables.
+    std::fs::remove_file(project.join("kiln.toml")).unwrap();
+    let failed = run(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    let text = stderr(&failed);
+    assert_snapshot(
+        snapshot("build/cmake-several-executables.stderr"),
+        // From the error on: the status lines name the machine's clang.
+        &text[text.find("error:").unwrap_or(0)..],
+        &Filters::new().path(dir.path(), "TMP"),
+    );
+    // Naming one that is not an executable says what it is.
+    let failed = run(kiln()
+        .arg("build")
+        .arg(&project)
+        .args(["--cmake-target", "words", "-o"])
+        .arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("CMake target `words` is a static library target"),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+/// A copy of a source tree `cargo xtask setup` unpacked with `apt-get
+/// source` into `target/upstream/NAME`; `None` (the test skips) when it is
+/// missing and `CI` is unset.
+fn upstream_copy(name: &str, dir: &Path) -> Option<PathBuf> {
+    let from = root().join("target/upstream").join(name);
+    if !from.join("CMakeLists.txt").is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "requires the {name} sources in `{}` (`cargo xtask setup` unpacks them)",
+            from.display()
+        );
+        eprintln!("skipped: requires the {name} sources (`cargo xtask setup`)");
+        return None;
+    }
+    let to = dir.join(name);
+    copy_dir(&from, &to);
+    Some(to)
+}
+
+#[test]
+fn upstream_cmake_project_builds_the_executable_named() {
+    if !requires(&["clang", "cmake"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // cmark as Debian ships it: C and C++ enabled, a shared and a static
+    // library, the `cmark` program (target `cmark_exe`) and a C++ API test.
+    let Some(project) = upstream_copy("cmark", dir.path()) else {
+        return;
+    };
+    let out = dir.path().join("cmark.wasm");
+    let summary = build(&project, &out, &["--cmake-target", "cmark_exe"]);
+    assert_eq!(summary["adapter"], "command");
+    assert!(
+        summary["toolchain_output"]
+            .as_str()
+            .unwrap()
+            .ends_with("src/cmark.wasm"),
+        "{summary}"
+    );
+    assert_eq!(
+        run_command_with_stdin(&out, &[], b"# Hello *kiln*\n\n- one\n- two\n").unwrap(),
+        "<h1>Hello <em>kiln</em></h1>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
+    );
+    // Only the target asked for was built.
+    let build_dir = project.join("target/kiln/c/cmark/cmake");
+    assert!(!build_dir.join("api_test/api_test.wasm").exists());
+
+    // The same from kiln.toml.
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncmake-target = \"cmark_exe\"\n",
+    )
+    .unwrap();
+    let again = build(&project, &out, &[]);
+    assert_eq!(again["digest"], summary["digest"]);
 }
 
 #[test]

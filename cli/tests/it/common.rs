@@ -596,7 +596,14 @@ pub fn run_component(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Result<String> {
-    run_loaded(engine, component, args, env, None)
+    run_loaded(engine, component, args, env, None, b"")
+}
+
+/// Like [`run_command`], with `stdin` as the program's standard input.
+pub fn run_command_with_stdin(wasm: &Path, args: &[&str], stdin: &[u8]) -> Result<String> {
+    let engine = engine();
+    let component = w(Component::from_file(&engine, wasm)).context("load component")?;
+    run_loaded(&engine, &component, args, &[], None, stdin)
 }
 
 /// Like [`run_command`], with a host directory preopened at a guest path.
@@ -608,7 +615,7 @@ pub fn run_command_with_dir(
 ) -> Result<String> {
     let engine = engine();
     let component = w(Component::from_file(&engine, wasm)).context("load component")?;
-    run_loaded(&engine, &component, args, env, preopen)
+    run_loaded(&engine, &component, args, env, preopen, b"")
 }
 
 fn run_loaded(
@@ -617,6 +624,7 @@ fn run_loaded(
     args: &[&str],
     env: &[(&str, &str)],
     preopen: Option<(&Path, &str)>,
+    stdin: &[u8],
 ) -> Result<String> {
     let mut linker = Linker::<Host>::new(engine);
     w(wasmtime_wasi::p2::add_to_linker_sync(&mut linker))?;
@@ -624,7 +632,13 @@ fn run_loaded(
     let mut argv = vec!["main"];
     argv.extend_from_slice(args);
     let mut builder = WasiCtx::builder();
-    builder.args(&argv).envs(env).stdout(stdout.clone());
+    builder
+        .args(&argv)
+        .envs(env)
+        .stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(
+            stdin.to_vec(),
+        ))
+        .stdout(stdout.clone());
     if let Some((host, guest)) = preopen {
         w(builder.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly))?;
     }

@@ -22,6 +22,9 @@ pub struct COptions {
     pub release: bool,
     /// Extra arguments for make or CMake's build step.
     pub tool_args: Vec<String>,
+    /// `--cmake-target`: the CMake executable target to build, over
+    /// kiln.toml's `[build] cmake-target`.
+    pub cmake_target: Option<String>,
 }
 
 /// Builds a C project into a core module.
@@ -538,7 +541,8 @@ fn run_cmake(
 ) -> Result<(PathBuf, Duration)> {
     let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
     let build_dir = work.join("cmake");
-    let started = SystemTime::now();
+    let toolchain = crate::cmake::write_toolchain(&work.join("cmake-wasi"))?;
+    crate::cmake::query_codemodel(&build_dir)?;
     let timer = Instant::now();
     let mut configure = Command::new("cmake");
     configure
@@ -547,15 +551,29 @@ fn run_cmake(
         .arg(&project.root)
         .arg("-B")
         .arg(&build_dir)
-        .arg("-DCMAKE_SYSTEM_NAME=WASI")
-        .arg("-DCMAKE_SYSTEM_PROCESSOR=wasm32")
+        .arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display()))
         .arg(format!("-DCMAKE_C_COMPILER={}", tc.cc.display()))
         .arg(format!("-DCMAKE_C_COMPILER_TARGET={}", tc.target))
+        .arg(format!("-DCMAKE_SYSROOT={}", tc.sysroot.display()))
         .arg(format!("-DCMAKE_C_FLAGS={cflags}"))
         .arg(format!("-DCMAKE_EXE_LINKER_FLAGS={ldflags}"))
-        .arg("-DCMAKE_EXECUTABLE_SUFFIX=.wasm")
-        .arg("-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY")
         .arg("-DCMAKE_BUILD_TYPE=Release");
+    // Projects that declare C++ (CMake's default languages are C and C++)
+    // configure with the clang++ beside the clang, against the WASI libc++
+    // headers when the sysroot has them.
+    if let Some(cxx) = sibling_cxx(&tc.cc) {
+        let libcxx = tc.include_dir.join("c++").join("v1");
+        let mut cxxflags = base_cflags(tc, &project.root);
+        if libcxx.is_dir() {
+            cxxflags.splice(2..2, ["-isystem".to_string(), libcxx.display().to_string()]);
+        }
+        cxxflags.push(opt_flag(manifest, opts)?);
+        cxxflags.extend(manifest.build.cflags.iter().cloned());
+        configure
+            .arg(format!("-DCMAKE_CXX_COMPILER={}", cxx.display()))
+            .arg(format!("-DCMAKE_CXX_COMPILER_TARGET={}", tc.target))
+            .arg(format!("-DCMAKE_CXX_FLAGS={}", cxxflags.join(" ")));
+    }
     if let Some(ar) = &tc.ar {
         configure.arg(format!("-DCMAKE_AR={}", ar.display()));
     }
@@ -569,21 +587,52 @@ fn run_cmake(
             e => anyhow::Error::new(e),
         })
         .context("configuring with CMake failed")?;
+    let targets = crate::cmake::targets(&build_dir)?;
+    let named = opts
+        .cmake_target
+        .as_deref()
+        .or(manifest.build.cmake_target.as_deref());
+    let target = crate::cmake::choose(&targets, named)?;
     let mut build = Command::new("cmake");
     build
         .arg("--build")
         .arg(&build_dir)
+        .arg("--target")
+        .arg(&target.name)
         .arg("--parallel")
         .args(&opts.tool_args);
     reporter.status("Running", &kiln_process::command_line(&build));
     kiln_process::output(&mut build)
         .map_err(|e| explain_clang_error(e, tc))
-        .context("the CMake build failed")?;
+        .with_context(|| format!("the CMake build of target `{}` failed", target.name))?;
     let compile_time = timer.elapsed();
-    Ok((
-        find_output(&build_dir, manifest, started, &project.root)?,
-        compile_time,
-    ))
+    if manifest.build.output.is_some() {
+        return Ok((
+            find_output(&build_dir, manifest, SystemTime::UNIX_EPOCH, &project.root)?,
+            compile_time,
+        ));
+    }
+    let artifact = target.artifact.clone().with_context(|| {
+        format!(
+            "CMake reported no output file for target `{}`; set `[build] output` in kiln.toml",
+            target.name
+        )
+    })?;
+    if !artifact.is_file() {
+        bail!(
+            "the CMake build finished but `{}`, the output of target `{}`, does not exist",
+            artifact.display(),
+            target.name
+        );
+    }
+    Ok((artifact, compile_time))
+}
+
+/// The C++ compiler beside a clang: `clang++-19` for `clang-19`.
+fn sibling_cxx(cc: &Path) -> Option<PathBuf> {
+    let name = cc.file_name()?.to_str()?;
+    let cxx = cc.with_file_name(name.replacen("clang", "clang++", 1));
+    (name.starts_with("clang") && cxx.is_file()).then_some(cxx)
 }
 
 /// The .wasm a make or CMake build produced: `[build] output` when set, else

@@ -287,6 +287,9 @@ pub struct BuildSection {
     pub world: Option<String>,
     /// For Makefile and CMake projects: the .wasm the build writes.
     pub output: Option<PathBuf>,
+    /// For CMake projects: the executable target to build (default: the
+    /// project's only executable).
+    pub cmake_target: Option<String>,
     /// Go build tags.
     #[serde(default)]
     pub tags: Vec<String>,
