@@ -516,3 +516,67 @@ fn c_and_go_summaries_match_their_snapshots() {
         assert_snapshot(file("json"), &stdout(&json), &filters);
     }
 }
+
+/// A C program using what WASI lacks and wasi-libc emulates.
+const EMULATED: &str = r#"/* Uses signal(), mmap(), clock() and getpid(). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t got = 0;
+static void on_signal(int sig) { got = sig; }
+
+int main(void) {
+    signal(SIGUSR1, on_signal);
+    raise(SIGUSR1);
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) { puts("mmap failed"); return 1; }
+    strcpy(page, "mapped");
+    clock_t used = clock();
+    printf("signal %s, %s, clock %s, pid %s\n", got == SIGUSR1 ? "handled" : "lost", page,
+           used >= 0 ? "ok" : "failed", getpid() > 0 ? "ok" : "failed");
+    munmap(page, 4096);
+    return 0;
+}
+"#;
+
+#[test]
+fn wasi_libc_emulations_are_suggested_then_switched_on_in_kiln_toml() {
+    if !requires(&["clang"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("emulated");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("src/main.c"), EMULATED).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"emulated\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("emulated.wasm");
+
+    let failed = run(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    let text = stderr(&failed);
+    assert!(
+        text.contains(
+            "hint: turn the emulation on with `emulate = [\"signal\", \"mman\", \"process-clocks\", \"getpid\"]`"
+        ),
+        "{text}"
+    );
+
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"emulated\"\n[build]\nemulate = [\"signal\", \"mman\", \"process-clocks\", \"getpid\"]\n",
+    )
+    .unwrap();
+    build(&project, &out, &[]);
+    assert_eq!(
+        run_command(&out, &[], &[]).unwrap(),
+        "signal handled, mapped, clock ok, pid ok\n"
+    );
+}

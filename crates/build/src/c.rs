@@ -2,7 +2,7 @@
 //!
 //! For libraries it generates WIT bindings with wit-bindgen-c.
 
-use crate::manifest::{KilnToml, ProjectKind};
+use crate::manifest::{Emulation, KilnToml, ProjectKind};
 use crate::project::{CBuild, Project};
 use crate::toolchain::CToolchain;
 use crate::{Built, WitWorld};
@@ -143,6 +143,21 @@ fn link_flags(tc: &CToolchain, kind: ProjectKind) -> Vec<String> {
     flags
 }
 
+/// The defines of the wasi-libc emulations kiln.toml turns on.
+fn emulation_defines(manifest: &KilnToml) -> Vec<String> {
+    manifest
+        .build
+        .emulate
+        .iter()
+        .map(|e| format!("-D{}", e.define()))
+        .collect()
+}
+
+/// The libraries of the wasi-libc emulations kiln.toml turns on.
+fn emulation_libraries(manifest: &KilnToml) -> Vec<String> {
+    manifest.build.emulate.iter().map(|e| e.library()).collect()
+}
+
 fn opt_flag(manifest: &KilnToml, opts: &COptions) -> Result<String> {
     match (&manifest.build.opt_level, opts.release) {
         (_, true) => Ok("-O2".to_string()),
@@ -207,6 +222,7 @@ fn compile_and_link(
     for define in &manifest.build.defines {
         cflags.push(format!("-D{define}"));
     }
+    cflags.extend(emulation_defines(manifest));
     cflags.extend(manifest.build.cflags.iter().cloned());
 
     let mut units: Vec<PathBuf> = sources(root, manifest)?;
@@ -263,6 +279,7 @@ fn compile_and_link(
         .args(link_flags(tc, kind))
         .arg(opt_flag(manifest, opts)?)
         .args(&objects)
+        .args(emulation_libraries(manifest))
         .args(&manifest.build.ldflags)
         .arg("-o")
         .arg(&tmp);
@@ -399,6 +416,24 @@ fn temp_in(dir: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
 /// Adds a hint to clang failures kiln recognizes: a header the WASI libc
 /// does not provide.
 fn explain_clang_error(e: kiln_process::ProcessError, tc: &CToolchain) -> anyhow::Error {
+    if let kiln_process::ProcessError::Failed { stderr, .. } = &e {
+        let wanted = wanted_emulations(stderr);
+        if !wanted.is_empty() {
+            let names: Vec<String> = wanted.iter().map(|e| format!("\"{}\"", e.name())).collect();
+            let what: Vec<&str> = wanted.iter().map(|e| e.name()).collect();
+            return anyhow::Error::new(e).context(kiln_core::Hinted {
+                message: format!(
+                    "the program uses what WASI lacks and wasi-libc emulates: {}",
+                    what.join(", ")
+                ),
+                hint: format!(
+                    "turn the emulation on with `emulate = [{}]` under `[build]` in kiln.toml \
+                     (see docs/kiln-toml.md for what each one does and does not do)",
+                    names.join(", ")
+                ),
+            });
+        }
+    }
     if let kiln_process::ProcessError::Failed { stderr, .. } = &e
         && let Some(header) = missing_header(stderr)
     {
@@ -413,6 +448,38 @@ fn explain_clang_error(e: kiln_process::ProcessError, tc: &CToolchain) -> anyhow
         });
     }
     anyhow::Error::new(e)
+}
+
+/// The wasi-libc emulations a failed compile or link asks for: named by a
+/// header's `#error` or deprecation (`compile with -D_WASI_EMULATED_SIGNAL`),
+/// or a function only an emulation's library defines that wasm-ld reports
+/// undefined (`undefined symbol: getpid`).
+fn wanted_emulations(stderr: &str) -> Vec<Emulation> {
+    let asked = |e: &Emulation, kind: &str| {
+        let define = format!("-D{}", e.define());
+        stderr
+            .lines()
+            .any(|line| line.contains(kind) && line.contains(&define))
+    };
+    let undefined = |e: &Emulation| {
+        stderr.lines().any(|line| {
+            line.split_once("undefined symbol: ")
+                .is_some_and(|(_, sym)| e.symbols().contains(&sym.trim()))
+        })
+    };
+    let failed_for: Vec<Emulation> = Emulation::ALL
+        .into_iter()
+        .filter(|e| asked(e, "error:") || undefined(e))
+        .collect();
+    if failed_for.is_empty() {
+        return failed_for;
+    }
+    // What the same compile warned about would fail the link next: name
+    // it now rather than one failure later.
+    Emulation::ALL
+        .into_iter()
+        .filter(|e| failed_for.contains(e) || asked(e, "warning:"))
+        .collect()
 }
 
 /// A system header (`#include <...>`) clang could not find. A missing
@@ -485,8 +552,10 @@ fn make_vars(
 ) -> Result<(String, String)> {
     let mut cflags = base_cflags(tc, root);
     cflags.push(opt_flag(manifest, opts)?);
+    cflags.extend(emulation_defines(manifest));
     cflags.extend(manifest.build.cflags.iter().cloned());
     let mut ldflags = link_flags(tc, kind);
+    ldflags.extend(emulation_libraries(manifest));
     ldflags.extend(manifest.build.ldflags.iter().cloned());
     Ok((cflags.join(" "), ldflags.join(" ")))
 }
@@ -568,6 +637,7 @@ fn run_cmake(
             cxxflags.splice(2..2, ["-isystem".to_string(), libcxx.display().to_string()]);
         }
         cxxflags.push(opt_flag(manifest, opts)?);
+        cxxflags.extend(emulation_defines(manifest));
         cxxflags.extend(manifest.build.cflags.iter().cloned());
         configure
             .arg(format!("-DCMAKE_CXX_COMPILER={}", cxx.display()))
@@ -742,6 +812,28 @@ mod tests {
             ]
             .map(PathBuf::from)
         );
+    }
+
+    #[test]
+    fn emulations_are_named_from_header_errors_and_undefined_symbols() {
+        let compile = "/usr/include/wasm32-wasi/signal.h:2:2: error: \"wasm lacks signal support; to enable minimal signal emulation, compile with -D_WASI_EMULATED_SIGNAL and link with -lwasi-emulated-signal\"\n";
+        assert_eq!(wanted_emulations(compile), [Emulation::Signal]);
+        let both = format!(
+            "{compile}m.c:3:25: warning: 'getpid' is deprecated: … compile with -D_WASI_EMULATED_GETPID and link with -lwasi-emulated-getpid\n"
+        );
+        assert_eq!(
+            wanted_emulations(&both),
+            [Emulation::Signal, Emulation::Getpid]
+        );
+        let link = "wasm-ld: error: m.o: undefined symbol: getpid\nwasm-ld: error: m.o: undefined symbol: clock\nwasm-ld: error: m.o: undefined symbol: other\n";
+        assert_eq!(
+            wanted_emulations(link),
+            [Emulation::ProcessClocks, Emulation::Getpid]
+        );
+        // A deprecation warning of a compile that failed for another reason
+        // is not the cause.
+        let warning = "m.c:3:25: warning: 'getpid' is deprecated: … compile with -D_WASI_EMULATED_GETPID and link with -lwasi-emulated-getpid\nm.c:4:1: error: expected ';'\n";
+        assert!(wanted_emulations(warning).is_empty());
     }
 
     #[test]
