@@ -176,8 +176,9 @@ fn debian_packages() -> Result<()> {
 /// Debian source packages the tests build as their authors wrote them,
 /// each `(source package, directory under target/upstream)`: cmark's
 /// upstream CMakeLists.txt (C, a shared and a static library, a C++ test
-/// program and the `cmark` executable).
-const UPSTREAM_SOURCES: &[(&str, &str)] = &[("cmark", "cmark")];
+/// program and the `cmark` executable), and zlib, whose minigzip kiln
+/// builds from the sources listed in a kiln.toml.
+const UPSTREAM_SOURCES: &[(&str, &str)] = &[("cmark", "cmark"), ("zlib", "zlib")];
 
 /// Where `upstream_sources` unpacks the source packages.
 pub fn upstream_dir() -> std::path::PathBuf {

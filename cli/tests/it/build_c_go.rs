@@ -394,7 +394,10 @@ fn upstream_cmake_project_builds_the_executable_named() {
         "{summary}"
     );
     assert_eq!(
-        run_command_with_stdin(&out, &[], b"# Hello *kiln*\n\n- one\n- two\n").unwrap(),
+        String::from_utf8(
+            run_command_with_stdin(&out, &[], b"# Hello *kiln*\n\n- one\n- two\n").unwrap()
+        )
+        .unwrap(),
         "<h1>Hello <em>kiln</em></h1>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
     );
     // Only the target asked for was built.
@@ -579,4 +582,36 @@ fn wasi_libc_emulations_are_suggested_then_switched_on_in_kiln_toml() {
         run_command(&out, &[], &[]).unwrap(),
         "signal handled, mapped, clock ok, pid ok\n"
     );
+}
+
+#[test]
+fn zlib_minigzip_compresses_and_decompresses_through_the_adapter() {
+    if !requires(&["clang"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // zlib 1.2.13's own sources as Debian ships them, listed in a kiln.toml.
+    // minigzip allocates enough that, without an exported `cabi_realloc`,
+    // malloc hands out the adapter's pages and `fclose(stdin)` traps.
+    let Some(project) = upstream_copy("zlib", dir.path()) else {
+        return;
+    };
+    std::fs::write(
+        project.join("kiln.toml"),
+        r#"[package]
+name = "minigzip"
+[build]
+sources = ["adler32.c", "crc32.c", "deflate.c", "infback.c", "inffast.c", "inflate.c",
+           "inftrees.c", "trees.c", "zutil.c", "compress.c", "uncompr.c", "gzclose.c",
+           "gzlib.c", "gzread.c", "gzwrite.c", "test/minigzip.c"]
+cflags = ["-DZ_HAVE_UNISTD_H", "-I."]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("minigzip.wasm");
+    build(&project, &out, &[]);
+    let text = b"abc\nthe same line, the same line, the same line\n";
+    let gz = run_command_with_stdin(&out, &[], text).unwrap();
+    assert_eq!(&gz[..2], b"\x1f\x8b", "{gz:?}");
+    assert_eq!(run_command_with_stdin(&out, &["-d"], &gz).unwrap(), text);
 }

@@ -597,10 +597,12 @@ pub fn run_component(
     env: &[(&str, &str)],
 ) -> Result<String> {
     run_loaded(engine, component, args, env, None, b"")
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
 }
 
-/// Like [`run_command`], with `stdin` as the program's standard input.
-pub fn run_command_with_stdin(wasm: &Path, args: &[&str], stdin: &[u8]) -> Result<String> {
+/// Like [`run_command`], with `stdin` as the program's standard input and
+/// its standard output returned as bytes.
+pub fn run_command_with_stdin(wasm: &Path, args: &[&str], stdin: &[u8]) -> Result<Vec<u8>> {
     let engine = engine();
     let component = w(Component::from_file(&engine, wasm)).context("load component")?;
     run_loaded(&engine, &component, args, &[], None, stdin)
@@ -616,6 +618,7 @@ pub fn run_command_with_dir(
     let engine = engine();
     let component = w(Component::from_file(&engine, wasm)).context("load component")?;
     run_loaded(&engine, &component, args, env, preopen, b"")
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
 }
 
 fn run_loaded(
@@ -625,7 +628,7 @@ fn run_loaded(
     env: &[(&str, &str)],
     preopen: Option<(&Path, &str)>,
     stdin: &[u8],
-) -> Result<String> {
+) -> Result<Vec<u8>> {
     let mut linker = Linker::<Host>::new(engine);
     w(wasmtime_wasi::p2::add_to_linker_sync(&mut linker))?;
     let stdout = MemoryOutputPipe::new(1 << 20);
@@ -662,7 +665,7 @@ fn run_loaded(
                 .is_some_and(|c| c.0 == 0) => {}
         Err(e) => return Err(anyhow::anyhow!("{e:?}")),
     }
-    Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
+    Ok(stdout.contents().to_vec())
 }
 
 /// An instantiated library component whose exported functions tests call.

@@ -227,6 +227,15 @@ fn compile_and_link(
 
     let mut units: Vec<PathBuf> = sources(root, manifest)?;
     let mut extra_objects = Vec::new();
+    // kiln's own source, compiled and cached like the others but not
+    // reported as the project's.
+    let own = match world {
+        None => Some(write_if_changed(
+            &work.join("kiln_cabi_realloc.c"),
+            CABI_REALLOC,
+        )?),
+        Some(_) => None,
+    };
     if let Some(world) = world {
         let bindings = work.join("bindings");
         let generated = generate_bindings(world, &bindings)?;
@@ -240,13 +249,16 @@ fn compile_and_link(
         .with_context(|| format!("failed to create `{}`", obj_dir.display()))?;
     let mut objects = Vec::new();
     let mut fresh = 0usize;
-    for src in &units {
+    let all = units.iter().map(|u| (u, true));
+    for (src, reported) in all.chain(own.iter().map(|u| (u, false))) {
         let obj = object_path(&obj_dir, root, src, &tc.cc, &cflags);
         if up_to_date(&obj, src) {
-            fresh += 1;
+            fresh += usize::from(reported);
         } else {
             let shown = src.strip_prefix(root).unwrap_or(src);
-            reporter.status("Compiling", &shown.display().to_string());
+            if reported {
+                reporter.status("Compiling", &shown.display().to_string());
+            }
             let started = Instant::now();
             compile_one(tc, &cflags, root, src, &obj)?;
             compile_time += started.elapsed();
@@ -300,6 +312,36 @@ fn compile_and_link(
     compile_time += started.elapsed();
     std::fs::rename(&tmp, &out).with_context(|| format!("failed to write `{}`", out.display()))?;
     Ok((out, compile_time))
+}
+
+/// A `cabi_realloc` export on top of the C heap, for programs without
+/// wit-bindgen's (which defines the same). Without one, wit-component gives
+/// the preview1 adapter an allocator that grows memory a page at a time,
+/// and the WASI libc's malloc — which on first use takes everything from
+/// `__heap_base` to the end of memory as its heap — hands out the adapter's
+/// stack and state pages: a program that allocates enough overwrites them,
+/// and the adapter traps on its next call (zlib's minigzip, at `fclose`).
+/// With this export the adapter allocates through malloc like the program.
+const CABI_REALLOC: &str = r#"/* Written by kiln: the preview1 adapter allocates through the program's malloc. */
+#include <stdlib.h>
+
+__attribute__((__weak__, __export_name__("cabi_realloc")))
+void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
+    (void)old_size;
+    if (new_size == 0) return (void *)align;
+    void *ret = realloc(ptr, new_size);
+    if (!ret) abort();
+    return ret;
+}
+"#;
+
+/// Writes `text` to `path` unless it already holds it (so its object stays
+/// fresh), and returns the path.
+fn write_if_changed(path: &Path, text: &str) -> Result<PathBuf> {
+    if std::fs::read(path).ok().as_deref() != Some(text.as_bytes()) {
+        kiln_core::fs::write_atomic(path, text.as_bytes())?;
+    }
+    Ok(path.to_path_buf())
 }
 
 /// Object file path: named after the source and a hash of everything that
