@@ -20,6 +20,10 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "lld-19",
     "wasi-libc",
     "libclang-rt-19-dev-wasm32",
+    // The WASI libc++: CMake projects enable C++ unless they say otherwise
+    // (`project(NAME)`), and CMake checks that the C++ compiler links.
+    "libc++-19-dev-wasm32",
+    "libc++abi-19-dev-wasm32",
     "make",
     "cmake",
     "docker-registry",
@@ -31,6 +35,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
 pub fn run() -> Result<()> {
     rust()?;
     debian_packages()?;
+    upstream_sources()?;
     go()?;
     python_packages()?;
     sigstore_js()?;
@@ -165,6 +170,166 @@ fn debian_packages() -> Result<()> {
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&missing)
         .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    Ok(())
+}
+
+/// Debian source packages the tests build as their authors wrote them,
+/// each `(source package, directory under target/upstream)`: cmark's
+/// upstream CMakeLists.txt (C, a shared and a static library, a C++ test
+/// program and the `cmark` executable), and zlib, whose minigzip kiln
+/// builds from the sources listed in a kiln.toml.
+const UPSTREAM_SOURCES: &[(&str, &str)] = &[("cmark", "cmark"), ("zlib", "zlib")];
+
+/// Where `upstream_sources` unpacks the source packages.
+pub fn upstream_dir() -> std::path::PathBuf {
+    crate::root().join("target/upstream")
+}
+
+/// Unpacks each of `UPSTREAM_SOURCES` with `apt-get source` into
+/// `target/upstream/<dir>`, once, enabling Debian's source repositories
+/// first when none is.
+fn upstream_sources() -> Result<()> {
+    let base = upstream_dir();
+    let missing: Vec<&(&str, &str)> = UPSTREAM_SOURCES
+        .iter()
+        .filter(|(_, dir)| !base.join(dir).join("CMakeLists.txt").is_file())
+        .collect();
+    if missing.is_empty() {
+        eprintln!("setup: upstream sources ready in {}", base.display());
+        return Ok(());
+    }
+    if Command::new("apt-get").arg("--version").output().is_err() {
+        bail!(
+            "no apt-get to fetch the upstream sources {}; unpack them into {} by hand",
+            missing
+                .iter()
+                .map(|(p, _)| *p)
+                .collect::<Vec<_>>()
+                .join(", "),
+            base.display()
+        );
+    }
+    enable_deb_src()?;
+    std::fs::create_dir_all(&base)?;
+    for (package, dir) in missing {
+        // Unpacked beside the final directory and renamed into place, so
+        // an interrupted setup never leaves half a tree that looks done.
+        let scratch = tempfile::Builder::new()
+            .prefix(".apt-source-")
+            .tempdir_in(&base)?;
+        // Not `sh`, which runs in the workspace root.
+        eprintln!("$ apt-get source -qq {package}");
+        let status = Command::new("apt-get")
+            .args(["source", "-qq", package])
+            .current_dir(scratch.path())
+            .status()
+            .context("failed to start `apt-get source`")?;
+        if !status.success() {
+            bail!("`apt-get source {package}` failed ({status})");
+        }
+        let unpacked = std::fs::read_dir(scratch.path())?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.is_dir())
+            .with_context(|| format!("`apt-get source {package}` unpacked no directory"))?;
+        let to = base.join(dir);
+        if to.exists() {
+            std::fs::remove_dir_all(&to)?;
+        }
+        std::fs::rename(&unpacked, &to)?;
+        eprintln!("setup: {package} sources in {}", to.display());
+    }
+    Ok(())
+}
+
+/// The deb822 file `enable_deb_src` writes.
+const DEB_SRC_LIST: &str = "/etc/apt/sources.list.d/kiln-deb-src.sources";
+
+/// Enables `deb-src` for the Debian repositories apt already uses, unless
+/// some source repository is enabled: writes a copy of each deb822 stanza
+/// of `/etc/apt/sources.list.d/*.sources` that lists `deb` (Debian 12's
+/// `debian.sources`) with `Types: deb-src`, and of each `deb` line of the
+/// one-line-style lists as `deb-src`, into its own file, then updates.
+fn enable_deb_src() -> Result<()> {
+    let mut stanzas = Vec::new();
+    let mut lines = Vec::new();
+    let mut files = vec![std::path::PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = std::fs::read_dir("/etc/apt/sources.list.d") {
+        files.extend(dir.flatten().map(|e| e.path()));
+    }
+    files.sort();
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let name = file.to_string_lossy();
+        if name.ends_with(".sources") {
+            for stanza in text.split("\n\n") {
+                let types = stanza
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Types:"))
+                    .unwrap_or("");
+                let types: Vec<&str> = types.split_whitespace().collect();
+                if types.contains(&"deb-src") {
+                    eprintln!("setup: deb-src enabled in {name}");
+                    return Ok(());
+                }
+                let enabled = !stanza
+                    .lines()
+                    .any(|l| l.trim().eq_ignore_ascii_case("enabled: no"));
+                if types.contains(&"deb") && enabled {
+                    stanzas.push(
+                        stanza
+                            .lines()
+                            .map(|l| {
+                                if l.starts_with("Types:") {
+                                    "Types: deb-src"
+                                } else {
+                                    l
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                            .join("\n"),
+                    );
+                }
+            }
+        } else if name.ends_with(".list") {
+            for line in text.lines().map(str::trim) {
+                if line.starts_with("deb-src ") {
+                    eprintln!("setup: deb-src enabled in {name}");
+                    return Ok(());
+                }
+                if let Some(rest) = line.strip_prefix("deb ") {
+                    lines.push(format!("deb-src {rest}"));
+                }
+            }
+        }
+    }
+    if stanzas.is_empty() && lines.is_empty() {
+        bail!("apt lists no `deb` repository to enable `deb-src` for; add one by hand");
+    }
+    let mut text = String::from("# Written by `cargo xtask setup` for `apt-get source`.\n");
+    if !stanzas.is_empty() {
+        text.push_str(&stanzas.join("\n\n"));
+        text.push('\n');
+    }
+    if !lines.is_empty() {
+        // deb822 and one-line entries cannot share a file; one-line ones
+        // go into a `.list` beside it.
+        std::fs::write(
+            DEB_SRC_LIST.replace(".sources", ".list"),
+            lines.join("\n") + "\n",
+        )
+        .context("failed to write the deb-src list")?;
+    }
+    if !stanzas.is_empty() {
+        std::fs::write(DEB_SRC_LIST, text)
+            .with_context(|| format!("failed to write `{DEB_SRC_LIST}`"))?;
+    }
+    sh(Command::new("apt-get")
+        .args(["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    eprintln!("setup: deb-src enabled in {DEB_SRC_LIST}");
     Ok(())
 }
 

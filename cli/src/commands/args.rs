@@ -88,6 +88,10 @@ pub struct BuildFlags {
     /// `WASI_SDK_PATH`, then the newest system clang with a WASI libc).
     #[arg(long, value_name = "CC")]
     cc: Option<String>,
+    /// CMake projects: the executable target to build (default: kiln.toml's
+    /// `[build] cmake-target`, else the project's only executable).
+    #[arg(long, value_name = "TARGET")]
+    cmake_target: Option<String>,
     /// Go build tags (repeatable).
     #[arg(long = "tags", value_name = "TAGS")]
     go_tags: Vec<String>,
@@ -140,6 +144,7 @@ impl BuildFlags {
             offline: f.offline,
             target,
             cc: f.cc,
+            cmake_target: f.cmake_target,
             go_tags: f.go_tags,
             go_ldflags: f.go_ldflags,
             no_trimpath: f.no_trimpath,

@@ -46,6 +46,8 @@ pub struct BuildOptions {
     pub target: Option<String>,
     /// The clang to compile C with.
     pub cc: Option<String>,
+    /// The CMake executable target to build.
+    pub cmake_target: Option<String>,
     /// Go build tags.
     pub go_tags: Vec<String>,
     /// Go `-ldflags`.
@@ -105,6 +107,7 @@ fn settings_json(o: &BuildOptions) -> serde_json::Value {
     put("locked", o.locked.into());
     put("offline", o.offline.into());
     put("target", o.target.clone().into());
+    put("cmake_target", o.cmake_target.clone().into());
     put("go_tags", o.go_tags.clone().into());
     put("go_ldflags", o.go_ldflags.clone().into());
     put("no_trimpath", o.no_trimpath.into());
@@ -314,6 +317,7 @@ fn drive(project: &Project, options: &BuildOptions, reporter: &dyn Reporter) -> 
                 cc: o.cc,
                 release: o.release,
                 tool_args: o.tool_args,
+                cmake_target: o.cmake_target,
             };
             kiln_build::c::build(project, &c, reporter)
         }

@@ -311,19 +311,107 @@ fn cmake_project_builds_for_wasi() {
     let dir = tempfile::tempdir().unwrap();
     let project = fixture_copy("c-cmake", dir.path());
     let out = dir.path().join("wordcount.wasm");
+    // The project takes its `UNIX` branch, builds its `SHARED` library as
+    // a static one, and leaves alone the test program WASI cannot build
+    // (it needs setjmp): kiln.toml names the target.
     let summary = build(&project, &out, &[]);
     assert_eq!(summary["adapter"], "command");
     assert!(
         summary["toolchain_output"]
             .as_str()
             .unwrap()
-            .ends_with("wordcount"),
+            .ends_with("wordcount.wasm"),
         "{summary}"
     );
     assert_eq!(
         run_command(&out, &["one two", "three"], &[]).unwrap(),
         "words=3\n"
     );
+
+    // Without a target named, kiln lists the executables.
+    std::fs::remove_file(project.join("kiln.toml")).unwrap();
+    let failed = run(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    let text = stderr(&failed);
+    assert_snapshot(
+        snapshot("build/cmake-several-executables.stderr"),
+        // From the error on: the status lines name the machine's clang.
+        &text[text.find("error:").unwrap_or(0)..],
+        &Filters::new().path(dir.path(), "TMP"),
+    );
+    // Naming one that is not an executable says what it is.
+    let failed = run(kiln()
+        .arg("build")
+        .arg(&project)
+        .args(["--cmake-target", "words", "-o"])
+        .arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("CMake target `words` is a static library target"),
+        "{}",
+        stderr(&failed)
+    );
+}
+
+/// A copy of a source tree `cargo xtask setup` unpacked with `apt-get
+/// source` into `target/upstream/NAME`; `None` (the test skips) when it is
+/// missing and `CI` is unset.
+fn upstream_copy(name: &str, dir: &Path) -> Option<PathBuf> {
+    let from = root().join("target/upstream").join(name);
+    if !from.join("CMakeLists.txt").is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "requires the {name} sources in `{}` (`cargo xtask setup` unpacks them)",
+            from.display()
+        );
+        eprintln!("skipped: requires the {name} sources (`cargo xtask setup`)");
+        return None;
+    }
+    let to = dir.join(name);
+    copy_dir(&from, &to);
+    Some(to)
+}
+
+#[test]
+fn upstream_cmake_project_builds_the_executable_named() {
+    if !requires(&["clang", "cmake"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // cmark as Debian ships it: C and C++ enabled, a shared and a static
+    // library, the `cmark` program (target `cmark_exe`) and a C++ API test.
+    let Some(project) = upstream_copy("cmark", dir.path()) else {
+        return;
+    };
+    let out = dir.path().join("cmark.wasm");
+    let summary = build(&project, &out, &["--cmake-target", "cmark_exe"]);
+    assert_eq!(summary["adapter"], "command");
+    assert!(
+        summary["toolchain_output"]
+            .as_str()
+            .unwrap()
+            .ends_with("src/cmark.wasm"),
+        "{summary}"
+    );
+    assert_eq!(
+        String::from_utf8(
+            run_command_with_stdin(&out, &[], b"# Hello *kiln*\n\n- one\n- two\n").unwrap()
+        )
+        .unwrap(),
+        "<h1>Hello <em>kiln</em></h1>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
+    );
+    // Only the target asked for was built.
+    let build_dir = project.join("target/kiln/c/cmark/cmake");
+    assert!(!build_dir.join("api_test/api_test.wasm").exists());
+
+    // The same from kiln.toml.
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[build]\ncmake-target = \"cmark_exe\"\n",
+    )
+    .unwrap();
+    let again = build(&project, &out, &[]);
+    assert_eq!(again["digest"], summary["digest"]);
 }
 
 #[test]
@@ -430,4 +518,100 @@ fn c_and_go_summaries_match_their_snapshots() {
         assert_snapshot(file("stderr"), &stderr(&human), &filters);
         assert_snapshot(file("json"), &stdout(&json), &filters);
     }
+}
+
+/// A C program using what WASI lacks and wasi-libc emulates.
+const EMULATED: &str = r#"/* Uses signal(), mmap(), clock() and getpid(). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t got = 0;
+static void on_signal(int sig) { got = sig; }
+
+int main(void) {
+    signal(SIGUSR1, on_signal);
+    raise(SIGUSR1);
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) { puts("mmap failed"); return 1; }
+    strcpy(page, "mapped");
+    clock_t used = clock();
+    printf("signal %s, %s, clock %s, pid %s\n", got == SIGUSR1 ? "handled" : "lost", page,
+           used >= 0 ? "ok" : "failed", getpid() > 0 ? "ok" : "failed");
+    munmap(page, 4096);
+    return 0;
+}
+"#;
+
+#[test]
+fn wasi_libc_emulations_are_suggested_then_switched_on_in_kiln_toml() {
+    if !requires(&["clang"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("emulated");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("src/main.c"), EMULATED).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"emulated\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("emulated.wasm");
+
+    let failed = run(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    let text = stderr(&failed);
+    assert!(
+        text.contains(
+            "hint: turn the emulation on with `emulate = [\"signal\", \"mman\", \"process-clocks\", \"getpid\"]`"
+        ),
+        "{text}"
+    );
+
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"emulated\"\n[build]\nemulate = [\"signal\", \"mman\", \"process-clocks\", \"getpid\"]\n",
+    )
+    .unwrap();
+    build(&project, &out, &[]);
+    assert_eq!(
+        run_command(&out, &[], &[]).unwrap(),
+        "signal handled, mapped, clock ok, pid ok\n"
+    );
+}
+
+#[test]
+fn zlib_minigzip_compresses_and_decompresses_through_the_adapter() {
+    if !requires(&["clang"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // zlib 1.2.13's own sources as Debian ships them, listed in a kiln.toml.
+    // minigzip allocates enough that, without an exported `cabi_realloc`,
+    // malloc hands out the adapter's pages and `fclose(stdin)` traps.
+    let Some(project) = upstream_copy("zlib", dir.path()) else {
+        return;
+    };
+    std::fs::write(
+        project.join("kiln.toml"),
+        r#"[package]
+name = "minigzip"
+[build]
+sources = ["adler32.c", "crc32.c", "deflate.c", "infback.c", "inffast.c", "inflate.c",
+           "inftrees.c", "trees.c", "zutil.c", "compress.c", "uncompr.c", "gzclose.c",
+           "gzlib.c", "gzread.c", "gzwrite.c", "test/minigzip.c"]
+cflags = ["-DZ_HAVE_UNISTD_H", "-I."]
+"#,
+    )
+    .unwrap();
+    let out = dir.path().join("minigzip.wasm");
+    build(&project, &out, &[]);
+    let text = b"abc\nthe same line, the same line, the same line\n";
+    let gz = run_command_with_stdin(&out, &[], text).unwrap();
+    assert_eq!(&gz[..2], b"\x1f\x8b", "{gz:?}");
+    assert_eq!(run_command_with_stdin(&out, &["-d"], &gz).unwrap(), text);
 }

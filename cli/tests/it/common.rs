@@ -597,7 +597,16 @@ pub fn run_component(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> Result<String> {
-    run_loaded(engine, component, args, env, None)
+    run_loaded(engine, component, args, env, None, b"")
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Like [`run_command`], with `stdin` as the program's standard input and
+/// its standard output returned as bytes.
+pub fn run_command_with_stdin(wasm: &Path, args: &[&str], stdin: &[u8]) -> Result<Vec<u8>> {
+    let engine = engine();
+    let component = w(Component::from_file(&engine, wasm)).context("load component")?;
+    run_loaded(&engine, &component, args, &[], None, stdin)
 }
 
 /// Like [`run_command`], with a host directory preopened at a guest path.
@@ -609,7 +618,8 @@ pub fn run_command_with_dir(
 ) -> Result<String> {
     let engine = engine();
     let component = w(Component::from_file(&engine, wasm)).context("load component")?;
-    run_loaded(&engine, &component, args, env, preopen)
+    run_loaded(&engine, &component, args, env, preopen, b"")
+        .map(|out| String::from_utf8_lossy(&out).into_owned())
 }
 
 fn run_loaded(
@@ -618,14 +628,21 @@ fn run_loaded(
     args: &[&str],
     env: &[(&str, &str)],
     preopen: Option<(&Path, &str)>,
-) -> Result<String> {
+    stdin: &[u8],
+) -> Result<Vec<u8>> {
     let mut linker = Linker::<Host>::new(engine);
     w(wasmtime_wasi::p2::add_to_linker_sync(&mut linker))?;
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut argv = vec!["main"];
     argv.extend_from_slice(args);
     let mut builder = WasiCtx::builder();
-    builder.args(&argv).envs(env).stdout(stdout.clone());
+    builder
+        .args(&argv)
+        .envs(env)
+        .stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(
+            stdin.to_vec(),
+        ))
+        .stdout(stdout.clone());
     if let Some((host, guest)) = preopen {
         w(builder.preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadOnly))?;
     }
@@ -649,7 +666,7 @@ fn run_loaded(
                 .is_some_and(|c| c.0 == 0) => {}
         Err(e) => return Err(anyhow::anyhow!("{e:?}")),
     }
-    Ok(String::from_utf8_lossy(&stdout.contents()).into_owned())
+    Ok(stdout.contents().to_vec())
 }
 
 /// An instantiated library component whose exported functions tests call.

@@ -2,7 +2,7 @@
 //!
 //! For libraries it generates WIT bindings with wit-bindgen-c.
 
-use crate::manifest::{KilnToml, ProjectKind};
+use crate::manifest::{Emulation, KilnToml, ProjectKind};
 use crate::project::{CBuild, Project};
 use crate::toolchain::CToolchain;
 use crate::{Built, WitWorld};
@@ -22,6 +22,9 @@ pub struct COptions {
     pub release: bool,
     /// Extra arguments for make or CMake's build step.
     pub tool_args: Vec<String>,
+    /// `--cmake-target`: the CMake executable target to build, over
+    /// kiln.toml's `[build] cmake-target`.
+    pub cmake_target: Option<String>,
 }
 
 /// Builds a C project into a core module.
@@ -140,6 +143,21 @@ fn link_flags(tc: &CToolchain, kind: ProjectKind) -> Vec<String> {
     flags
 }
 
+/// The defines of the wasi-libc emulations kiln.toml turns on.
+fn emulation_defines(manifest: &KilnToml) -> Vec<String> {
+    manifest
+        .build
+        .emulate
+        .iter()
+        .map(|e| format!("-D{}", e.define()))
+        .collect()
+}
+
+/// The libraries of the wasi-libc emulations kiln.toml turns on.
+fn emulation_libraries(manifest: &KilnToml) -> Vec<String> {
+    manifest.build.emulate.iter().map(|e| e.library()).collect()
+}
+
 fn opt_flag(manifest: &KilnToml, opts: &COptions) -> Result<String> {
     match (&manifest.build.opt_level, opts.release) {
         (_, true) => Ok("-O2".to_string()),
@@ -204,10 +222,20 @@ fn compile_and_link(
     for define in &manifest.build.defines {
         cflags.push(format!("-D{define}"));
     }
+    cflags.extend(emulation_defines(manifest));
     cflags.extend(manifest.build.cflags.iter().cloned());
 
     let mut units: Vec<PathBuf> = sources(root, manifest)?;
     let mut extra_objects = Vec::new();
+    // kiln's own source, compiled and cached like the others but not
+    // reported as the project's.
+    let own = match world {
+        None => Some(write_if_changed(
+            &work.join("kiln_cabi_realloc.c"),
+            CABI_REALLOC,
+        )?),
+        Some(_) => None,
+    };
     if let Some(world) = world {
         let bindings = work.join("bindings");
         let generated = generate_bindings(world, &bindings)?;
@@ -221,13 +249,16 @@ fn compile_and_link(
         .with_context(|| format!("failed to create `{}`", obj_dir.display()))?;
     let mut objects = Vec::new();
     let mut fresh = 0usize;
-    for src in &units {
+    let all = units.iter().map(|u| (u, true));
+    for (src, reported) in all.chain(own.iter().map(|u| (u, false))) {
         let obj = object_path(&obj_dir, root, src, &tc.cc, &cflags);
         if up_to_date(&obj, src) {
-            fresh += 1;
+            fresh += usize::from(reported);
         } else {
             let shown = src.strip_prefix(root).unwrap_or(src);
-            reporter.status("Compiling", &shown.display().to_string());
+            if reported {
+                reporter.status("Compiling", &shown.display().to_string());
+            }
             let started = Instant::now();
             compile_one(tc, &cflags, root, src, &obj)?;
             compile_time += started.elapsed();
@@ -260,6 +291,7 @@ fn compile_and_link(
         .args(link_flags(tc, kind))
         .arg(opt_flag(manifest, opts)?)
         .args(&objects)
+        .args(emulation_libraries(manifest))
         .args(&manifest.build.ldflags)
         .arg("-o")
         .arg(&tmp);
@@ -280,6 +312,36 @@ fn compile_and_link(
     compile_time += started.elapsed();
     std::fs::rename(&tmp, &out).with_context(|| format!("failed to write `{}`", out.display()))?;
     Ok((out, compile_time))
+}
+
+/// A `cabi_realloc` export on top of the C heap, for programs without
+/// wit-bindgen's (which defines the same). Without one, wit-component gives
+/// the preview1 adapter an allocator that grows memory a page at a time,
+/// and the WASI libc's malloc — which on first use takes everything from
+/// `__heap_base` to the end of memory as its heap — hands out the adapter's
+/// stack and state pages: a program that allocates enough overwrites them,
+/// and the adapter traps on its next call (zlib's minigzip, at `fclose`).
+/// With this export the adapter allocates through malloc like the program.
+const CABI_REALLOC: &str = r#"/* Written by kiln: the preview1 adapter allocates through the program's malloc. */
+#include <stdlib.h>
+
+__attribute__((__weak__, __export_name__("cabi_realloc")))
+void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
+    (void)old_size;
+    if (new_size == 0) return (void *)align;
+    void *ret = realloc(ptr, new_size);
+    if (!ret) abort();
+    return ret;
+}
+"#;
+
+/// Writes `text` to `path` unless it already holds it (so its object stays
+/// fresh), and returns the path.
+fn write_if_changed(path: &Path, text: &str) -> Result<PathBuf> {
+    if std::fs::read(path).ok().as_deref() != Some(text.as_bytes()) {
+        kiln_core::fs::write_atomic(path, text.as_bytes())?;
+    }
+    Ok(path.to_path_buf())
 }
 
 /// Object file path: named after the source and a hash of everything that
@@ -396,6 +458,24 @@ fn temp_in(dir: &Path, suffix: &str) -> Result<tempfile::NamedTempFile> {
 /// Adds a hint to clang failures kiln recognizes: a header the WASI libc
 /// does not provide.
 fn explain_clang_error(e: kiln_process::ProcessError, tc: &CToolchain) -> anyhow::Error {
+    if let kiln_process::ProcessError::Failed { stderr, .. } = &e {
+        let wanted = wanted_emulations(stderr);
+        if !wanted.is_empty() {
+            let names: Vec<String> = wanted.iter().map(|e| format!("\"{}\"", e.name())).collect();
+            let what: Vec<&str> = wanted.iter().map(|e| e.name()).collect();
+            return anyhow::Error::new(e).context(kiln_core::Hinted {
+                message: format!(
+                    "the program uses what WASI lacks and wasi-libc emulates: {}",
+                    what.join(", ")
+                ),
+                hint: format!(
+                    "turn the emulation on with `emulate = [{}]` under `[build]` in kiln.toml \
+                     (see docs/kiln-toml.md for what each one does and does not do)",
+                    names.join(", ")
+                ),
+            });
+        }
+    }
     if let kiln_process::ProcessError::Failed { stderr, .. } = &e
         && let Some(header) = missing_header(stderr)
     {
@@ -410,6 +490,38 @@ fn explain_clang_error(e: kiln_process::ProcessError, tc: &CToolchain) -> anyhow
         });
     }
     anyhow::Error::new(e)
+}
+
+/// The wasi-libc emulations a failed compile or link asks for: named by a
+/// header's `#error` or deprecation (`compile with -D_WASI_EMULATED_SIGNAL`),
+/// or a function only an emulation's library defines that wasm-ld reports
+/// undefined (`undefined symbol: getpid`).
+fn wanted_emulations(stderr: &str) -> Vec<Emulation> {
+    let asked = |e: &Emulation, kind: &str| {
+        let define = format!("-D{}", e.define());
+        stderr
+            .lines()
+            .any(|line| line.contains(kind) && line.contains(&define))
+    };
+    let undefined = |e: &Emulation| {
+        stderr.lines().any(|line| {
+            line.split_once("undefined symbol: ")
+                .is_some_and(|(_, sym)| e.symbols().contains(&sym.trim()))
+        })
+    };
+    let failed_for: Vec<Emulation> = Emulation::ALL
+        .into_iter()
+        .filter(|e| asked(e, "error:") || undefined(e))
+        .collect();
+    if failed_for.is_empty() {
+        return failed_for;
+    }
+    // What the same compile warned about would fail the link next: name
+    // it now rather than one failure later.
+    Emulation::ALL
+        .into_iter()
+        .filter(|e| failed_for.contains(e) || asked(e, "warning:"))
+        .collect()
 }
 
 /// A system header (`#include <...>`) clang could not find. A missing
@@ -482,8 +594,10 @@ fn make_vars(
 ) -> Result<(String, String)> {
     let mut cflags = base_cflags(tc, root);
     cflags.push(opt_flag(manifest, opts)?);
+    cflags.extend(emulation_defines(manifest));
     cflags.extend(manifest.build.cflags.iter().cloned());
     let mut ldflags = link_flags(tc, kind);
+    ldflags.extend(emulation_libraries(manifest));
     ldflags.extend(manifest.build.ldflags.iter().cloned());
     Ok((cflags.join(" "), ldflags.join(" ")))
 }
@@ -538,7 +652,8 @@ fn run_cmake(
 ) -> Result<(PathBuf, Duration)> {
     let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
     let build_dir = work.join("cmake");
-    let started = SystemTime::now();
+    let toolchain = crate::cmake::write_toolchain(&work.join("cmake-wasi"))?;
+    crate::cmake::query_codemodel(&build_dir)?;
     let timer = Instant::now();
     let mut configure = Command::new("cmake");
     configure
@@ -547,15 +662,30 @@ fn run_cmake(
         .arg(&project.root)
         .arg("-B")
         .arg(&build_dir)
-        .arg("-DCMAKE_SYSTEM_NAME=WASI")
-        .arg("-DCMAKE_SYSTEM_PROCESSOR=wasm32")
+        .arg(format!("-DCMAKE_TOOLCHAIN_FILE={}", toolchain.display()))
         .arg(format!("-DCMAKE_C_COMPILER={}", tc.cc.display()))
         .arg(format!("-DCMAKE_C_COMPILER_TARGET={}", tc.target))
+        .arg(format!("-DCMAKE_SYSROOT={}", tc.sysroot.display()))
         .arg(format!("-DCMAKE_C_FLAGS={cflags}"))
         .arg(format!("-DCMAKE_EXE_LINKER_FLAGS={ldflags}"))
-        .arg("-DCMAKE_EXECUTABLE_SUFFIX=.wasm")
-        .arg("-DCMAKE_TRY_COMPILE_TARGET_TYPE=STATIC_LIBRARY")
         .arg("-DCMAKE_BUILD_TYPE=Release");
+    // Projects that declare C++ (CMake's default languages are C and C++)
+    // configure with the clang++ beside the clang, against the WASI libc++
+    // headers when the sysroot has them.
+    if let Some(cxx) = sibling_cxx(&tc.cc) {
+        let libcxx = tc.include_dir.join("c++").join("v1");
+        let mut cxxflags = base_cflags(tc, &project.root);
+        if libcxx.is_dir() {
+            cxxflags.splice(2..2, ["-isystem".to_string(), libcxx.display().to_string()]);
+        }
+        cxxflags.push(opt_flag(manifest, opts)?);
+        cxxflags.extend(emulation_defines(manifest));
+        cxxflags.extend(manifest.build.cflags.iter().cloned());
+        configure
+            .arg(format!("-DCMAKE_CXX_COMPILER={}", cxx.display()))
+            .arg(format!("-DCMAKE_CXX_COMPILER_TARGET={}", tc.target))
+            .arg(format!("-DCMAKE_CXX_FLAGS={}", cxxflags.join(" ")));
+    }
     if let Some(ar) = &tc.ar {
         configure.arg(format!("-DCMAKE_AR={}", ar.display()));
     }
@@ -569,21 +699,52 @@ fn run_cmake(
             e => anyhow::Error::new(e),
         })
         .context("configuring with CMake failed")?;
+    let targets = crate::cmake::targets(&build_dir)?;
+    let named = opts
+        .cmake_target
+        .as_deref()
+        .or(manifest.build.cmake_target.as_deref());
+    let target = crate::cmake::choose(&targets, named)?;
     let mut build = Command::new("cmake");
     build
         .arg("--build")
         .arg(&build_dir)
+        .arg("--target")
+        .arg(&target.name)
         .arg("--parallel")
         .args(&opts.tool_args);
     reporter.status("Running", &kiln_process::command_line(&build));
     kiln_process::output(&mut build)
         .map_err(|e| explain_clang_error(e, tc))
-        .context("the CMake build failed")?;
+        .with_context(|| format!("the CMake build of target `{}` failed", target.name))?;
     let compile_time = timer.elapsed();
-    Ok((
-        find_output(&build_dir, manifest, started, &project.root)?,
-        compile_time,
-    ))
+    if manifest.build.output.is_some() {
+        return Ok((
+            find_output(&build_dir, manifest, SystemTime::UNIX_EPOCH, &project.root)?,
+            compile_time,
+        ));
+    }
+    let artifact = target.artifact.clone().with_context(|| {
+        format!(
+            "CMake reported no output file for target `{}`; set `[build] output` in kiln.toml",
+            target.name
+        )
+    })?;
+    if !artifact.is_file() {
+        bail!(
+            "the CMake build finished but `{}`, the output of target `{}`, does not exist",
+            artifact.display(),
+            target.name
+        );
+    }
+    Ok((artifact, compile_time))
+}
+
+/// The C++ compiler beside a clang: `clang++-19` for `clang-19`.
+fn sibling_cxx(cc: &Path) -> Option<PathBuf> {
+    let name = cc.file_name()?.to_str()?;
+    let cxx = cc.with_file_name(name.replacen("clang", "clang++", 1));
+    (name.starts_with("clang") && cxx.is_file()).then_some(cxx)
 }
 
 /// The .wasm a make or CMake build produced: `[build] output` when set, else
@@ -693,6 +854,28 @@ mod tests {
             ]
             .map(PathBuf::from)
         );
+    }
+
+    #[test]
+    fn emulations_are_named_from_header_errors_and_undefined_symbols() {
+        let compile = "/usr/include/wasm32-wasi/signal.h:2:2: error: \"wasm lacks signal support; to enable minimal signal emulation, compile with -D_WASI_EMULATED_SIGNAL and link with -lwasi-emulated-signal\"\n";
+        assert_eq!(wanted_emulations(compile), [Emulation::Signal]);
+        let both = format!(
+            "{compile}m.c:3:25: warning: 'getpid' is deprecated: … compile with -D_WASI_EMULATED_GETPID and link with -lwasi-emulated-getpid\n"
+        );
+        assert_eq!(
+            wanted_emulations(&both),
+            [Emulation::Signal, Emulation::Getpid]
+        );
+        let link = "wasm-ld: error: m.o: undefined symbol: getpid\nwasm-ld: error: m.o: undefined symbol: clock\nwasm-ld: error: m.o: undefined symbol: other\n";
+        assert_eq!(
+            wanted_emulations(link),
+            [Emulation::ProcessClocks, Emulation::Getpid]
+        );
+        // A deprecation warning of a compile that failed for another reason
+        // is not the cause.
+        let warning = "m.c:3:25: warning: 'getpid' is deprecated: … compile with -D_WASI_EMULATED_GETPID and link with -lwasi-emulated-getpid\nm.c:4:1: error: expected ';'\n";
+        assert!(wanted_emulations(warning).is_empty());
     }
 
     #[test]

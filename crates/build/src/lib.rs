@@ -8,6 +8,7 @@
 
 pub mod c;
 pub mod cache;
+mod cmake;
 pub mod doctor;
 pub mod go;
 pub mod manifest;

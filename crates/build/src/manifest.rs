@@ -287,12 +287,84 @@ pub struct BuildSection {
     pub world: Option<String>,
     /// For Makefile and CMake projects: the .wasm the build writes.
     pub output: Option<PathBuf>,
+    /// For CMake projects: the executable target to build (default: the
+    /// project's only executable).
+    pub cmake_target: Option<String>,
     /// Go build tags.
     #[serde(default)]
     pub tags: Vec<String>,
     /// For Go: the package to build, relative to the module root (e.g.
     /// `./cmd/hello`; default: the module root's package).
     pub main: Option<PathBuf>,
+    /// C: wasi-libc's emulations of what WASI lacks, each adding its
+    /// `-D_WASI_EMULATED_*` define and `-lwasi-emulated-*` library.
+    #[serde(default)]
+    pub emulate: Vec<Emulation>,
+}
+
+/// One of wasi-libc's emulations of a POSIX facility WASI lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Emulation {
+    /// `signal()` and `raise()` within the process (`signal.h`).
+    Signal,
+    /// `mmap()` of anonymous memory and of files, copied in (`sys/mman.h`).
+    Mman,
+    /// `clock()`, `times()` and `getrusage()` from the wall clock.
+    ProcessClocks,
+    /// `getpid()`, returning a placeholder.
+    Getpid,
+}
+
+impl Emulation {
+    /// Every emulation.
+    pub const ALL: [Emulation; 4] = [
+        Emulation::Signal,
+        Emulation::Mman,
+        Emulation::ProcessClocks,
+        Emulation::Getpid,
+    ];
+
+    /// Its name in kiln.toml, e.g. `process-clocks`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Emulation::Signal => "signal",
+            Emulation::Mman => "mman",
+            Emulation::ProcessClocks => "process-clocks",
+            Emulation::Getpid => "getpid",
+        }
+    }
+
+    /// The define that turns it on in wasi-libc's headers, e.g.
+    /// `_WASI_EMULATED_PROCESS_CLOCKS`.
+    pub fn define(self) -> String {
+        format!(
+            "_WASI_EMULATED_{}",
+            self.name().replace('-', "_").to_uppercase()
+        )
+    }
+
+    /// The linker flag of its library, e.g. `-lwasi-emulated-process-clocks`.
+    pub fn library(self) -> String {
+        format!("-lwasi-emulated-{}", self.name())
+    }
+
+    /// The functions only its library defines.
+    pub fn symbols(self) -> &'static [&'static str] {
+        match self {
+            Emulation::Signal => &["signal", "raise", "__SIG_IGN", "__SIG_ERR", "bsd_signal"],
+            Emulation::Mman => &[
+                "mmap",
+                "munmap",
+                "mprotect",
+                "msync",
+                "mremap",
+                "posix_madvise",
+            ],
+            Emulation::ProcessClocks => &["clock", "times", "getrusage"],
+            Emulation::Getpid => &["getpid"],
+        }
+    }
 }
 
 /// The package name: `[package] name`, checked, or `fallback()` (a
@@ -399,6 +471,22 @@ mod tests {
             "my-project"
         );
         assert_eq!(package_name(None, || "..".into()).unwrap(), "component");
+    }
+
+    #[test]
+    fn emulations_parse_into_defines_and_libraries() {
+        let m = parse("[build]\nemulate = [\"signal\", \"process-clocks\"]\n").unwrap();
+        assert_eq!(
+            m.build.emulate,
+            [Emulation::Signal, Emulation::ProcessClocks]
+        );
+        assert_eq!(
+            Emulation::ProcessClocks.define(),
+            "_WASI_EMULATED_PROCESS_CLOCKS"
+        );
+        assert_eq!(Emulation::Mman.library(), "-lwasi-emulated-mman");
+        let err = parse("[build]\nemulate = [\"pthread\"]\n").unwrap_err();
+        assert!(format!("{err:#}").contains("pthread"), "{err:#}");
     }
 
     #[test]
