@@ -4,6 +4,7 @@
 //! comes from cargo's JSON messages.
 
 use crate::Built;
+use crate::rust_update::{self, Incompatible, LockChange};
 use crate::toolchain::{cargo, git_revision, rustc, rustc_version};
 use anyhow::{Context, Result, bail};
 use cargo_metadata::{Message, MetadataCommand, Package, Target, TargetKind};
@@ -63,7 +64,16 @@ pub struct RustOptions {
     pub triple: Option<String>,
     /// Extra arguments passed to `cargo build` as they are.
     pub cargo_args: Vec<String>,
+    /// When registry dependencies fail on an unstable WASI feature, run
+    /// `cargo update -p NAME@VERSION` for them and build again (up to
+    /// [`MAX_UPDATE_ROUNDS`] times). This writes Cargo.lock.
+    pub update_incompatible: bool,
 }
+
+/// How many rounds of `cargo update` `--update-incompatible` runs before
+/// it gives up: each round moves the releases that failed in the build
+/// before, which can uncover another failing dependency.
+pub const MAX_UPDATE_ROUNDS: usize = 4;
 
 /// Builds the Rust project whose manifest is `manifest`.
 pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Result<Built> {
@@ -88,77 +98,104 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         let package = select_package(&metadata, manifest, opts.package.as_deref())?;
         let target = select_target(package, &opts.target)?;
         let is_program = target.is_kind(TargetKind::Bin);
-        let mut cmd = Command::new(cargo());
-        cmd.current_dir(dir)
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(manifest)
-            .args([
-                "--package",
-                &format!("{}@{}", package.name, package.version),
-            ])
-            .args(["--target", triple])
-            .arg("--message-format=json-render-diagnostics");
-        if is_program {
-            cmd.args(["--bin", &target.name]);
-        } else {
-            cmd.arg("--lib");
-        }
-        match &opts.profile {
-            Profile::Dev => {}
-            Profile::Release => {
-                cmd.arg("--release");
+        // The same `cargo build`, without a message format: the build
+        // reads rendered diagnostics, a failure's diagnosis JSON ones.
+        let cargo_build = || {
+            let mut cmd = Command::new(cargo());
+            cmd.current_dir(dir)
+                .arg("build")
+                .arg("--manifest-path")
+                .arg(manifest)
+                .args([
+                    "--package",
+                    &format!("{}@{}", package.name, package.version),
+                ])
+                .args(["--target", triple]);
+            if is_program {
+                cmd.args(["--bin", &target.name]);
+            } else {
+                cmd.arg("--lib");
             }
-            Profile::Named(p) => {
-                cmd.args(["--profile", p]);
+            match &opts.profile {
+                Profile::Dev => {}
+                Profile::Release => {
+                    cmd.arg("--release");
+                }
+                Profile::Named(p) => {
+                    cmd.args(["--profile", p]);
+                }
             }
-        }
-        cmd.args(feature_args(opts));
-        if opts.locked {
-            cmd.arg("--locked");
-        }
-        if opts.offline {
-            cmd.arg("--offline");
-        }
-        cmd.args(&opts.cargo_args);
+            cmd.args(feature_args(opts));
+            if opts.locked {
+                cmd.arg("--locked");
+            }
+            if opts.offline {
+                cmd.arg("--offline");
+            }
+            cmd.args(&opts.cargo_args);
+            cmd
+        };
 
         reporter.status(
             "Building",
             &format!("{} v{} ({triple})", package.name, package.version),
         );
         let compile_started = std::time::Instant::now();
-        let mut child = kiln_process::spawn_streaming(&mut cmd).context("failed to run cargo")?;
-        let stdout = child
-            .stdout
-            .take()
-            .context("cargo's output pipe was not available")?;
-        let mut wasm_path = None;
-        for message in Message::parse_stream(BufReader::new(stdout)) {
-            let message = message.context("failed to read cargo's build messages")?;
-            if let Message::CompilerArtifact(artifact) = message
-                && artifact.package_id == package.id
-                && artifact.target.name == target.name
-                && let Some(file) = artifact
-                    .filenames
-                    .iter()
-                    .find(|f| f.extension() == Some("wasm"))
-            {
-                wasm_path = Some(file.clone().into_std_path_buf());
+        let mut target_check = Some(target_check);
+        let mut round = 0;
+        let wasm_path = loop {
+            let mut cmd = cargo_build();
+            cmd.arg("--message-format=json-render-diagnostics");
+            let (status, wasm_path) = run_cargo(&mut cmd, &package.id, &target.name)?;
+            if status.success() {
+                break wasm_path;
             }
-        }
-        let status = child.wait().context("failed to wait for cargo")?;
+            // A missing target explains any failure.
+            if let Some(check) = target_check.take()
+                && let Ok(Err(missing)) = check.join()
+            {
+                return Err(missing);
+            }
+            let failed = || {
+                format!(
+                    "cargo could not build `{}` for {triple}; its errors are shown above",
+                    package.name
+                )
+            };
+            // A diagnosis that cannot run leaves cargo's own failure.
+            let incompatible = rust_update::find_incompatible(cargo_build()).unwrap_or_default();
+            if incompatible.is_empty() {
+                // `check_status` fails: the status is not a success.
+                kiln_process::check_status(&cmd, status).with_context(failed)?;
+                bail!("{}", failed());
+            }
+            let fix = UpdatePlan::new(manifest, incompatible, opts)?;
+            if !opts.update_incompatible {
+                return Err(fix.suggestion(&package.name, triple));
+            }
+            if round == MAX_UPDATE_ROUNDS {
+                return Err(hinted(
+                    format!(
+                        "dependencies of `{}` still fail on {triple} after {MAX_UPDATE_ROUNDS} rounds of `cargo update`: {}",
+                        package.name,
+                        fix.described()
+                    ),
+                    "see the compiler's errors above; a newer release of the crate that depends on them may be needed",
+                ));
+            }
+            round += 1;
+            reporter.warn(&format!(
+                "Cargo.lock pins {} from before {triple} was stable, updating as asked: {}",
+                fix.releases(),
+                fix.described()
+            ));
+            reporter.status("Updating", &format!("Cargo.lock: `{}`", fix.command()));
+            let changes = rust_update::cargo_update(manifest, &fix.specs(), opts.offline, true)?;
+            for change in &changes {
+                reporter.status("Updated", &change.to_string());
+            }
+        };
         let compile_time = compile_started.elapsed();
-        if !status.success()
-            && let Ok(Err(missing)) = target_check.join()
-        {
-            return Err(missing);
-        }
-        kiln_process::check_status(&cmd, status).with_context(|| {
-            format!(
-                "cargo could not build `{}` for {triple}; its errors are shown above",
-                package.name
-            )
-        })?;
         let Some(wasm_path) = wasm_path else {
             bail!(
                 "cargo built `{}` but reported no .wasm file for target `{}`",
@@ -207,6 +244,151 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
             prepare: None,
         })
     })
+}
+
+/// Runs a `cargo build` with JSON messages on stdout and returns how it
+/// exited and the `.wasm` file cargo reported for `target` of `package`.
+fn run_cargo(
+    cmd: &mut Command,
+    package: &cargo_metadata::PackageId,
+    target: &str,
+) -> Result<(std::process::ExitStatus, Option<std::path::PathBuf>)> {
+    let mut child = kiln_process::spawn_streaming(cmd).context("failed to run cargo")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("cargo's output pipe was not available")?;
+    let mut wasm_path = None;
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message = message.context("failed to read cargo's build messages")?;
+        if let Message::CompilerArtifact(artifact) = message
+            && artifact.package_id == *package
+            && artifact.target.name == target
+            && let Some(file) = artifact
+                .filenames
+                .iter()
+                .find(|f| f.extension() == Some("wasm"))
+        {
+            wasm_path = Some(file.clone().into_std_path_buf());
+        }
+    }
+    let status = child.wait().context("failed to wait for cargo")?;
+    Ok((status, wasm_path))
+}
+
+/// The `cargo update` that moves the locked releases that failed, with
+/// what its dry run said it would change.
+struct UpdatePlan {
+    incompatible: Vec<Incompatible>,
+    changes: Vec<LockChange>,
+}
+
+impl UpdatePlan {
+    /// Runs `cargo update --dry-run -p NAME@VERSION` for every failing
+    /// release, and fails when the update would leave one of them where it
+    /// is: it is already the newest release its dependents allow.
+    fn new(manifest: &Path, incompatible: Vec<Incompatible>, opts: &RustOptions) -> Result<Self> {
+        let specs: Vec<String> = incompatible.iter().map(Incompatible::spec).collect();
+        let changes = rust_update::cargo_update(manifest, &specs, opts.offline, false)?;
+        let plan = UpdatePlan {
+            incompatible,
+            changes,
+        };
+        if let Some(stuck) = plan.incompatible.iter().find(|i| {
+            !plan
+                .changes
+                .iter()
+                .any(|c| c.name == i.name && c.from.as_deref() == Some(i.version.as_str()))
+        }) {
+            let triple = opts.triple.as_deref().unwrap_or("wasm32-wasip2");
+            return Err(hinted(
+                format!(
+                    "Cargo.lock pins {}, which fails on {triple} and is already the newest release its dependents allow",
+                    describe(stuck)
+                ),
+                format!(
+                    "`cargo tree -i {} --target {triple}` shows which dependency requires it: \
+                     update that one (`cargo update -p NAME`) or raise its requirement in Cargo.toml",
+                    stuck.spec()
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
+    /// The `NAME@VERSION` specs to update.
+    fn specs(&self) -> Vec<String> {
+        self.incompatible.iter().map(Incompatible::spec).collect()
+    }
+
+    /// The `cargo update` command line.
+    fn command(&self) -> String {
+        format!("cargo update -p {}", self.specs().join(" -p "))
+    }
+
+    /// The failing releases, in words.
+    fn described(&self) -> String {
+        self.incompatible
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// "a release" or "releases".
+    fn releases(&self) -> &'static str {
+        if self.incompatible.len() == 1 {
+            "a release"
+        } else {
+            "releases"
+        }
+    }
+
+    /// "a newer compatible release" or "newer compatible releases".
+    fn releases_newer(&self) -> &'static str {
+        if self.incompatible.len() == 1 {
+            "a newer compatible release"
+        } else {
+            "newer compatible releases"
+        }
+    }
+
+    /// The error of a build that stops here: which releases failed, the
+    /// command that moves them and what its dry run would change.
+    fn suggestion(&self, package: &str, triple: &str) -> anyhow::Error {
+        let changes = self
+            .changes
+            .iter()
+            .map(LockChange::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        hinted(
+            format!(
+                "cargo could not build `{package}` for {triple}: Cargo.lock pins {} from before {triple} was stable: {}",
+                self.releases(),
+                self.described()
+            ),
+            format!(
+                "`{}` moves {} to {}; its dry run would change {changes}. \
+                 Run it, or pass `--update-incompatible` to kiln, which runs it and builds again",
+                self.command(),
+                if self.incompatible.len() == 1 {
+                    "it"
+                } else {
+                    "them"
+                },
+                self.releases_newer(),
+            ),
+        )
+    }
+}
+
+/// `NAME` VERSION (it uses the unstable library feature `F`, EXXXX).
+fn describe(i: &Incompatible) -> String {
+    format!(
+        "`{}` {} (it uses the unstable library feature `{}`, {})",
+        i.name, i.version, i.feature, i.code
+    )
 }
 
 /// The feature flags of a build, as cargo takes them.
