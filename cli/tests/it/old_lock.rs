@@ -139,3 +139,132 @@ fn update_incompatible_refuses_locked() {
         stderr(&out)
     );
 }
+
+/// What kiln's status lines say it changed in Cargo.lock, as the packages
+/// and versions a lock would hold afterwards.
+fn reported(stderr: &str, before: &BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    let mut lock = before.clone();
+    for line in stderr.lines().map(str::trim_start) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let remove = |lock: &mut BTreeMap<String, Vec<String>>, name: &str, v: &str| {
+            let versions = lock.entry(name.to_string()).or_default();
+            versions.retain(|x| x != v);
+            if versions.is_empty() {
+                lock.remove(name);
+            }
+        };
+        match words.as_slice() {
+            ["Updated" | "Downgraded", name, from, "->", to] => {
+                remove(&mut lock, name, from);
+                lock.entry(name.to_string())
+                    .or_default()
+                    .push(to.to_string());
+            }
+            ["Added", name, v] => lock
+                .entry(name.to_string())
+                .or_default()
+                .push(v.to_string()),
+            ["Removed", name, v] => remove(&mut lock, name, v),
+            _ => {}
+        }
+    }
+    for versions in lock.values_mut() {
+        versions.sort();
+    }
+    lock
+}
+
+#[test]
+fn update_incompatible_moves_the_dependent_when_the_release_cannot_move() {
+    if !requires(&["cargo"]) {
+        return;
+    }
+    // `fixtures/rust-old-lock-deep` pins tempfile 3.10.1 with rustix
+    // 0.38.34. Round one moves rustix to the newest 0.38 release, which
+    // still fails (it turns on `#![feature(wasip2)]`, E0554); no rustix
+    // 0.38 builds, so round two updates tempfile, whose newer releases use
+    // rustix 1.
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    copy_dir(&fixture("rust-old-lock-deep"), &project);
+    let before = locked(&project);
+    assert_eq!(before["rustix"], ["0.38.34"]);
+    assert_eq!(before["tempfile"], ["3.10.1"]);
+
+    let wasm = dir.path().join("deep.wasm");
+    let out = run_ok(
+        kiln()
+            .arg("build")
+            .arg(&project)
+            .arg("--update-incompatible")
+            .arg("-o")
+            .arg(&wasm),
+    );
+    let err = stderr(&out);
+    let updates: Vec<&str> = err
+        .lines()
+        .filter(|l| l.trim_start().starts_with("Updating Cargo.lock"))
+        .map(str::trim_start)
+        .collect();
+    assert_eq!(
+        updates,
+        [
+            "Updating Cargo.lock: `cargo update -p rustix@0.38.34`",
+            "Updating Cargo.lock: `cargo update -p tempfile@3.10.1`"
+        ],
+        "{err}"
+    );
+    assert!(
+        err.contains("(it turns on the unstable feature `wasip2`, E0554)"),
+        "{err}"
+    );
+
+    // The lock changed exactly as kiln reported, tempfile and rustix left
+    // their old releases, and the component runs.
+    let mut after = locked(&project);
+    for versions in after.values_mut() {
+        versions.sort();
+    }
+    assert_eq!(reported(&err, &before), after, "{err}");
+    assert!(!after["rustix"].contains(&"0.38.34".to_string()));
+    assert_ne!(after["tempfile"], ["3.10.1"]);
+    // No directory is preopened, so there is nowhere to create the file.
+    assert_eq!(
+        run_command(&wasm, &[], &[]).unwrap(),
+        "no temporary file here\n"
+    );
+}
+
+#[test]
+fn a_requirement_that_holds_the_release_back_is_named() {
+    if !requires(&["cargo"]) {
+        return;
+    }
+    // `lexopt = "=0.3.0"`: no `cargo update` can move it, only an edit of
+    // the requirement.
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    copy_dir(&fixture("rust-old-lock"), &project);
+    let manifest = project.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(r#"lexopt = "0.3""#, r#"lexopt = "=0.3.0""#),
+    )
+    .unwrap();
+    let before = std::fs::read(project.join("Cargo.lock")).unwrap();
+
+    let out = run(kiln()
+        .arg("build")
+        .arg(&project)
+        .arg("--update-incompatible"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let from = err.find("error: Cargo.lock pins").unwrap_or(0);
+    assert_snapshot(
+        snapshot("build/old-lock-held.stderr"),
+        &err[from..],
+        &Filters::new(),
+    );
+    assert_eq!(std::fs::read(project.join("Cargo.lock")).unwrap(), before);
+}

@@ -192,7 +192,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
             reporter.status("Updating", &format!("Cargo.lock: `{}`", fix.command()));
             let changes = rust_update::cargo_update(manifest, &fix.specs(), opts.offline, true)?;
             for change in &changes {
-                reporter.status("Updated", &change.to_string());
+                reporter.status(change.done(), &change.versions());
             }
         };
         let compile_time = compile_started.elapsed();
@@ -280,45 +280,96 @@ fn run_cargo(
 /// what its dry run said it would change.
 struct UpdatePlan {
     incompatible: Vec<Incompatible>,
+    /// The `NAME@VERSION` specs to update: the failing releases, or the
+    /// registry packages that hold one of them back.
+    specs: Vec<String>,
     changes: Vec<LockChange>,
 }
 
+/// How far up the dependency graph kiln looks for a package whose update
+/// moves a failing release that cannot move by itself.
+const MAX_DEPENDENT_LEVELS: usize = 3;
+
 impl UpdatePlan {
-    /// Runs `cargo update --dry-run -p NAME@VERSION` for every failing
-    /// release, and fails when the update would leave one of them where it
-    /// is: it is already the newest release its dependents allow.
+    /// Finds the smallest `cargo update -p` that moves every failing
+    /// release, checking each candidate with `cargo update --dry-run`:
+    /// first the releases themselves (`-p NAME@VERSION`, to the newest
+    /// release their dependents allow); for one that is already there, the
+    /// registry packages that depend on it, then theirs. Fails naming the
+    /// release when nothing in reach moves it.
     fn new(manifest: &Path, incompatible: Vec<Incompatible>, opts: &RustOptions) -> Result<Self> {
-        let specs: Vec<String> = incompatible.iter().map(Incompatible::spec).collect();
-        let changes = rust_update::cargo_update(manifest, &specs, opts.offline, false)?;
-        let plan = UpdatePlan {
-            incompatible,
-            changes,
-        };
-        if let Some(stuck) = plan.incompatible.iter().find(|i| {
-            !plan
-                .changes
+        let triple = opts.triple.as_deref().unwrap_or("wasm32-wasip2");
+        // Per failing release, the packages whose update should move it.
+        let mut candidates: Vec<Vec<(String, String)>> = incompatible
+            .iter()
+            .map(|i| vec![(i.name.clone(), i.version.clone())])
+            .collect();
+        let mut graph = None;
+        let mut level = 0;
+        loop {
+            let mut specs: Vec<String> = candidates
                 .iter()
-                .any(|c| c.name == i.name && c.from.as_deref() == Some(i.version.as_str()))
-        }) {
-            let triple = opts.triple.as_deref().unwrap_or("wasm32-wasip2");
-            return Err(hinted(
-                format!(
-                    "Cargo.lock pins {}, which fails on {triple} and is already the newest release its dependents allow",
-                    describe(stuck)
-                ),
-                format!(
-                    "`cargo tree -i {} --target {triple}` shows which dependency requires it: \
-                     update that one (`cargo update -p NAME`) or raise its requirement in Cargo.toml",
-                    stuck.spec()
-                ),
-            ));
+                .flatten()
+                .map(|(n, v)| format!("{n}@{v}"))
+                .collect();
+            specs.sort();
+            specs.dedup();
+            let changes = rust_update::cargo_update(manifest, &specs, opts.offline, false)?;
+            let moved = |i: &Incompatible| {
+                changes
+                    .iter()
+                    .any(|c| c.name == i.name && c.from.as_deref() == Some(i.version.as_str()))
+            };
+            if incompatible.iter().all(moved) {
+                return Ok(UpdatePlan {
+                    incompatible,
+                    specs,
+                    changes,
+                });
+            }
+            let graph = match &mut graph {
+                Some(g) => g,
+                None => graph.insert(rust_update::Graph::read(manifest, triple, opts.offline)?),
+            };
+            for (i, item) in incompatible.iter().enumerate() {
+                if moved(item) {
+                    continue;
+                }
+                let up = graph.dependents(&candidates[i]);
+                candidates[i] = up.registry;
+                if candidates[i].is_empty() || level == MAX_DEPENDENT_LEVELS {
+                    let held = if up.members.is_empty() {
+                        "no `cargo update` kiln tried moves it".to_string()
+                    } else {
+                        format!(
+                            "the requirement of {} holds it back",
+                            up.members
+                                .iter()
+                                .map(|m| format!("`{m}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    return Err(hinted(
+                        format!(
+                            "Cargo.lock pins {}, which fails on {triple}, and {held}",
+                            describe(item)
+                        ),
+                        format!(
+                            "`cargo tree -i {} --target {triple}` shows what requires it: \
+                             raise that requirement in Cargo.toml to a release that builds for {triple}",
+                            item.spec()
+                        ),
+                    ));
+                }
+            }
+            level += 1;
         }
-        Ok(plan)
     }
 
     /// The `NAME@VERSION` specs to update.
     fn specs(&self) -> Vec<String> {
-        self.incompatible.iter().map(Incompatible::spec).collect()
+        self.specs.clone()
     }
 
     /// The `cargo update` command line.
@@ -344,15 +395,6 @@ impl UpdatePlan {
         }
     }
 
-    /// "a newer compatible release" or "newer compatible releases".
-    fn releases_newer(&self) -> &'static str {
-        if self.incompatible.len() == 1 {
-            "a newer compatible release"
-        } else {
-            "newer compatible releases"
-        }
-    }
-
     /// The error of a build that stops here: which releases failed, the
     /// command that moves them and what its dry run would change.
     fn suggestion(&self, package: &str, triple: &str) -> anyhow::Error {
@@ -369,24 +411,24 @@ impl UpdatePlan {
                 self.described()
             ),
             format!(
-                "`{}` moves {} to {}; its dry run would change {changes}. \
+                "`{}` would change {changes} (its dry run says). \
                  Run it, or pass `--update-incompatible` to kiln, which runs it and builds again",
                 self.command(),
-                if self.incompatible.len() == 1 {
-                    "it"
-                } else {
-                    "them"
-                },
-                self.releases_newer(),
             ),
         )
     }
 }
 
-/// `NAME` VERSION (it uses the unstable library feature `F`, EXXXX).
+/// `NAME` VERSION (it uses the unstable library feature `F`, E0658), or
+/// (it turns on the unstable feature `F`, E0554).
 fn describe(i: &Incompatible) -> String {
+    let what = if i.code == "E0554" {
+        "turns on the unstable feature"
+    } else {
+        "uses the unstable library feature"
+    };
     format!(
-        "`{}` {} (it uses the unstable library feature `{}`, {})",
+        "`{}` {} (it {what} `{}`, {})",
         i.name, i.version, i.feature, i.code
     )
 }

@@ -35,6 +35,79 @@ impl Incompatible {
     }
 }
 
+/// The resolved dependency graph for a target, from `cargo metadata`.
+pub struct Graph {
+    metadata: cargo_metadata::Metadata,
+}
+
+/// What depends on a set of packages, one level up.
+#[derive(Debug, Default)]
+pub struct Dependents {
+    /// Registry packages, as `(name, version)`: `cargo update -p` can
+    /// move them.
+    pub registry: Vec<(String, String)>,
+    /// Workspace members and path or git packages, as `name version`:
+    /// only an edit of a requirement moves what they hold.
+    pub members: Vec<String>,
+}
+
+impl Graph {
+    /// `cargo metadata` with dependencies, for `triple` only.
+    pub fn read(manifest: &Path, triple: &str, offline: bool) -> Result<Graph> {
+        let mut cmd = cargo_metadata::MetadataCommand::new();
+        cmd.cargo_path(crate::toolchain::cargo())
+            .manifest_path(manifest);
+        let mut other = vec!["--filter-platform".to_string(), triple.to_string()];
+        if offline {
+            other.push("--offline".to_string());
+        }
+        cmd.other_options(other);
+        let metadata = cmd.exec().with_context(|| {
+            format!(
+                "failed to read the dependency graph of `{}`",
+                manifest.display()
+            )
+        })?;
+        Ok(Graph { metadata })
+    }
+
+    /// The packages that depend directly on any of `packages`.
+    pub fn dependents(&self, packages: &[(String, String)]) -> Dependents {
+        let ids: Vec<&cargo_metadata::PackageId> = self
+            .metadata
+            .packages
+            .iter()
+            .filter(|p| {
+                packages
+                    .iter()
+                    .any(|(n, v)| p.name.as_str() == n && p.version.to_string() == *v)
+            })
+            .map(|p| &p.id)
+            .collect();
+        let mut out = Dependents::default();
+        let Some(resolve) = &self.metadata.resolve else {
+            return out;
+        };
+        for node in &resolve.nodes {
+            if !node.deps.iter().any(|d| ids.contains(&&d.pkg)) {
+                continue;
+            }
+            let Some(p) = self.metadata.packages.iter().find(|p| p.id == node.id) else {
+                continue;
+            };
+            let entry = (p.name.to_string(), p.version.to_string());
+            if registry_package(&p.id.repr).is_some() {
+                if !out.registry.contains(&entry) {
+                    out.registry.push(entry);
+                }
+            } else {
+                out.members.push(format!("{} {}", entry.0, entry.1));
+            }
+        }
+        out
+    }
+}
+
 /// One line of what `cargo update` changed (or would change) in Cargo.lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockChange {
@@ -46,6 +119,28 @@ pub struct LockChange {
     pub from: Option<String>,
     /// The version after, when there is one.
     pub to: Option<String>,
+}
+
+impl LockChange {
+    /// Cargo's verb in the past tense (`Updated`, `Added`), for a status
+    /// line after the change.
+    pub fn done(&self) -> &'static str {
+        match self.verb.as_str() {
+            "Downgrading" => "Downgraded",
+            "Adding" => "Added",
+            "Removing" => "Removed",
+            _ => "Updated",
+        }
+    }
+
+    /// `NAME A -> B`, `NAME B` or `NAME A`.
+    pub fn versions(&self) -> String {
+        match (&self.from, &self.to) {
+            (Some(a), Some(b)) => format!("{} {a} -> {b}", self.name),
+            (Some(v), None) | (None, Some(v)) => format!("{} {v}", self.name),
+            (None, None) => self.name.clone(),
+        }
+    }
 }
 
 impl std::fmt::Display for LockChange {
