@@ -165,8 +165,13 @@ pub fn find_incompatible(mut cargo: Command) -> Result<Vec<Incompatible>> {
         .stderr(Stdio::null())
         .output()
         .context("failed to run cargo again for its compiler messages")?;
+    Ok(incompatible_in(&out.stdout))
+}
+
+/// The failing registry releases in cargo's JSON messages.
+fn incompatible_in(messages: &[u8]) -> Vec<Incompatible> {
     let mut found: Vec<Incompatible> = Vec::new();
-    for message in Message::parse_stream(out.stdout.as_slice()) {
+    for message in Message::parse_stream(messages) {
         let Ok(Message::CompilerMessage(m)) = message else {
             continue;
         };
@@ -204,7 +209,7 @@ pub fn find_incompatible(mut cargo: Command) -> Result<Vec<Incompatible>> {
             found.push(item);
         }
     }
-    Ok(found)
+    found
 }
 
 /// The name and version of a registry package from cargo's package id
@@ -317,6 +322,82 @@ mod tests {
         assert_eq!(registry_package("path+file:///src/app#0.1.0"), None);
         assert_eq!(registry_package("git+https://x/y#a@1.0.0"), None);
         assert_eq!(registry_package("nonsense"), None);
+    }
+
+    /// A compiler message as cargo writes it, trimmed to what kiln reads.
+    fn message(id: &str, code: &str, text: &str, source: &str) -> String {
+        serde_json::json!({
+            "reason": "compiler-message",
+            "package_id": id,
+            "manifest_path": "/registry/x/Cargo.toml",
+            "target": {"kind": ["lib"], "crate_types": ["lib"], "name": "x",
+                "src_path": "/registry/x/src/lib.rs", "edition": "2021",
+                "doc": true, "doctest": true, "test": true},
+            "message": {
+                "$message_type": "diagnostic", "rendered": text, "children": [],
+                "level": "error", "message": text,
+                "code": {"code": code, "explanation": null},
+                "spans": [{"byte_start": 0, "byte_end": 1, "column_start": 1,
+                    "column_end": 2, "line_start": 1, "line_end": 1,
+                    "expansion": null, "file_name": "src/lib.rs",
+                    "is_primary": true, "label": null,
+                    "suggested_replacement": null, "suggestion_applicability": null,
+                    "text": [{"text": source, "highlight_start": 1, "highlight_end": 2}]}]
+            }
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn finds_registry_releases_that_fail_on_wasi_features() {
+        let crates_io = "registry+https://github.com/rust-lang/crates.io-index";
+        let unstable = "use of unstable library feature `wasip2`";
+        let lines = [
+            message(
+                &format!("{crates_io}#lexopt@0.3.0"),
+                "E0658",
+                unstable,
+                "use std::os::wasi::ffi::OsStrExt;",
+            ),
+            // The same release again is one finding.
+            message(
+                &format!("{crates_io}#lexopt@0.3.0"),
+                "E0658",
+                unstable,
+                "OsStringExt",
+            ),
+            message(
+                &format!("{crates_io}#rustix@0.38.44"),
+                "E0554",
+                "`#![feature]` may not be used on the stable release channel",
+                "    feature(wasip2)",
+            ),
+            // Not WASI, not a registry package, not this error: none of
+            // these is kiln's to update.
+            message(
+                &format!("{crates_io}#nightly@1.0.0"),
+                "E0658",
+                "use of unstable library feature `core_intrinsics`",
+                "",
+            ),
+            message("path+file:///src/app#0.1.0", "E0658", unstable, ""),
+            message(
+                &format!("{crates_io}#typo@1.0.0"),
+                "E0308",
+                "mismatched types",
+                "",
+            ),
+            "not json".to_string(),
+        ];
+        let found = incompatible_in(lines.join("\n").as_bytes());
+        let found: Vec<String> = found
+            .iter()
+            .map(|i| format!("{} {} {}", i.spec(), i.code, i.feature))
+            .collect();
+        assert_eq!(
+            found,
+            ["lexopt@0.3.0 E0658 wasip2", "rustix@0.38.44 E0554 wasip2"]
+        );
     }
 
     #[test]
