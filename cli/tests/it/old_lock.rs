@@ -268,3 +268,70 @@ fn a_requirement_that_holds_the_release_back_is_named() {
     );
     assert_eq!(std::fs::read(project.join("Cargo.lock")).unwrap(), before);
 }
+
+#[test]
+fn publish_updates_only_when_asked_and_says_so_in_its_events() {
+    if !requires(&["cargo"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    copy_dir(&fixture("rust-old-lock"), &project);
+    let publish = || {
+        let mut c = kiln_in(dir.path());
+        c.env("CI", "1").arg("publish").arg(&project).args([
+            "--no-sign",
+            "--target",
+            "none",
+            "--json",
+        ]);
+        c
+    };
+
+    // Without the flag: the build stage fails with the suggestion and
+    // nothing is pushed or written.
+    let out = run(&mut publish());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hint: `cargo update -p lexopt@0.3.0` would change lexopt 0.3.0 -> "),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(locked(&project)["lexopt"], ["0.3.0"]);
+    assert!(!project.join("target/kiln/oci").exists());
+
+    // With it: the update is in the JSON events and the SBOM of what was
+    // pushed names the release the lock now holds.
+    let out = run_ok(publish().arg("--update-incompatible"));
+    let new = locked(&project)["lexopt"][0].clone();
+    assert_ne!(new, "0.3.0");
+    let events: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["type"] == "status"
+            && e["verb"] == "Updated"
+            && e["message"] == format!("lexopt 0.3.0 -> {new}")),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "warning"
+                && e["message"].as_str().unwrap().contains("`lexopt` 0.3.0")),
+        "{events:?}"
+    );
+    let receipt = &events.last().unwrap()["receipt"];
+    let reference = receipt["pushed"]["reference"].as_str().unwrap();
+    let sbom = run_ok(kiln_in(dir.path()).args(["inspect", reference, "--sbom"]));
+    let bom: serde_json::Value = serde_json::from_slice(&sbom.stdout).unwrap();
+    assert!(
+        bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "lexopt" && c["version"] == new.as_str()),
+        "{bom}"
+    );
+}
