@@ -98,9 +98,9 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         let package = select_package(&metadata, manifest, opts.package.as_deref())?;
         let target = select_target(package, &opts.target)?;
         let is_program = target.is_kind(TargetKind::Bin);
-        // The same `cargo build`, without a message format: the build
-        // reads rendered diagnostics, a failure's diagnosis JSON ones.
-        let cargo_build = || {
+        // The `cargo build` with a message format: the build has cargo
+        // render diagnostics, a failure's diagnosis reads them as JSON.
+        let cargo_build = |message_format: &str| {
             let mut cmd = Command::new(cargo());
             cmd.current_dir(dir)
                 .arg("build")
@@ -110,7 +110,8 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
                     "--package",
                     &format!("{}@{}", package.name, package.version),
                 ])
-                .args(["--target", triple]);
+                .args(["--target", triple])
+                .arg(format!("--message-format={message_format}"));
             if is_program {
                 cmd.args(["--bin", &target.name]);
             } else {
@@ -144,8 +145,7 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         let mut target_check = Some(target_check);
         let mut round = 0;
         let wasm_path = loop {
-            let mut cmd = cargo_build();
-            cmd.arg("--message-format=json-render-diagnostics");
+            let mut cmd = cargo_build("json-render-diagnostics");
             let (status, wasm_path) = run_cargo(&mut cmd, &package.id, &target.name)?;
             if status.success() {
                 break wasm_path;
@@ -163,7 +163,8 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
                 )
             };
             // A diagnosis that cannot run leaves cargo's own failure.
-            let incompatible = rust_update::find_incompatible(cargo_build()).unwrap_or_default();
+            let incompatible =
+                rust_update::find_incompatible(cargo_build("json")).unwrap_or_default();
             if incompatible.is_empty() {
                 // `check_status` fails: the status is not a success.
                 kiln_process::check_status(&cmd, status).with_context(failed)?;

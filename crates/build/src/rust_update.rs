@@ -154,13 +154,12 @@ impl std::fmt::Display for LockChange {
     }
 }
 
-/// Runs `cargo` (a `cargo build` command without a message format) again
-/// with JSON messages, its own output discarded, and returns the registry
+/// Runs `cargo` (a `cargo build` command with `--message-format=json`)
+/// again, its own output discarded, and returns the registry
 /// packages whose compilation failed on an unstable WASI feature. Only
 /// the crates that failed are compiled again; the rest are fresh.
 pub fn find_incompatible(mut cargo: Command) -> Result<Vec<Incompatible>> {
     let out = cargo
-        .arg("--message-format=json")
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
