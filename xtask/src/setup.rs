@@ -10,6 +10,8 @@ use std::process::Command;
 /// Rust targets the fixtures are built for.
 const RUST_TARGETS: &[&str] = &["wasm32-wasip2", "wasm32-wasip1"];
 const RUST_COMPONENTS: &[&str] = &["rustfmt", "clippy"];
+/// Rust fixtures whose locked dependencies `cargo fetch` downloads.
+const OLD_LOCK_FIXTURES: &[&str] = &["rust-old-lock", "rust-old-lock-deep"];
 /// Debian packages: clang with wasm-ld, the WASI libc and the wasm32
 /// compiler runtime for C, and the build tools C projects use; for the
 /// registry tests a real registry (CNCF distribution), htpasswd for its
@@ -139,6 +141,18 @@ fn rust() -> Result<()> {
         sh(Command::new("rustup")
             .args(["component", "add"])
             .args(&missing))?;
+    }
+    // The fixtures whose Cargo.lock pins releases from before wasm32-wasip2
+    // (cli/tests/it/old_lock.rs): their locked crates are downloaded now;
+    // the tests still ask crates.io's index for the update.
+    for fixture in OLD_LOCK_FIXTURES {
+        let manifest = crate::root()
+            .join("fixtures")
+            .join(fixture)
+            .join("Cargo.toml");
+        sh(Command::new("cargo")
+            .args(["fetch", "--locked", "--manifest-path"])
+            .arg(manifest))?;
     }
     eprintln!("setup: rust targets {} ready", RUST_TARGETS.join(", "));
     Ok(())

@@ -81,6 +81,12 @@ pub struct BuildFlags {
     /// Require Cargo.lock to be up to date.
     #[arg(long)]
     locked: bool,
+    /// When locked Rust dependencies fail to compile because they use an
+    /// unstable WASI feature of the standard library (releases from before
+    /// wasm32-wasip2 was stable), run `cargo update -p NAME@VERSION` for
+    /// them and build again. This writes Cargo.lock.
+    #[arg(long, conflicts_with = "locked")]
+    update_incompatible: bool,
     /// Build without accessing the network.
     #[arg(long)]
     offline: bool,
@@ -141,6 +147,7 @@ impl BuildFlags {
             all_features: f.all_features,
             no_default_features: f.no_default_features,
             locked: f.locked,
+            update_incompatible: f.update_incompatible,
             offline: f.offline,
             target,
             cc: f.cc,

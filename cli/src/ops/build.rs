@@ -40,6 +40,9 @@ pub struct BuildOptions {
     pub no_default_features: bool,
     /// Require Cargo.lock to be up to date.
     pub locked: bool,
+    /// Update locked Rust dependencies that fail on an unstable WASI
+    /// feature (`cargo update -p NAME@VERSION`) and build again.
+    pub update_incompatible: bool,
     /// Build without accessing the network.
     pub offline: bool,
     /// The wasm target triple (Rust only).
@@ -105,6 +108,7 @@ fn settings_json(o: &BuildOptions) -> serde_json::Value {
     put("all_features", o.all_features.into());
     put("no_default_features", o.no_default_features.into());
     put("locked", o.locked.into());
+    put("update_incompatible", o.update_incompatible.into());
     put("offline", o.offline.into());
     put("target", o.target.clone().into());
     put("cmake_target", o.cmake_target.clone().into());
@@ -309,6 +313,7 @@ fn drive(project: &Project, options: &BuildOptions, reporter: &dyn Reporter) -> 
                 triple: o.target,
                 target_dir: o.target_dir,
                 cargo_args: o.tool_args,
+                update_incompatible: o.update_incompatible,
             };
             kiln_build::rust::build(&project.manifest, &rust, reporter)
         }
@@ -467,7 +472,7 @@ fn validate_and_stage(
 /// Refuses options that mean nothing for the project's language, rather
 /// than silently ignoring them.
 fn check_options(o: &BuildOptions, lang: Lang) -> Result<()> {
-    let given: [(&str, bool, &[Lang]); 14] = [
+    let given: [(&str, bool, &[Lang]); 15] = [
         ("--package", o.package.is_some(), &[Lang::Rust]),
         ("--bin", o.bin.is_some(), &[Lang::Rust]),
         ("--lib", o.lib, &[Lang::Rust]),
@@ -480,6 +485,11 @@ fn check_options(o: &BuildOptions, lang: Lang) -> Result<()> {
             &[Lang::Rust],
         ),
         ("--locked", o.locked, &[Lang::Rust]),
+        (
+            "--update-incompatible",
+            o.update_incompatible,
+            &[Lang::Rust],
+        ),
         ("--offline", o.offline, &[Lang::Rust]),
         ("--target", o.target.is_some(), &[Lang::Rust]),
         ("--release", o.release, &[Lang::Rust, Lang::C]),

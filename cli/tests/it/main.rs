@@ -35,6 +35,7 @@ mod insecure_scope;
 mod inspect;
 mod new;
 mod oci;
+mod old_lock;
 mod others_pushed;
 mod podman_auth;
 mod publish;

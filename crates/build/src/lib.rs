@@ -15,6 +15,7 @@ pub mod manifest;
 mod project;
 pub mod provenance;
 pub mod rust;
+pub mod rust_update;
 pub mod sbom;
 pub mod stamp;
 pub mod toolchain;

@@ -4,6 +4,7 @@
 //! comes from cargo's JSON messages.
 
 use crate::Built;
+use crate::rust_update::{self, Incompatible, LockChange};
 use crate::toolchain::{cargo, git_revision, rustc, rustc_version};
 use anyhow::{Context, Result, bail};
 use cargo_metadata::{Message, MetadataCommand, Package, Target, TargetKind};
@@ -66,7 +67,16 @@ pub struct RustOptions {
     pub target_dir: Option<std::path::PathBuf>,
     /// Extra arguments passed to `cargo build` as they are.
     pub cargo_args: Vec<String>,
+    /// When registry dependencies fail on an unstable WASI feature, run
+    /// `cargo update -p NAME@VERSION` for them and build again (up to
+    /// [`MAX_UPDATE_ROUNDS`] times). This writes Cargo.lock.
+    pub update_incompatible: bool,
 }
+
+/// How many rounds of `cargo update` `--update-incompatible` runs before
+/// it gives up: each round moves the releases that failed in the build
+/// before, which can uncover another failing dependency.
+pub const MAX_UPDATE_ROUNDS: usize = 4;
 
 /// Builds the Rust project whose manifest is `manifest`.
 pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Result<Built> {
@@ -91,80 +101,108 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
         let package = select_package(&metadata, manifest, opts.package.as_deref())?;
         let target = select_target(package, &opts.target)?;
         let is_program = target.is_kind(TargetKind::Bin);
-        let mut cmd = Command::new(cargo());
-        cmd.current_dir(dir)
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(manifest)
-            .args([
-                "--package",
-                &format!("{}@{}", package.name, package.version),
-            ])
-            .args(["--target", triple])
-            .arg("--message-format=json-render-diagnostics");
-        if is_program {
-            cmd.args(["--bin", &target.name]);
-        } else {
-            cmd.arg("--lib");
-        }
-        match &opts.profile {
-            Profile::Dev => {}
-            Profile::Release => {
-                cmd.arg("--release");
+        // The `cargo build` with a message format: the build has cargo
+        // render diagnostics, a failure's diagnosis reads them as JSON.
+        let cargo_build = |message_format: &str| {
+            let mut cmd = Command::new(cargo());
+            cmd.current_dir(dir)
+                .arg("build")
+                .arg("--manifest-path")
+                .arg(manifest)
+                .args([
+                    "--package",
+                    &format!("{}@{}", package.name, package.version),
+                ])
+                .args(["--target", triple])
+                .arg(format!("--message-format={message_format}"));
+            if is_program {
+                cmd.args(["--bin", &target.name]);
+            } else {
+                cmd.arg("--lib");
             }
-            Profile::Named(p) => {
-                cmd.args(["--profile", p]);
+            match &opts.profile {
+                Profile::Dev => {}
+                Profile::Release => {
+                    cmd.arg("--release");
+                }
+                Profile::Named(p) => {
+                    cmd.args(["--profile", p]);
+                }
             }
-        }
-        cmd.args(feature_args(opts));
-        if opts.locked {
-            cmd.arg("--locked");
-        }
-        if opts.offline {
-            cmd.arg("--offline");
-        }
-        if let Some(dir) = &opts.target_dir {
-            cmd.arg("--target-dir").arg(dir);
-        }
-        cmd.args(&opts.cargo_args);
+            cmd.args(feature_args(opts));
+            if opts.locked {
+                cmd.arg("--locked");
+            }
+            if opts.offline {
+                cmd.arg("--offline");
+            }
+            if let Some(dir) = &opts.target_dir {
+                cmd.arg("--target-dir").arg(dir);
+            }
+            cmd.args(&opts.cargo_args);
+            cmd
+        };
 
         reporter.status(
             "Building",
             &format!("{} v{} ({triple})", package.name, package.version),
         );
         let compile_started = std::time::Instant::now();
-        let mut child = kiln_process::spawn_streaming(&mut cmd).context("failed to run cargo")?;
-        let stdout = child
-            .stdout
-            .take()
-            .context("cargo's output pipe was not available")?;
-        let mut wasm_path = None;
-        for message in Message::parse_stream(BufReader::new(stdout)) {
-            let message = message.context("failed to read cargo's build messages")?;
-            if let Message::CompilerArtifact(artifact) = message
-                && artifact.package_id == package.id
-                && artifact.target.name == target.name
-                && let Some(file) = artifact
-                    .filenames
-                    .iter()
-                    .find(|f| f.extension() == Some("wasm"))
-            {
-                wasm_path = Some(file.clone().into_std_path_buf());
+        let mut target_check = Some(target_check);
+        let mut round = 0;
+        let wasm_path = loop {
+            let mut cmd = cargo_build("json-render-diagnostics");
+            let (status, wasm_path) = run_cargo(&mut cmd, &package.id, &target.name)?;
+            if status.success() {
+                break wasm_path;
             }
-        }
-        let status = child.wait().context("failed to wait for cargo")?;
+            // A missing target explains any failure.
+            if let Some(check) = target_check.take()
+                && let Ok(Err(missing)) = check.join()
+            {
+                return Err(missing);
+            }
+            let failed = || {
+                format!(
+                    "cargo could not build `{}` for {triple}; its errors are shown above",
+                    package.name
+                )
+            };
+            // A diagnosis that cannot run leaves cargo's own failure.
+            let incompatible =
+                rust_update::find_incompatible(cargo_build("json")).unwrap_or_default();
+            if incompatible.is_empty() {
+                // `check_status` fails: the status is not a success.
+                kiln_process::check_status(&cmd, status).with_context(failed)?;
+                bail!("{}", failed());
+            }
+            let fix = UpdatePlan::new(manifest, incompatible, opts)?;
+            if !opts.update_incompatible {
+                return Err(fix.suggestion(&package.name, triple));
+            }
+            if round == MAX_UPDATE_ROUNDS {
+                return Err(hinted(
+                    format!(
+                        "dependencies of `{}` still fail on {triple} after {MAX_UPDATE_ROUNDS} rounds of `cargo update`: {}",
+                        package.name,
+                        fix.described()
+                    ),
+                    "see the compiler's errors above; a newer release of the crate that depends on them may be needed",
+                ));
+            }
+            round += 1;
+            reporter.warn(&format!(
+                "Cargo.lock pins {} from before {triple} was stable, updating as asked: {}",
+                fix.releases(),
+                fix.described()
+            ));
+            reporter.status("Updating", &format!("Cargo.lock: `{}`", fix.command()));
+            let changes = rust_update::cargo_update(manifest, &fix.specs(), opts.offline, true)?;
+            for change in &changes {
+                reporter.status(change.done(), &change.versions());
+            }
+        };
         let compile_time = compile_started.elapsed();
-        if !status.success()
-            && let Ok(Err(missing)) = target_check.join()
-        {
-            return Err(missing);
-        }
-        kiln_process::check_status(&cmd, status).with_context(|| {
-            format!(
-                "cargo could not build `{}` for {triple}; its errors are shown above",
-                package.name
-            )
-        })?;
         let Some(wasm_path) = wasm_path else {
             bail!(
                 "cargo built `{}` but reported no .wasm file for target `{}`",
@@ -216,6 +254,193 @@ pub fn build(manifest: &Path, opts: &RustOptions, reporter: &dyn Reporter) -> Re
             prepare: None,
         })
     })
+}
+
+/// Runs a `cargo build` with JSON messages on stdout and returns how it
+/// exited and the `.wasm` file cargo reported for `target` of `package`.
+fn run_cargo(
+    cmd: &mut Command,
+    package: &cargo_metadata::PackageId,
+    target: &str,
+) -> Result<(std::process::ExitStatus, Option<std::path::PathBuf>)> {
+    let mut child = kiln_process::spawn_streaming(cmd).context("failed to run cargo")?;
+    let stdout = child
+        .stdout
+        .take()
+        .context("cargo's output pipe was not available")?;
+    let mut wasm_path = None;
+    for message in Message::parse_stream(BufReader::new(stdout)) {
+        let message = message.context("failed to read cargo's build messages")?;
+        if let Message::CompilerArtifact(artifact) = message
+            && artifact.package_id == *package
+            && artifact.target.name == target
+            && let Some(file) = artifact
+                .filenames
+                .iter()
+                .find(|f| f.extension() == Some("wasm"))
+        {
+            wasm_path = Some(file.clone().into_std_path_buf());
+        }
+    }
+    let status = child.wait().context("failed to wait for cargo")?;
+    Ok((status, wasm_path))
+}
+
+/// The `cargo update` that moves the locked releases that failed, with
+/// what its dry run said it would change.
+struct UpdatePlan {
+    incompatible: Vec<Incompatible>,
+    /// The `NAME@VERSION` specs to update: the failing releases, or the
+    /// registry packages that hold one of them back.
+    specs: Vec<String>,
+    changes: Vec<LockChange>,
+}
+
+/// How far up the dependency graph kiln looks for a package whose update
+/// moves a failing release that cannot move by itself.
+const MAX_DEPENDENT_LEVELS: usize = 3;
+
+impl UpdatePlan {
+    /// Finds the smallest `cargo update -p` that moves every failing
+    /// release, checking each candidate with `cargo update --dry-run`:
+    /// first the releases themselves (`-p NAME@VERSION`, to the newest
+    /// release their dependents allow); for one that is already there, the
+    /// registry packages that depend on it, then theirs. Fails naming the
+    /// release when nothing in reach moves it.
+    fn new(manifest: &Path, incompatible: Vec<Incompatible>, opts: &RustOptions) -> Result<Self> {
+        let triple = opts.triple.as_deref().unwrap_or("wasm32-wasip2");
+        // Per failing release, the packages whose update should move it.
+        let mut candidates: Vec<Vec<(String, String)>> = incompatible
+            .iter()
+            .map(|i| vec![(i.name.clone(), i.version.clone())])
+            .collect();
+        let mut graph = None;
+        let mut level = 0;
+        loop {
+            let mut specs: Vec<String> = candidates
+                .iter()
+                .flatten()
+                .map(|(n, v)| format!("{n}@{v}"))
+                .collect();
+            specs.sort();
+            specs.dedup();
+            let changes = rust_update::cargo_update(manifest, &specs, opts.offline, false)?;
+            let moved = |i: &Incompatible| {
+                changes
+                    .iter()
+                    .any(|c| c.name == i.name && c.from.as_deref() == Some(i.version.as_str()))
+            };
+            if incompatible.iter().all(moved) {
+                return Ok(UpdatePlan {
+                    incompatible,
+                    specs,
+                    changes,
+                });
+            }
+            let graph = match &mut graph {
+                Some(g) => g,
+                None => graph.insert(rust_update::Graph::read(manifest, triple, opts.offline)?),
+            };
+            for (i, item) in incompatible.iter().enumerate() {
+                if moved(item) {
+                    continue;
+                }
+                let up = graph.dependents(&candidates[i]);
+                candidates[i] = up.registry;
+                if candidates[i].is_empty() || level == MAX_DEPENDENT_LEVELS {
+                    let held = if up.members.is_empty() {
+                        "no `cargo update` kiln tried moves it".to_string()
+                    } else {
+                        format!(
+                            "the requirement of {} holds it back",
+                            up.members
+                                .iter()
+                                .map(|m| format!("`{m}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    return Err(hinted(
+                        format!(
+                            "Cargo.lock pins {}, which fails on {triple}, and {held}",
+                            describe(item)
+                        ),
+                        format!(
+                            "`cargo tree -i {} --target {triple}` shows what requires it: \
+                             raise that requirement in Cargo.toml to a release that builds for {triple}",
+                            item.spec()
+                        ),
+                    ));
+                }
+            }
+            level += 1;
+        }
+    }
+
+    /// The `NAME@VERSION` specs to update.
+    fn specs(&self) -> Vec<String> {
+        self.specs.clone()
+    }
+
+    /// The `cargo update` command line.
+    fn command(&self) -> String {
+        format!("cargo update -p {}", self.specs().join(" -p "))
+    }
+
+    /// The failing releases, in words.
+    fn described(&self) -> String {
+        self.incompatible
+            .iter()
+            .map(describe)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// "a release" or "releases".
+    fn releases(&self) -> &'static str {
+        if self.incompatible.len() == 1 {
+            "a release"
+        } else {
+            "releases"
+        }
+    }
+
+    /// The error of a build that stops here: which releases failed, the
+    /// command that moves them and what its dry run would change.
+    fn suggestion(&self, package: &str, triple: &str) -> anyhow::Error {
+        let changes = self
+            .changes
+            .iter()
+            .map(LockChange::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        hinted(
+            format!(
+                "cargo could not build `{package}` for {triple}: Cargo.lock pins {} from before {triple} was stable: {}",
+                self.releases(),
+                self.described()
+            ),
+            format!(
+                "`{}` would change {changes} (its dry run says). \
+                 Run it, or pass `--update-incompatible` to kiln, which runs it and builds again",
+                self.command(),
+            ),
+        )
+    }
+}
+
+/// `NAME` VERSION (it uses the unstable library feature `F`, E0658), or
+/// (it turns on the unstable feature `F`, E0554).
+fn describe(i: &Incompatible) -> String {
+    let what = if i.code == "E0554" {
+        "turns on the unstable feature"
+    } else {
+        "uses the unstable library feature"
+    };
+    format!(
+        "`{}` {} (it {what} `{}`, {})",
+        i.name, i.version, i.feature, i.code
+    )
 }
 
 /// The feature flags of a build, as cargo takes them.
