@@ -109,8 +109,7 @@ pub fn attest(args: AttestArgs, printer: &Printer) -> Result<Outcome> {
 fn predicate_of(text: &[u8], predicate_type: &str) -> Result<serde_json::Value> {
     if predicate_type == crate::ops::attest::CUSTOM {
         let text = String::from_utf8(text.to_vec()).context("is not UTF-8 text")?;
-        let created =
-            kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+        let created = crate::ops::created()?;
         return Ok(serde_json::json!({"Data": text, "Timestamp": created}));
     }
     let value: serde_json::Value = serde_json::from_slice(text).context("is not JSON")?;
@@ -140,20 +139,10 @@ pub fn verify_attestation(args: VerifyAttestationArgs, printer: &Printer) -> Res
     if args.json {
         printer.json(&good)?;
     }
-    if good.is_empty() {
-        printer.status(
-            "Not verified",
-            &format!("no valid attestation by this key for `{reference}` ({digest})"),
-        );
-        return Ok(Outcome::Problems);
+    let outcome = crate::render::verdict(printer, good.len(), "attestation", &reference, &digest);
+    if matches!(outcome, Outcome::Problems) {
+        return Ok(outcome);
     }
-    printer.status(
-        "Verified",
-        &format!(
-            "`{reference}` ({digest}): {} attestation(s) by this key",
-            good.len()
-        ),
-    );
     printer.status(
         "Note",
         "no transparency log or timestamp was checked: kiln verifies with the key, offline (as `cosign verify-attestation --insecure-ignore-tlog`)",

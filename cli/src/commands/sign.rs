@@ -165,7 +165,7 @@ pub fn sign(args: SignArgs, printer: &Printer) -> Result<Outcome> {
     if args.format == SignatureFormat::Bundle {
         signer.hash_for_bundles()?;
     }
-    let key = kiln_sign::load_public_key(signer.public_key_pem()?.as_bytes())?;
+    let key = signer.verifier()?;
     let store = args.registry.options().open(&reference, false, printer)?;
     let digest = store.resolve_digest(&reference)?;
     let mut subjects = vec![(digest, None)];
@@ -250,20 +250,10 @@ pub fn verify(args: VerifyArgs, printer: &Printer) -> Result<Outcome> {
     if args.json {
         printer.json(&good)?;
     }
-    if good.is_empty() {
-        printer.status(
-            "Not verified",
-            &format!("no valid signature by this key for `{reference}` ({digest})"),
-        );
-        return Ok(Outcome::Problems);
+    let outcome = crate::render::verdict(printer, good.len(), "signature", &reference, &digest);
+    if matches!(outcome, Outcome::Problems) {
+        return Ok(outcome);
     }
-    printer.status(
-        "Verified",
-        &format!(
-            "`{reference}` ({digest}): {} signature(s) by this key",
-            good.len()
-        ),
-    );
     if good.iter().any(|a| a.format == SignatureFormat::Bundle) {
         printer.status(
             "Note",

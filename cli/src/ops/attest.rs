@@ -57,11 +57,8 @@ pub fn attest_digest(
     predicate: serde_json::Value,
     reporter: &dyn Reporter,
 ) -> Result<Digest> {
-    let descriptor = store.descriptor(subject)?;
     let statement = Statement::attestation(name, subject, predicate_type, predicate);
-    let bundle = Bundle::sign_statement(signer, &statement)?.to_bytes()?;
-    let created = kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
-    store.add_bundle(&descriptor, bundle, predicate_type, &created, reporter)
+    crate::ops::sign::attach_statement(store, subject, signer, &statement, reporter)
 }
 
 /// An attestation stored beside a digest, judged with a key.

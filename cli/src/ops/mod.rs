@@ -22,6 +22,12 @@ pub fn read_input(path: &Path) -> Result<kiln_core::input::Input> {
     kiln_core::input::Input::read(path)
 }
 
+/// The `created` time kiln writes into manifests and predicates:
+/// `SOURCE_DATE_EPOCH`, else the epoch, never the wall clock.
+pub fn created() -> Result<String> {
+    kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())
+}
+
 /// The directory a file is in (`.` for a bare file name), where outputs
 /// beside it go.
 pub fn dir_of(file: &Path) -> PathBuf {

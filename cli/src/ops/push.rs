@@ -62,7 +62,7 @@ pub fn push(request: &Request, reporter: &dyn Reporter) -> Result<(Reference, Pu
         exports: surface.exports.clone(),
         target: None,
     });
-    let created = kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+    let created = crate::ops::created()?;
     // The layer streams from the file when pushed; stdin is held in memory.
     let layer = if file.as_os_str() == "-" {
         Blob {

@@ -234,12 +234,8 @@ pub fn sign_digest(
 ) -> Result<Digest> {
     match format {
         SignatureFormat::Bundle => {
-            let descriptor = store.descriptor(subject)?;
             let statement = Statement::signature(subject, annotations);
-            let bundle = Bundle::sign_statement(signer, &statement)?.to_bytes()?;
-            let created =
-                kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
-            store.add_bundle(&descriptor, bundle, SIGN_PREDICATE_TYPE, &created, reporter)
+            attach_statement(store, subject, signer, &statement, reporter)
         }
         SignatureFormat::Legacy => {
             let payload = Payload::new(&identity(reference), subject, annotations).to_bytes()?;
@@ -247,6 +243,28 @@ pub fn sign_digest(
             store.add_signature(subject, payload, &signature, reporter)
         }
     }
+}
+
+/// Signs `statement` (about `subject`) into a DSSE bundle and attaches it
+/// to `subject` as a referrer, as cosign v3 attaches signatures and
+/// attestations alike. Returns the referrer's digest.
+pub fn attach_statement(
+    store: &Store,
+    subject: &Digest,
+    signer: &Signer,
+    statement: &Statement,
+    reporter: &dyn Reporter,
+) -> Result<Digest> {
+    let descriptor = store.descriptor(subject)?;
+    let bundle = Bundle::sign_statement(signer, statement)?.to_bytes()?;
+    let created = crate::ops::created()?;
+    store.add_bundle(
+        &descriptor,
+        bundle,
+        &statement.predicate_type,
+        &created,
+        reporter,
+    )
 }
 
 /// Where a signature is, as a reference: the `.sig` tag, or the bundle's

@@ -159,6 +159,11 @@ impl Signer {
         })
     }
 
+    /// The public key, as a verifier of this signer's signatures.
+    pub fn verifier(&self) -> Result<Verifier> {
+        load_public_key(self.public_key_pem()?.as_bytes())
+    }
+
     /// The public key, PEM.
     pub fn public_key_pem(&self) -> Result<String> {
         self.signer

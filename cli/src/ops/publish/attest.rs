@@ -147,7 +147,7 @@ impl Run<'_> {
         predicate: Value,
     ) -> Result<()> {
         let events = &self.cx.events;
-        let key = kiln_sign::load_public_key(signer.public_key_pem()?.as_bytes())?;
+        let key = signer.verifier()?;
         let judged = judge(store, subject, &key, Some(predicate_type), events)?;
         let existing = accepted(&judged)
             .into_iter()

@@ -224,8 +224,7 @@ impl<'a> Run<'a> {
         events.record("build.compiler", out.timings.compiler_ms);
         events.record("build.setup", out.timings.setup_ms);
         let kiln_dir = out.built.target_dir.join("kiln");
-        let created =
-            kiln_oci::artifact::created(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref())?;
+        let created = crate::ops::created()?;
         let stem = out
             .path
             .file_stem()
@@ -472,7 +471,7 @@ impl<'a> Run<'a> {
     ) -> Result<SignatureInfo> {
         let events = &self.cx.events;
         let format = self.cx.plan.sign_format;
-        let verifier = kiln_sign::load_public_key(signer.public_key_pem()?.as_bytes())?;
+        let verifier = signer.verifier()?;
         let judged =
             crate::ops::sign::judge(store, subject, &verifier, &BTreeMap::new(), "", events)?;
         let existing = crate::ops::sign::accepted(&judged)
