@@ -11,6 +11,8 @@ mod bench_aot;
 mod bench_oci;
 mod bench_publish;
 mod bench_real;
+mod fuzz;
+mod fuzz_seeds;
 mod setup;
 mod soak;
 mod synthetic;
@@ -36,11 +38,15 @@ commands:
   bench [PART...]
           compare kiln with the standalone tools (writes target/bench/report.md);
           PART is inspect, audit, build, compile, oci or publish (default: all)
-  fuzz [SECONDS]
-          fuzz the audit path (cargo fuzz, installed when missing) for SECONDS (default 120)
-  soak [SECONDS]
-          kill kiln push and sign with SIGKILL at random moments, several at once, against one
-          layout, checking it stays whole (default 60)
+  fuzz [list | TARGET | all] [SECONDS]
+          run kiln's fuzz targets (cargo fuzz, installed when missing) for SECONDS each (default
+          120), seeded from the fixtures and what kiln writes; a finding is minimized into
+          fuzz-harness/tests/fuzz_regressions/, which `test` replays; figures in
+          target/fuzz-report.md
+  soak [kill | fuzz] [SECONDS]
+          kill: kill kiln push and sign with SIGKILL at random moments, several at once, against
+          one layout, checking it stays whole (default 60 s); fuzz: every fuzz target for SECONDS
+          (default 600) each; no word: both, with their defaults or SECONDS
 ";
 
 fn main() -> Result<()> {
@@ -51,8 +57,12 @@ fn main() -> Result<()> {
         Some("test") => test(&args[1..]),
         Some("bless") => bless(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
-        Some("fuzz") => fuzz(args.get(1)),
-        Some("soak") => soak::run(args.get(1)),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("soak") => match args.get(1).map(String::as_str) {
+            Some("kill") => soak::run(args.get(2)),
+            Some("fuzz") => fuzz::soak(args.get(2)),
+            _ => soak::run(args.get(1)).and_then(|()| fuzz::soak(args.get(1))),
+        },
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -235,25 +245,3 @@ pub fn write_report(path: &Path, text: &str) -> Result<()> {
     std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
 }
 
-/// Runs the `audit` fuzz target for a bounded time. cargo-fuzz needs
-/// nightly-only compiler flags (sanitizers, coverage instrumentation);
-/// `RUSTC_BOOTSTRAP=1` lets this machine's stable toolchain accept them.
-fn fuzz(seconds: Option<&String>) -> Result<()> {
-    let seconds: u64 = match seconds {
-        Some(s) => s
-            .parse()
-            .with_context(|| format!("`{s}` is not a number of seconds"))?,
-        None => 120,
-    };
-    if cargo()
-        .args(["fuzz", "--version"])
-        .output()
-        .map_or(true, |o| !o.status.success())
-    {
-        sh(cargo().args(["install", "cargo-fuzz", "--locked"]))?;
-    }
-    sh(cargo()
-        .args(["fuzz", "run", "--fuzz-dir", "fuzz", "audit", "--"])
-        .arg(format!("-max_total_time={seconds}"))
-        .env("RUSTC_BOOTSTRAP", "1"))
-}

@@ -1,0 +1,177 @@
+//! Fuzz targets for the wasm readers: inspect, validate, audit facts, WIT text.
+
+use arbitrary::{Arbitrary, Unstructured};
+use kiln_core::Invalid;
+use wasmparser::{Parser, Payload, Validator, WasmFeatures};
+
+/// Arbitrary bytes through every reader `kiln inspect`, `validate` and
+/// `audit` use. Oracles: kiln's validator (bodies in parallel) gives the
+/// same verdict as wasmparser's sequential one and never reports its own
+/// internal error; a binary it accepts is one `inspect`, `surface` and
+/// `read_facts` can read.
+pub fn wasm(data: &[u8]) {
+    check_readers(data);
+}
+
+/// A core module wasm-smith generates from the bytes, with a random set of
+/// proposals and the WASI preview1 functions available to import, through
+/// the readers as [`wasm`]. Oracles as there, and: every core import the
+/// module declares is in the audit facts, and each `wasi_snapshot_preview1`
+/// one is either judged as WASI 0.2 interfaces or reported as unknown.
+pub fn wasm_smith(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(mut config) = wasm_smith::Config::arbitrary(&mut u) else {
+        return;
+    };
+    config.available_imports = Some(preview1_imports());
+    config.max_funcs = config.max_funcs.min(64);
+    config.max_instructions = config.max_instructions.min(512);
+    let Ok(module) = wasm_smith::Module::new(config, &mut u) else {
+        return;
+    };
+    let bytes = module.to_bytes();
+    if !check_readers(&bytes) {
+        return;
+    }
+    let facts = kiln_inspect::audit::read_facts("fuzz.wasm", &bytes).unwrap();
+    let mut declared = Vec::new();
+    for payload in Parser::new(0).parse_all(&bytes) {
+        if let Ok(Payload::ImportSection(reader)) = payload {
+            for import in reader.into_imports() {
+                let import = import.unwrap();
+                declared.push(format!("{}::{}", import.module, import.name));
+            }
+        }
+    }
+    for name in &declared {
+        assert!(
+            facts.core_imports.contains(name),
+            "core import `{name}` missing from the audit facts {:?}",
+            facts.core_imports
+        );
+        if name.starts_with("wasi_snapshot_preview1::") {
+            let derived = facts.derived_from.values().any(|from| from.contains(name));
+            assert!(
+                derived || facts.host_specific.contains(name),
+                "preview1 import `{name}` neither judged nor reported: {facts:?}"
+            );
+        }
+    }
+}
+
+/// A WIT package wit-smith generates from the bytes, each of its worlds
+/// made into a component the way `kiln build` makes one (a core module
+/// with the world embedded, through wit-component's encoder). Oracles: the
+/// component validates, `inspect` reads its world, and the audit facts list
+/// exactly the world's imports and exports.
+pub fn component(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let Ok(config) = wit_smith::Config::arbitrary(&mut u) else {
+        return;
+    };
+    let Ok(package) = wit_smith::smith(&config, &mut u) else {
+        return;
+    };
+    let Ok(wit_component::DecodedWasm::WitPackage(resolve, _)) = wit_component::decode(&package)
+    else {
+        panic!("wit-smith's package does not decode");
+    };
+    for (world, _) in resolve.worlds.iter() {
+        let mut module = wit_component::dummy_module(
+            &resolve,
+            world,
+            wit_parser::ManglingAndAbi::Standard32,
+        );
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+        )
+        .unwrap();
+        let Ok(bytes) = wit_component::ComponentEncoder::default()
+            .module(&module)
+            .and_then(|e| e.validate(true).encode())
+        else {
+            // Worlds wit-component cannot encode (wit-smith explores more
+            // than components can hold) are not kiln's to read.
+            continue;
+        };
+        if let Err(e) = kiln_component::validate(&bytes) {
+            panic!("wit-component's component is invalid to kiln: {e}");
+        }
+        let report = kiln_inspect::inspect(&bytes).unwrap();
+        assert!(
+            report.world_error.is_none(),
+            "inspect could not read the world: {:?}",
+            report.world_error
+        );
+        let facts = kiln_inspect::audit::read_facts("fuzz.wasm", &bytes).unwrap();
+        let surface = kiln_inspect::surface(&bytes).unwrap();
+        assert_eq!(facts.imports, surface.imports, "facts and surface disagree on imports");
+        assert_eq!(facts.exports, surface.exports, "facts and surface disagree on exports");
+        let text = kiln_inspect::wit_text(&bytes).unwrap();
+        let mut reparsed = wit_parser::Resolve::default();
+        reparsed.all_features = true;
+        if let Err(e) = reparsed.push_str("fuzz.wit", &text) {
+            panic!("kiln's WIT text does not parse again: {e:#}\n{text}");
+        }
+    }
+}
+
+/// Runs every wasm reader over `bytes` and checks they agree; returns
+/// whether the bytes are a valid binary.
+fn check_readers(bytes: &[u8]) -> bool {
+    let kiln = kiln_component::validate(bytes);
+    let sequential = Validator::new_with_features(WasmFeatures::default())
+        .validate_all(bytes)
+        .map(|_| ());
+    if let Err(Invalid { message, .. }) = &kiln {
+        assert!(
+            !message.contains("internal error"),
+            "kiln's validator failed itself: {message}"
+        );
+    }
+    assert_eq!(
+        kiln.is_ok(),
+        sequential.is_ok(),
+        "kiln's validator says {kiln:?}, wasmparser's says {sequential:?}"
+    );
+    let inspected = kiln_inspect::inspect(bytes);
+    let facts = kiln_inspect::audit::read_facts("fuzz.wasm", bytes);
+    let _ = kiln_inspect::surface(bytes);
+    let _ = kiln_inspect::wit_text(bytes);
+    if kiln.is_ok() {
+        if let Err(e) = &inspected {
+            panic!("inspect refuses a valid binary: {e:#}");
+        }
+        if let Err(e) = &facts {
+            panic!("audit refuses a valid binary: {e:#}");
+        }
+    }
+    kiln.is_ok()
+}
+
+/// A module of preview1 functions for wasm-smith to import from, with
+/// their real signatures, so generated modules look like wasip1 programs.
+fn preview1_imports() -> Vec<u8> {
+    wat::parse_str(
+        r#"(module
+          (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_read" (func (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_close" (func (param i32) (result i32)))
+          (import "wasi_snapshot_preview1" "args_get" (func (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "environ_get" (func (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "clock_time_get" (func (param i32 i64 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "random_get" (func (param i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "proc_exit" (func (param i32)))
+          (import "wasi_snapshot_preview1" "sock_accept" (func (param i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "poll_oneoff" (func (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "path_open"
+            (func (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "no_such_function" (func (param i32) (result i32)))
+          (import "env" "host_thing" (func (param i32)))
+        )"#,
+    )
+    .unwrap()
+}
