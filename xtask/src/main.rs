@@ -164,6 +164,16 @@ fn demo() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     setup::run()?;
     sh(cargo().args(["fmt", "--all", "--check"]))?;
+    // The parsing halves of kiln-sign and kiln-aot build without their
+    // crypto and engine stacks, as the fuzz build takes them.
+    sh(cargo().args([
+        "check",
+        "-p",
+        "kiln-sign",
+        "-p",
+        "kiln-aot",
+        "--no-default-features",
+    ]))?;
     // Lints and tests from one build: `cargo clippy` is `cargo check` with
     // clippy-driver as the workspace's rustc wrapper, and the same wrapper
     // on the test build lints every workspace target (libraries, binaries,

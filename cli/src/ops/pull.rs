@@ -91,7 +91,7 @@ fn checked_descriptor(
     pulled: &kiln_oci::Pulled,
     target: kiln_core::Target,
 ) -> Result<kiln_aot::Descriptor> {
-    let d: kiln_aot::Descriptor = serde_json::from_slice(json)
+    let d = kiln_aot::Descriptor::parse(json)
         .context("its config is not a kiln precompiled-artifact descriptor")?;
     if d.target != target {
         bail!("its descriptor is for `{}`, not `{target}`", d.target);

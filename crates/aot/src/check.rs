@@ -3,13 +3,13 @@
 //! The check reads the artifact's ELF header and Wasmtime engine section, and
 //! its descriptor.
 
-use crate::compile::{Descriptor, WASMTIME_VERSION, host_compatibility_hash};
+use crate::compile::host_compatibility_hash;
 use crate::cpu::{Cpu, host_has};
+use crate::descriptor::{Descriptor, WASMTIME_VERSION};
+use crate::engine::engine_section;
 use crate::settings::Settings;
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use kiln_core::{Digest, Target};
-use object::read::elf::{ElfFile64, FileHeader};
-use object::{Object, ObjectSection};
 use serde::Serialize;
 
 /// One check and its outcome.
@@ -34,27 +34,6 @@ pub struct CheckReport {
     pub artifact_architecture: String,
     /// Each check.
     pub checks: Vec<CheckItem>,
-}
-
-/// Wasmtime's `e_flags` bits marking Pulley bytecode (wasmtime-environ's
-/// `obj.rs`); such objects carry the machine type of the host that made them.
-const EF_WASMTIME_PULLEY32: u32 = 1 << 2;
-const EF_WASMTIME_PULLEY64: u32 = 1 << 3;
-
-fn architecture(machine: u16, flags: u32) -> &'static str {
-    if flags & EF_WASMTIME_PULLEY64 != 0 {
-        return "pulley64";
-    }
-    if flags & EF_WASMTIME_PULLEY32 != 0 {
-        return "pulley32";
-    }
-    match machine {
-        object::elf::EM_X86_64 => "x86_64",
-        object::elf::EM_AARCH64 => "aarch64",
-        object::elf::EM_RISCV => "riscv64",
-        object::elf::EM_S390 => "s390x",
-        _ => "unknown",
-    }
 }
 
 /// The version string Wasmtime writes into artifacts and compares on load:
@@ -83,24 +62,9 @@ pub fn check(
     descriptor: Option<&Descriptor>,
     engine_version: Option<&str>,
 ) -> Result<CheckReport> {
-    let elf = ElfFile64::<object::Endianness>::parse(cwasm)
-        .context("not a precompiled Wasmtime artifact: it is not a 64-bit ELF file")?;
-    let machine = elf.elf_header().e_machine(elf.endian());
-    let flags = elf.elf_header().e_flags(elf.endian());
-    let section = elf
-        .section_by_name(".wasmtime.engine")
-        .context("not a precompiled Wasmtime artifact: it has no `.wasmtime.engine` section")?;
-    let data = section
-        .data()
-        .context("failed to read the engine section")?;
-    // Layout: a format byte, a length byte, the version string, then
-    // Wasmtime's private settings encoding.
-    let version = match data {
-        [_, len, rest @ ..] if rest.len() >= usize::from(*len) => {
-            String::from_utf8_lossy(&rest[..usize::from(*len)]).into_owned()
-        }
-        _ => bail!("not a precompiled Wasmtime artifact: its engine section is malformed"),
-    };
+    let section = engine_section(cwasm)?;
+    let arch = section.architecture();
+    let version = section.version;
     let engine = engine_version.unwrap_or(WASMTIME_VERSION);
     let same = version == module_version(engine);
     let mut checks = vec![CheckItem {
@@ -114,7 +78,6 @@ pub fn check(
             )
         },
     }];
-    let arch = architecture(machine, flags);
     checks.push(CheckItem {
         name: "architecture",
         pass: arch == host_architecture(),

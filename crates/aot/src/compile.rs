@@ -3,47 +3,13 @@
 //! The settings it is compiled with are recorded in a descriptor.
 
 use crate::cpu::Cpu;
+use crate::descriptor::{Descriptor, WASMTIME_VERSION};
 use crate::settings::Settings;
 use anyhow::{Context, Result, bail};
 use kiln_core::{Digest, Target, WasmKind};
-use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
-
-/// The Wasmtime release kiln compiles with; artifacts load only in it.
-pub const WASMTIME_VERSION: &str = "48.0.8";
-
-/// What an artifact was made from and with; written beside it as
-/// `<artifact>.json` (docs/aot.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Descriptor {
-    /// `kiln-cwasm/1`.
-    pub format: String,
-    /// Component or core module.
-    pub kind: WasmKind,
-    /// sha256 of the wasm it was compiled from.
-    pub source_digest: Digest,
-    /// sha256 of the artifact.
-    pub artifact_digest: Digest,
-    /// Size of the artifact in bytes.
-    pub artifact_size: u64,
-    /// The Wasmtime release that made it.
-    pub wasmtime_version: String,
-    /// The target triple.
-    pub target: Target,
-    /// The CPU selection: `baseline`, `native`, or presets and features.
-    pub cpu: Cpu,
-    /// The CPU features the code may use (Cranelift's `has_*` names): a
-    /// host loads the artifact only if its CPU has every one.
-    #[serde(default)]
-    pub cpu_features: Vec<String>,
-    /// Engine settings.
-    pub settings: Settings,
-    /// sha256 of Wasmtime's precompile compatibility hash for the engine
-    /// that made it: an engine with the same value loads it.
-    pub compatibility_hash: String,
-}
 
 /// A compiled artifact and its descriptor.
 #[derive(Debug, Clone)]
@@ -197,7 +163,7 @@ impl CacheEntry<'_> {
     fn read(&self, wanted: &Request) -> Option<(Vec<u8>, Descriptor)> {
         let _lock = self.lock().ok()?;
         let json = std::fs::read(self.dir.join(format!("{}.json", self.key))).ok()?;
-        let descriptor = serde_json::from_slice::<Descriptor>(&json).ok()?;
+        let descriptor = Descriptor::parse(&json).ok()?;
         if !descriptor.answers(wanted) {
             return None;
         }

@@ -4,8 +4,11 @@
 //! this host's CPU.
 
 use anyhow::{Result, bail};
+#[cfg(feature = "engine")]
 use cranelift_codegen::isa;
+#[cfg(feature = "engine")]
 use cranelift_codegen::settings::{self, Configurable, SettingKind};
+#[cfg(feature = "engine")]
 use kiln_core::{Target, hinted};
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -58,6 +61,8 @@ impl TryFrom<String> for Cpu {
     }
 }
 
+// What a selection means needs Cranelift's tables of each ISA.
+#[cfg(feature = "engine")]
 impl Cpu {
     /// The Cranelift settings to enable for a named selection, each item
     /// resolved against `target`'s ISA: a preset or flag by its own name,
@@ -144,6 +149,7 @@ impl Cpu {
     }
 }
 
+#[cfg(feature = "engine")]
 fn isa_builder(target: Target) -> Result<isa::Builder> {
     let triple = target_lexicon::Triple::from_str(target.as_str())
         .map_err(|e| anyhow::anyhow!("`{target}` is not a target triple: {e}"))?;
@@ -152,6 +158,7 @@ fn isa_builder(target: Target) -> Result<isa::Builder> {
 
 /// Whether this host's CPU has a Cranelift feature, as Wasmtime checks
 /// it when loading an artifact; `None` when this host cannot tell.
+#[cfg(feature = "engine")]
 pub(crate) fn host_has(flag: &str) -> Option<bool> {
     #[cfg(target_arch = "x86_64")]
     {
@@ -202,10 +209,12 @@ pub(crate) fn host_has(flag: &str) -> Option<bool> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "engine")]
     fn t(triple: &str) -> Target {
         Target::parse(triple).unwrap()
     }
 
+    #[cfg(feature = "engine")]
     #[test]
     fn presets_expand_to_their_features() {
         let v3 = Cpu::Named("x86-64-v3".into())
@@ -221,6 +230,7 @@ mod tests {
         assert!(!base.contains(&"has_avx2".to_string()));
     }
 
+    #[cfg(feature = "engine")]
     #[test]
     fn features_take_short_and_plus_names() {
         let f = Cpu::Named("+lse, fp16".into())
@@ -229,6 +239,7 @@ mod tests {
         assert_eq!(f, vec!["has_fp16".to_string(), "has_lse".to_string()]);
     }
 
+    #[cfg(feature = "engine")]
     #[test]
     fn unknown_names_list_what_the_target_has() {
         let e = Cpu::Named("avx2".into())

@@ -38,7 +38,7 @@ impl ArtifactFiles {
     /// The descriptor beside the artifact, `None` when there is none.
     pub fn read_descriptor(&self) -> Result<Option<Descriptor>> {
         match std::fs::read(&self.descriptor) {
-            Ok(json) => Ok(Some(serde_json::from_slice(&json).with_context(|| {
+            Ok(json) => Ok(Some(Descriptor::parse(&json).with_context(|| {
                 format!("invalid descriptor `{}`", self.descriptor.display())
             })?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -3,7 +3,9 @@
 //! They are the optimization level, memory layout, interruption, fuel and wasm
 //! proposals.
 
+#[cfg(feature = "engine")]
 use anyhow::{Context, Result};
+#[cfg(feature = "engine")]
 use kiln_core::hinted;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -54,10 +56,12 @@ impl Default for Settings {
     }
 }
 
+#[cfg(feature = "engine")]
 type Switch = fn(&mut wasmtime::Config, bool) -> &mut wasmtime::Config;
 
 /// The wasm proposals `--wasm` can switch, with wasmparser's flag for each
 /// and the `wasmtime::Config` method that switches it.
+#[cfg(feature = "engine")]
 pub const WASM_FEATURES: &[(&str, WasmFeatures, Switch)] = &[
     (
         "bulk-memory",
@@ -145,6 +149,8 @@ pub fn default_on(flag: WasmFeatures) -> bool {
     (WasmFeatures::WASM3 | WasmFeatures::COMPONENT_MODEL | WasmFeatures::CM_ASYNC).contains(flag)
 }
 
+// The proposals are named by Wasmtime's configuration switches.
+#[cfg(feature = "engine")]
 impl Settings {
     /// Parses `--wasm` values: comma-separated `NAME`, `NAME=y` or `NAME=n`
     /// (also `yes/no/true/false/on/off`), added to `self.wasm_features`.
@@ -239,7 +245,7 @@ impl Settings {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "engine"))]
 mod tests {
     use super::*;
 

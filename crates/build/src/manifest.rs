@@ -95,77 +95,94 @@ struct CargoKiln {
 
 /// Reads the publish settings of `project`.
 pub fn publish_settings(project: &crate::Project) -> Result<PublishSettings> {
-    let from = |file: PathBuf,
-                publish: PublishSection,
-                compile: CompileSection,
-                mut sign: SignSection,
-                audit: Option<toml::Table>,
-                origin: String|
-     -> Result<PublishSettings> {
-        let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
-        sign.key = sign.key.map(|k| dir.join(k));
-        let audit = match audit {
-            Some(table) => Some((
-                toml::to_string(&table).context("failed to re-encode `[audit]`")?,
-                origin,
-            )),
-            None => None,
-        };
-        Ok(PublishSettings {
-            file: Some(file),
-            publish,
-            compile,
-            sign,
-            audit,
-        })
-    };
-    let kiln_toml = project.root.join("kiln.toml");
     if let Some(m) = &project.kiln_toml {
-        return from(
-            kiln_toml.clone(),
-            m.publish.clone(),
-            m.compile.clone(),
-            m.sign.clone(),
-            m.audit.clone(),
-            format!("{} [audit]", kiln_toml.display()),
-        );
+        // Already parsed when the project was found.
+        return kiln_toml_settings(&project.root.join("kiln.toml"), m);
     }
     if project.lang == kiln_core::Lang::Rust && project.manifest.is_file() {
-        #[derive(Deserialize)]
-        struct CargoToml {
-            package: Option<CargoPackage>,
-        }
-        #[derive(Deserialize)]
-        struct CargoPackage {
-            metadata: Option<CargoMetadata>,
-        }
-        #[derive(Deserialize)]
-        struct CargoMetadata {
-            kiln: Option<CargoKiln>,
-        }
         let text = std::fs::read_to_string(&project.manifest)
             .with_context(|| format!("failed to read `{}`", project.manifest.display()))?;
-        let cargo: CargoToml = toml::from_str(&text).with_context(|| {
-            format!(
-                "invalid `[package.metadata.kiln]` in `{}`",
-                project.manifest.display()
-            )
-        })?;
-        if let Some(k) = cargo.package.and_then(|p| p.metadata).and_then(|m| m.kiln) {
-            return from(
-                project.manifest.clone(),
-                k.publish,
-                k.compile,
-                k.sign,
-                k.audit,
-                format!(
-                    "{} [package.metadata.kiln.audit]",
-                    project.manifest.display()
-                ),
-            );
-        }
+        return publish_settings_from(&project.manifest, &text);
     }
     Ok(PublishSettings::default())
+}
+
+/// The publish settings in the text of `manifest`, read from nothing else:
+/// a file named `kiln.toml` is a kiln.toml, any other a Cargo.toml whose
+/// `[package.metadata.kiln]` holds them (the defaults when it has none).
+/// The signing key's path is joined to `manifest`'s directory.
+pub fn publish_settings_from(manifest: &Path, text: &str) -> Result<PublishSettings> {
+    if manifest.file_name() == Some("kiln.toml".as_ref()) {
+        let m =
+            parse(text).with_context(|| format!("invalid manifest `{}`", manifest.display()))?;
+        return kiln_toml_settings(manifest, &m);
+    }
+    #[derive(Deserialize)]
+    struct CargoToml {
+        package: Option<CargoPackage>,
+    }
+    #[derive(Deserialize)]
+    struct CargoPackage {
+        metadata: Option<CargoMetadata>,
+    }
+    #[derive(Deserialize)]
+    struct CargoMetadata {
+        kiln: Option<CargoKiln>,
+    }
+    let cargo: CargoToml = toml::from_str(text).with_context(|| {
+        format!(
+            "invalid `[package.metadata.kiln]` in `{}`",
+            manifest.display()
+        )
+    })?;
+    match cargo.package.and_then(|p| p.metadata).and_then(|m| m.kiln) {
+        Some(k) => settings(
+            manifest,
+            k.publish,
+            k.compile,
+            k.sign,
+            k.audit,
+            format!("{} [package.metadata.kiln.audit]", manifest.display()),
+        ),
+        None => Ok(PublishSettings::default()),
+    }
+}
+
+fn kiln_toml_settings(file: &Path, m: &KilnToml) -> Result<PublishSettings> {
+    settings(
+        file,
+        m.publish.clone(),
+        m.compile.clone(),
+        m.sign.clone(),
+        m.audit.clone(),
+        format!("{} [audit]", file.display()),
+    )
+}
+
+fn settings(
+    file: &Path,
+    publish: PublishSection,
+    compile: CompileSection,
+    mut sign: SignSection,
+    audit: Option<toml::Table>,
+    origin: String,
+) -> Result<PublishSettings> {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    sign.key = sign.key.map(|k| dir.join(k));
+    let audit = match audit {
+        Some(table) => Some((
+            toml::to_string(&table).context("failed to re-encode `[audit]`")?,
+            origin,
+        )),
+        None => None,
+    };
+    Ok(PublishSettings {
+        file: Some(file.to_path_buf()),
+        publish,
+        compile,
+        sign,
+        audit,
+    })
 }
 
 /// `[package]`: what is embedded as the component's metadata.
@@ -493,5 +510,72 @@ mod tests {
     fn bad_opt_level_is_an_error() {
         let m = parse("[build]\nopt-level = 7\n").unwrap();
         assert!(m.build.opt_level.unwrap().flag().is_err());
+    }
+
+    #[test]
+    fn publish_settings_from_text_by_file_name() {
+        let kiln = Path::new("proj/kiln.toml");
+        let s = publish_settings_from(
+            kiln,
+            "[publish]\nto = \"oci:out\"\n[sign]\nkey = \"k.key\"\n[audit]\nextends = \"wasi-cli-pure\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.file.as_deref(), Some(kiln));
+        assert_eq!(s.publish.to.as_deref(), Some("oci:out"));
+        assert_eq!(s.sign.key.as_deref(), Some(Path::new("proj/k.key")));
+        let (audit, origin) = s.audit.unwrap();
+        assert!(audit.contains("wasi-cli-pure"), "{audit}");
+        assert_eq!(origin, "proj/kiln.toml [audit]");
+
+        let cargo = Path::new("proj/Cargo.toml");
+        let s = publish_settings_from(
+            cargo,
+            "[package]\nname = \"x\"\n[package.metadata.kiln.compile]\ntargets = []\n",
+        )
+        .unwrap();
+        assert_eq!(s.file.as_deref(), Some(cargo));
+        assert_eq!(s.compile.targets, Some(vec![]));
+        // A Cargo.toml without `[package.metadata.kiln]` has the defaults.
+        let s = publish_settings_from(cargo, "[workspace]\n").unwrap();
+        assert!(s.file.is_none());
+    }
+
+    #[test]
+    fn publish_settings_from_hostile_text_is_an_error() {
+        for (file, text, says) in [
+            (
+                "kiln.toml",
+                "not = toml = at all",
+                "invalid manifest `kiln.toml`",
+            ),
+            ("kiln.toml", "[sign]\nkey = 3\n", "invalid manifest"),
+            (
+                "kiln.toml",
+                "[sign]\nformat = \"gpg\"\n",
+                "invalid manifest",
+            ),
+            ("kiln.toml", "[publish]\nsurprise = 1\n", "invalid manifest"),
+            (
+                "Cargo.toml",
+                "[[[",
+                "invalid `[package.metadata.kiln]` in `Cargo.toml`",
+            ),
+            (
+                "Cargo.toml",
+                "package = 5\n",
+                "invalid `[package.metadata.kiln]`",
+            ),
+            (
+                "Cargo.toml",
+                "[package.metadata.kiln]\nbuild = {}\n",
+                "invalid `[package.metadata.kiln]`",
+            ),
+        ] {
+            let err = format!(
+                "{:#}",
+                publish_settings_from(Path::new(file), text).unwrap_err()
+            );
+            assert!(err.contains(says), "{file}: {text:?}: {err}");
+        }
     }
 }

@@ -18,6 +18,7 @@
 //! log entry or timestamp a bundle carries is not checked offline, and the
 //! result says so ([`Verified::log_entries`]).
 
+#[cfg(feature = "keys")]
 use crate::{Signer, Verifier};
 use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
@@ -73,6 +74,13 @@ pub struct Subject {
 }
 
 impl Statement {
+    /// Parses the JSON of an in-toto statement (a DSSE envelope's payload,
+    /// decoded). Parsing proves nothing: only a verified envelope's
+    /// statement is signed.
+    pub fn parse(payload: &[u8]) -> Result<Statement> {
+        serde_json::from_slice(payload).context("the signed payload is not an in-toto statement")
+    }
+
     /// cosign's signature statement over `digest`, with annotations, as
     /// `cosign sign -a k=v` writes it.
     pub fn signature(digest: &Digest, annotations: &BTreeMap<String, String>) -> Statement {
@@ -204,6 +212,14 @@ pub struct Envelope {
     pub signatures: Vec<EnvelopeSignature>,
 }
 
+impl Envelope {
+    /// The payload, decoded from base64 (standard or URL-safe, padded or
+    /// not): the bytes the signature covers, with [`pae`].
+    pub fn payload_bytes(&self) -> Result<Vec<u8>> {
+        unb64(&self.payload).context("the envelope's payload")
+    }
+}
+
 /// One DSSE signature.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnvelopeSignature {
@@ -243,6 +259,7 @@ pub fn key_hint(public_key_pem: &str) -> Result<String> {
     Ok(base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(block.contents())))
 }
 
+#[cfg(feature = "keys")]
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -258,6 +275,7 @@ fn unb64(text: &str) -> Result<Vec<u8>> {
         .context("not base64")
 }
 
+#[cfg(feature = "keys")]
 impl Bundle {
     /// Signs `statement` with `signer` into a DSSE bundle.
     pub fn sign_statement(signer: &Signer, statement: &Statement) -> Result<Bundle> {
@@ -296,7 +314,9 @@ impl Bundle {
             }),
         })
     }
+}
 
+impl Bundle {
     /// The bundle's JSON, one line and a newline.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut out = serde_json::to_vec(self).context("failed to encode the bundle")?;
@@ -323,6 +343,24 @@ impl Bundle {
         Ok(bundle)
     }
 
+    /// Refuses bundles verified by a certificate, or naming no public key:
+    /// kiln verifies with keys. The signature checks call it first.
+    pub fn key_material(&self) -> Result<()> {
+        let m = &self.verification_material;
+        if m.certificate.is_some() || m.x509_certificate_chain.is_some() {
+            bail!(
+                "the bundle is signed with a certificate (keyless signing), which kiln does not verify; it verifies bundles signed with a key"
+            );
+        }
+        if m.public_key.is_none() {
+            bail!("the bundle names no public key");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "keys")]
+impl Bundle {
     /// Checks a DSSE bundle with `key`: one signature over the envelope,
     /// verified; an in-toto statement with [`SIGN_PREDICATE_TYPE`] whose
     /// subject is `digest` with every required annotation. A bundle made
@@ -375,12 +413,12 @@ impl Bundle {
                 envelope.signatures.len()
             );
         };
-        let payload = unb64(&envelope.payload).context("the envelope's payload")?;
+        let payload = envelope.payload_bytes()?;
         let sig = unb64(&signature.sig).context("the envelope's signature")?;
         if !key.verify(&pae(&envelope.payload_type, &payload), &b64(&sig)) {
             bail!("the envelope's signature does not verify with this key");
         }
-        serde_json::from_slice(&payload).context("the signed payload is not an in-toto statement")
+        Statement::parse(&payload)
     }
 
     /// Checks a message-signature bundle for `blob` with `key`.
@@ -400,22 +438,9 @@ impl Bundle {
         }
         Ok(())
     }
-
-    /// Refuses bundles verified by a certificate: kiln verifies with keys.
-    fn key_material(&self) -> Result<()> {
-        let m = &self.verification_material;
-        if m.certificate.is_some() || m.x509_certificate_chain.is_some() {
-            bail!(
-                "the bundle is signed with a certificate (keyless signing), which kiln does not verify; it verifies bundles signed with a key"
-            );
-        }
-        if m.public_key.is_none() {
-            bail!("the bundle names no public key");
-        }
-        Ok(())
-    }
 }
 
+#[cfg(feature = "keys")]
 impl VerificationMaterial {
     fn of(signer: &Signer) -> Result<VerificationMaterial> {
         Ok(VerificationMaterial {
@@ -460,7 +485,8 @@ pub enum HashAlgorithm {
 }
 
 impl HashAlgorithm {
-    fn named(name: &str) -> Result<HashAlgorithm> {
+    /// The algorithm a bundle's message digest names (`SHA2_256`, …).
+    pub fn named(name: &str) -> Result<HashAlgorithm> {
         Ok(match name {
             "SHA2_256" => HashAlgorithm::Sha256,
             "SHA2_384" => HashAlgorithm::Sha384,
@@ -469,7 +495,8 @@ impl HashAlgorithm {
         })
     }
 
-    fn digest(self, data: &[u8]) -> (&'static str, Vec<u8>) {
+    /// The algorithm's bundle name and the digest of `data`.
+    pub fn digest(self, data: &[u8]) -> (&'static str, Vec<u8>) {
         match self {
             HashAlgorithm::Sha256 => ("SHA2_256", sha2::Sha256::digest(data).to_vec()),
             HashAlgorithm::Sha384 => ("SHA2_384", sha2::Sha384::digest(data).to_vec()),
@@ -481,16 +508,20 @@ impl HashAlgorithm {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "keys")]
     use crate::{generate, load_private_key, load_public_key};
 
+    #[cfg(feature = "keys")]
     fn keys() -> (Signer, Verifier, String) {
         let (private, public) = generate(b"pw").unwrap();
         let signer = load_private_key(private.as_bytes(), Some(b"pw")).unwrap();
         (signer, load_public_key(public.as_bytes()).unwrap(), public)
     }
 
+    #[cfg(feature = "keys")]
     const DIGEST_TEXT: &str =
         "sha256:0000000000000000000000000000000000000000000000000000000000000001";
+    #[cfg(feature = "keys")]
     static DIGEST: std::sync::LazyLock<Digest> =
         std::sync::LazyLock::new(|| Digest::parse(DIGEST_TEXT).unwrap());
 
@@ -502,6 +533,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "keys")]
     #[test]
     fn a_signature_bundle_round_trips_in_cosign_s_shape() {
         let (signer, verifier, public) = keys();
@@ -537,6 +569,7 @@ mod tests {
         assert_eq!(verified.log_entries, 0);
     }
 
+    #[cfg(feature = "keys")]
     #[test]
     fn bundles_that_do_not_hold_are_refused() {
         let (signer, verifier, _) = keys();
@@ -590,6 +623,7 @@ mod tests {
         assert!(Bundle::parse(&vec![b' '; MAX_BUNDLE_BYTES + 1]).is_err());
     }
 
+    #[cfg(feature = "keys")]
     #[test]
     fn blob_bundles_carry_the_signature_sign_blob_prints() {
         let (signer, verifier, _) = keys();
@@ -605,5 +639,99 @@ mod tests {
                 .verify_signature(&verifier, &DIGEST, &BTreeMap::new())
                 .is_err()
         );
+    }
+
+    /// A key-signed DSSE bundle's JSON around `payload` (base64 text).
+    fn bundle_json(payload: &str, material: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "mediaType": BUNDLE_MEDIA_TYPE,
+            "verificationMaterial": material,
+            "dsseEnvelope": {
+                "payload": payload,
+                "payloadType": IN_TOTO_PAYLOAD_TYPE,
+                "signatures": [{"sig": "AA=="}]
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn hostile_bundles_fail_to_parse_without_a_key() {
+        for bad in [
+            &b""[..],
+            b"not json",
+            b"[]",
+            b"{\"mediaType\": 3}",
+            b"{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\"}",
+            b"{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\", \"verificationMaterial\": {\"tlogEntries\": {}}}",
+            b"{\"mediaType\": \"application/vnd.dev.sigstore.bundle.v0.3+json\", \"verificationMaterial\": {}, \"dsseEnvelope\": {\"payload\": 1}}",
+        ] {
+            assert!(Bundle::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+        // Parsed, but with a certificate, or with no key named at all.
+        let material = |m| Bundle::parse(&bundle_json("", m)).unwrap().key_material();
+        let err =
+            material(serde_json::json!({"certificate": {"rawBytes": "AA=="}, "publicKey": {}}));
+        assert!(err.unwrap_err().to_string().contains("certificate"));
+        let err = material(serde_json::json!({}));
+        assert!(err.unwrap_err().to_string().contains("no public key"));
+        material(serde_json::json!({"publicKey": {"hint": "x"}})).unwrap();
+    }
+
+    #[test]
+    fn envelope_payloads_and_statements_from_hostile_bytes() {
+        let statement = Statement::signature(
+            &Digest::of(b"x"),
+            &BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        );
+        let json = serde_json::to_vec(&statement).unwrap();
+        let key = serde_json::json!({"publicKey": {"hint": "x"}});
+        // Every base64 spelling a bundle may hold decodes to the statement.
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        for text in [STANDARD.encode(&json), URL_SAFE_NO_PAD.encode(&json)] {
+            let bundle = Bundle::parse(&bundle_json(&text, key.clone())).unwrap();
+            let payload = bundle.dsse_envelope.unwrap().payload_bytes().unwrap();
+            assert_eq!(Statement::parse(&payload).unwrap(), statement);
+        }
+        let envelope = |payload: &str| Envelope {
+            payload: payload.to_string(),
+            payload_type: IN_TOTO_PAYLOAD_TYPE.to_string(),
+            signatures: Vec::new(),
+        };
+        let err = envelope("not base64!").payload_bytes().unwrap_err();
+        assert!(format!("{err:#}").contains("not base64"), "{err:#}");
+        assert_eq!(envelope("").payload_bytes().unwrap(), b"");
+
+        for bad in [
+            &b""[..],
+            b"\xff\xfe",
+            b"null",
+            b"{\"_type\": 1, \"subject\": [], \"predicateType\": \"p\"}",
+            b"{\"_type\": \"t\", \"subject\": {}, \"predicateType\": \"p\"}",
+            b"{\"_type\": \"t\", \"subject\": [{\"digest\": {\"sha256\": 1}}], \"predicateType\": \"p\"}",
+            b"{\"_type\": \"t\", \"subject\": [{\"digest\": {}, \"annotations\": []}], \"predicateType\": \"p\"}",
+            b"{\"_type\": \"t\", \"subject\": []",
+        ] {
+            let err = Statement::parse(bad).unwrap_err();
+            assert!(err.to_string().contains("not an in-toto statement"), "{err:#}");
+        }
+        // A statement with no subjects parses, and covers nothing.
+        let empty =
+            Statement::parse(b"{\"_type\": \"t\", \"subject\": [], \"predicateType\": \"p\"}")
+                .unwrap();
+        assert!(!empty.covers(&Digest::of(b"x"), &BTreeMap::new()));
+    }
+
+    #[test]
+    fn hash_algorithms_by_name() {
+        assert_eq!(
+            HashAlgorithm::named("SHA2_384").unwrap(),
+            HashAlgorithm::Sha384
+        );
+        for bad in ["", "sha256", "SHA2_256 ", "SHA3_256"] {
+            assert!(HashAlgorithm::named(bad).is_err(), "{bad:?}");
+        }
+        let (name, digest) = HashAlgorithm::Sha512.digest(b"");
+        assert_eq!((name, digest.len()), ("SHA2_512", 64));
     }
 }

@@ -346,31 +346,36 @@ impl Policy {
     pub fn from_kiln_toml(path: &Path) -> Result<Option<Policy>> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("failed to read `{}`", path.display()))?;
+        Self::from_kiln_toml_text(
+            &text,
+            &path.display().to_string(),
+            path.parent().unwrap_or(Path::new(".")),
+        )
+    }
+
+    /// The policy in the `[audit]` table of kiln.toml text, or `None` when
+    /// it has none; `origin` names the file in findings and errors, `base`
+    /// resolves relative paths in it. Other tables are not parsed.
+    pub fn from_kiln_toml_text(text: &str, origin: &str, base: &Path) -> Result<Option<Policy>> {
         // Only `[audit]` and its sub-tables are read; every other line is
         // blanked so that line numbers in errors and origins stay the file's.
         #[derive(Deserialize)]
         struct WithAudit {
             audit: Option<PolicyFile>,
         }
-        let stripped = strip_other_tables(&text);
+        let stripped = strip_other_tables(text);
         let with: WithAudit = toml::from_str(&stripped)
-            .with_context(|| format!("invalid `[audit]` in `{}`", path.display()))?;
+            .with_context(|| format!("invalid `[audit]` in `{origin}`"))?;
         let Some(audit) = with.audit else {
             return Ok(None);
         };
         let mut policy = Policy {
-            source: format!("{} [audit]", path.display()),
+            source: format!("{origin} [audit]"),
             ..Policy::default()
         };
-        let origin = path.display().to_string();
         policy
-            .merge(
-                audit,
-                &stripped,
-                &origin,
-                path.parent().unwrap_or(Path::new(".")),
-            )
-            .with_context(|| format!("invalid `[audit]` in `{}`", path.display()))?;
+            .merge(audit, &stripped, origin, base)
+            .with_context(|| format!("invalid `[audit]` in `{origin}`"))?;
         Ok(Some(policy))
     }
 
@@ -695,5 +700,54 @@ mod tests {
         assert_eq!(p.imports.default.as_ref().unwrap().0, Default::Deny);
         assert_eq!(p.max_imports.as_ref().unwrap().value, 3);
         assert!(p.explain().contains("builtin:wasi-cli-pure"));
+    }
+
+    #[test]
+    fn kiln_toml_text_reads_only_audit_and_rejects_hostile_tables() {
+        let base = Path::new(".");
+        // No `[audit]`: no policy, whatever the other tables hold (they are
+        // not parsed, so even broken TOML outside `[audit]` is fine).
+        let none = Policy::from_kiln_toml_text("[build]\nlang = [[[\n", "k.toml", base).unwrap();
+        assert!(none.is_none());
+        assert!(
+            Policy::from_kiln_toml_text("", "k.toml", base)
+                .unwrap()
+                .is_none()
+        );
+
+        let text = "[build]\nlang = \"rust\"\n[audit]\nextends = \"wasi-cli-pure\"\n[audit.limits]\nmax-imports = 3\n";
+        let p = Policy::from_kiln_toml_text(text, "k.toml", base)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.source, "k.toml [audit] (extends builtin:wasi-cli-pure)");
+        assert_eq!(p.max_imports.as_ref().unwrap().value, 3);
+        assert_eq!(p.max_imports.as_ref().unwrap().origin, "k.toml:6");
+
+        for (bad, says) in [
+            ("[audit]\nextends = 7\n", "invalid `[audit]` in `k.toml`"),
+            (
+                "[audit]\nnot toml at all\n",
+                "invalid `[audit]` in `k.toml`",
+            ),
+            ("[audit]\nextends = \"nope\"\n", "not a built-in policy"),
+            (
+                "[audit.imports]\nallow = [\"wasi:*\"]\n",
+                "chooses no default",
+            ),
+            (
+                "[audit]\nsurprise = true\n",
+                "invalid `[audit]` in `k.toml`",
+            ),
+            (
+                "[audit.limits]\nmax-size = \"10 parsecs\"\n",
+                "invalid `[audit]`",
+            ),
+        ] {
+            let err = format!(
+                "{:#}",
+                Policy::from_kiln_toml_text(bad, "k.toml", base).unwrap_err()
+            );
+            assert!(err.contains(says), "{bad:?}: {err}");
+        }
     }
 }
