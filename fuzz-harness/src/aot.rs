@@ -23,10 +23,11 @@ pub fn aot(data: &[u8]) {
                 let _ = descriptor.cpu.to_string();
             }
         }
-        _ => {
+        CWASM => {
             if let Ok(section) = kiln_aot::engine_section(bytes) {
                 let _ = section.version.len();
             }
         }
+        _ => unreachable!("select gives a kind below 2"),
     }
 }

@@ -50,10 +50,13 @@ pub fn audit_facts(data: &[u8]) {
 
 /// Policy text as a policy file, as the `[audit]` table of a kiln.toml, and
 /// its first line as a pattern matched against the other lines. Oracle: no
-/// panic; a pattern without wildcards or versions matches itself.
+/// panic; a pattern without wildcards or versions matches its own name.
 pub fn policy(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     if let Ok(policy) = Policy::from_text(&text, "fuzz.toml", Path::new(".")) {
+        let _ = policy.explain();
+    }
+    if let Ok(Some(policy)) = Policy::from_kiln_toml_text(&text, "kiln.toml", Path::new(".")) {
         let _ = policy.explain();
     }
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
@@ -61,8 +64,11 @@ pub fn policy(data: &[u8]) {
         for line in rest.lines() {
             let _ = pattern.matches(line);
         }
-        if !first.contains(['*', '@']) && !first.is_empty() {
-            assert!(pattern.matches(first), "`{first}` does not match itself");
+        // Names are compared as written; a pattern is trimmed, so it is
+        // the trimmed text that must match.
+        let name = first.trim();
+        if !name.contains(['*', '@']) && !name.is_empty() {
+            assert!(pattern.matches(name), "`{name}` does not match itself");
         }
     }
 }

@@ -13,12 +13,16 @@
     reason = "a panic is how a fuzz target reports a broken oracle"
 )]
 
+mod aot;
 mod audit;
 mod manifest;
+mod sigstore;
 mod wasm;
 
+pub use aot::aot;
 pub use audit::{audit, audit_facts, policy};
 pub use manifest::kiln_toml;
+pub use sigstore::sigstore;
 pub use wasm::{component, wasm, wasm_smith};
 
 /// One fuzz target: its name (as `cargo xtask fuzz` and `fuzz/fuzz_targets/`
@@ -34,6 +38,8 @@ pub const TARGETS: &[Target] = &[
     ("audit_facts", audit_facts),
     ("policy", policy),
     ("kiln_toml", kiln_toml),
+    ("sigstore", sigstore),
+    ("aot", aot),
 ];
 
 /// The selector byte of a multi-kind target and the input after it; an

@@ -51,10 +51,11 @@ pub fn sigstore(data: &[u8]) {
                 let _ = statement.covers(&subject, &required);
             }
         }
-        _ => {
+        PAYLOAD => {
             if let Ok(payload) = Payload::parse(bytes) {
                 let _ = payload.has_annotations(&required);
             }
         }
+        _ => unreachable!("select gives a kind below KINDS"),
     }
 }

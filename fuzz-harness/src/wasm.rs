@@ -116,8 +116,10 @@ pub fn component(data: &[u8]) {
         assert_eq!(facts.imports, surface.imports, "facts and surface disagree on imports");
         assert_eq!(facts.exports, surface.exports, "facts and surface disagree on exports");
         let text = kiln_inspect::wit_text(&bytes).unwrap();
-        let mut reparsed = wit_parser::Resolve::default();
-        reparsed.all_features = true;
+        let mut reparsed = wit_parser::Resolve {
+            all_features: true,
+            ..Default::default()
+        };
         if let Err(e) = reparsed.push_str("fuzz.wit", &text) {
             panic!("kiln's WIT text does not parse again: {e:#}\n{text}");
         }
