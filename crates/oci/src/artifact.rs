@@ -159,6 +159,16 @@ pub struct Manifest {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// Parses an image manifest from its bytes, as fetched from a registry
+    /// or read from a layout. Reads nothing and checks no digest: callers
+    /// fetch by digest and add what the bytes were (see [`crate::wire`] for
+    /// the other documents registries send).
+    pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
 /// An OCI image index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,6 +184,28 @@ pub struct Index {
     /// Free-form metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl Index {
+    /// Parses an image index (a referrers index, a layout's `index.json`)
+    /// from its bytes. Entries whose digest uses an algorithm kiln does not
+    /// follow still parse (see [`Descriptor::digest`]).
+    pub fn parse(bytes: &[u8]) -> Result<Index> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+/// The `mediaType` a manifest or index names for itself, when its bytes
+/// are a JSON object with a string there; `None` for anything else (the
+/// registry client then takes it for an image manifest).
+pub fn media_type_of(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| {
+            v.get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
 }
 
 impl Default for Index {

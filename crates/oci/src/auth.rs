@@ -8,7 +8,7 @@
 //! write (`auths`, also keyed by repository). `login`/`logout` write Docker's
 //! file.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 use kiln_core::Reporter;
 use serde_json::{Map, Value};
@@ -97,17 +97,26 @@ fn read_config() -> Result<(Option<PathBuf>, Map<String, Value>)> {
     Ok((Some(path), config))
 }
 
+/// Parses the bytes of Docker's `config.json` or a containers auth file:
+/// any JSON object. Bytes that are not JSON fail with the JSON parser's
+/// own error; JSON that is not an object fails with a message saying so.
+pub fn parse_config(bytes: &[u8]) -> Result<Map<String, Value>> {
+    match serde_json::from_slice(bytes)? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("not a JSON object"),
+    }
+}
+
 /// A JSON object from a file, `None` when the file does not exist.
 fn read_json_object(path: &Path) -> Result<Option<Map<String, Value>>> {
     match std::fs::read(path) {
-        Ok(bytes) => {
-            let value: Value = serde_json::from_slice(&bytes)
-                .with_context(|| format!("`{}` is not valid JSON", path.display()))?;
-            match value {
-                Value::Object(map) => Ok(Some(map)),
-                _ => bail!("`{}` is not a JSON object", path.display()),
+        Ok(bytes) => parse_config(&bytes).map(Some).map_err(|e| {
+            if e.is::<serde_json::Error>() {
+                e.context(format!("`{}` is not valid JSON", path.display()))
+            } else {
+                anyhow!("`{}` is not a JSON object", path.display())
             }
-        }
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("failed to read `{}`", path.display())),
     }
@@ -157,6 +166,28 @@ fn auth_file_keys(registry: &str, repository: Option<&str>) -> Vec<String> {
     }
     keys.extend(config_keys(registry));
     keys
+}
+
+/// The credentials `config` (a Docker config file or a containers auth
+/// file, as [`parse_config`] returns it) holds under `auths` for the first
+/// of `keys` it has an entry for; `None` when it has none, or that entry
+/// holds neither an identity token nor `auth`. An `auth` that is not base64
+/// of `user:password` is an error naming `registry` and `origin` (the file
+/// it came from).
+pub fn credentials_in(
+    config: &Map<String, Value>,
+    keys: &[String],
+    registry: &str,
+    origin: &Path,
+) -> Result<Option<Credentials>> {
+    match config
+        .get("auths")
+        .and_then(Value::as_object)
+        .and_then(|a| keys.iter().find_map(|k| a.get(k)))
+    {
+        Some(entry) => entry_credentials(entry, registry, origin),
+        None => Ok(None),
+    }
 }
 
 /// The credentials an `auths` entry holds (`identitytoken`, else `auth`),
@@ -209,13 +240,7 @@ fn auth_file_credentials(
         let Some(file) = read_json_object(path)? else {
             continue;
         };
-        let entry = file
-            .get("auths")
-            .and_then(Value::as_object)
-            .and_then(|a| keys.iter().find_map(|k| a.get(k)));
-        if let Some(entry) = entry
-            && let Some(credentials) = entry_credentials(entry, registry, path)?
-        {
+        if let Some(credentials) = credentials_in(&file, keys, registry, path)? {
             return Ok(Some((credentials, path.clone())));
         }
     }
@@ -391,12 +416,8 @@ pub fn repository_credentials(
     {
         return Ok((c, Source::Helper(helper.to_string())));
     }
-    let entry = config
-        .get("auths")
-        .and_then(Value::as_object)
-        .and_then(|a| keys.iter().find_map(|k| a.get(k)));
-    if let (Some(entry), Some(path)) = (entry, path)
-        && let Some(credentials) = entry_credentials(entry, registry, &path)?
+    if let Some(path) = path
+        && let Some(credentials) = credentials_in(&config, &keys, registry, &path)?
     {
         return Ok((credentials, Source::ConfigFile(path)));
     }
@@ -423,8 +444,16 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>> {
             output.status
         );
     }
-    let v: Value = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("`{program} get` did not print JSON"))?;
+    helper_reply(&output.stdout).with_context(|| format!("`{program} get` did not print JSON"))
+}
+
+/// The credentials in what a credential helper's `get` printed
+/// (`{"ServerURL", "Username", "Secret"}`): an identity token when the
+/// user name is `<token>`, else a user name and password; `None` when the
+/// secret is missing or empty. Fails (with the JSON parser's error) only
+/// when `stdout` is not JSON.
+pub fn helper_reply(stdout: &[u8]) -> Result<Option<Credentials>> {
+    let v: Value = serde_json::from_slice(stdout)?;
     let username = v
         .get("Username")
         .and_then(Value::as_str)

@@ -16,6 +16,7 @@ pub mod registry;
 pub mod signature;
 pub mod store;
 mod token;
+pub mod wire;
 
 pub use artifact::{ComponentInfo, Package, cwasm_package, sbom_package, wasm_package};
 pub use reference::Reference;

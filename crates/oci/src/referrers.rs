@@ -81,6 +81,67 @@ pub fn artifact_type_of(manifest: &Manifest) -> &str {
         .unwrap_or(&manifest.config.media_type)
 }
 
+/// The digest kiln follows a listed referrer by: its sha256 digest, or
+/// why it cannot be followed.
+fn listed_digest(listed: &Descriptor) -> Result<Digest, String> {
+    listed
+        .sha256()
+        .map_err(|_| match digest_algorithm(&listed.digest) {
+            Some(algorithm) => {
+                format!("its digest is `{algorithm}`, and kiln follows sha256 digests only")
+            }
+            None => "its digest is malformed".to_string(),
+        })
+}
+
+/// Checks one referrer of `subject` from the bytes of its manifest: what
+/// [`Store::verified_referrers`] does with each manifest it fetched for an
+/// entry `listed` in a referrers list. `manifest` must be what was fetched
+/// by `listed`'s digest (the store checks content against its digest; this
+/// does not hash it again).
+///
+/// Kept only when `listed` has a sha256 digest, the bytes are an image
+/// manifest whose `subject` is `subject`, whose own artifact type (its
+/// `artifactType`, else its config's media type) is in `allowed`, and
+/// whose type agrees with what the list claims. Otherwise the reason it is
+/// skipped, as the warning says it after "skipped the referrer … listed for
+/// …: ".
+pub fn judge(
+    manifest: &[u8],
+    subject: &Digest,
+    listed: &Descriptor,
+    allowed: Allowed<'_>,
+) -> Result<VerifiedReferrer, String> {
+    let digest = listed_digest(listed)?;
+    let size = manifest.len() as u64;
+    let manifest =
+        Manifest::parse(manifest).map_err(|_| "it is not an OCI image manifest".to_string())?;
+    match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
+        Some(s) if s == subject.to_string() => {}
+        Some(other) => return Err(format!("it refers to {other}, not to {subject}")),
+        None => return Err("it has no subject".to_string()),
+    }
+    let artifact_type = artifact_type_of(&manifest).to_string();
+    if !allowed.allows(&artifact_type) {
+        return Err(format!(
+            "it is `{artifact_type}`, which is not what was asked for here"
+        ));
+    }
+    if let Some(t) = listed.artifact_type.as_deref()
+        && t != artifact_type
+    {
+        return Err(format!(
+            "it is listed as `{t}` but its manifest says `{artifact_type}`"
+        ));
+    }
+    Ok(VerifiedReferrer {
+        digest,
+        size,
+        artifact_type,
+        manifest,
+    })
+}
+
 impl Store {
     /// The referrers of `subject` whose artifact type is in `allowed`, each
     /// fetched by digest and kept only when its manifest's `subject` is
@@ -113,15 +174,10 @@ impl Store {
             };
             // The list parsed: an entry with a digest kiln cannot follow
             // is skipped, never a reason to drop the others.
-            let digest = match listed.sha256() {
+            let digest = match listed_digest(&listed) {
                 Ok(digest) => digest,
-                Err(_) => {
-                    skip(match digest_algorithm(&listed.digest) {
-                        Some(algorithm) => format!(
-                            "its digest is `{algorithm}`, and kiln follows sha256 digests only"
-                        ),
-                        None => "its digest is malformed".to_string(),
-                    });
+                Err(why) => {
+                    skip(why);
                     continue;
                 }
             };
@@ -139,45 +195,10 @@ impl Store {
                     continue;
                 }
             };
-            let manifest: Manifest = match serde_json::from_slice(&bytes) {
-                Ok(m) => m,
-                Err(_) => {
-                    skip("it is not an OCI image manifest".to_string());
-                    continue;
-                }
-            };
-            match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
-                Some(s) if s == subject.to_string() => {}
-                Some(other) => {
-                    skip(format!("it refers to {other}, not to {subject}"));
-                    continue;
-                }
-                None => {
-                    skip("it has no subject".to_string());
-                    continue;
-                }
+            match judge(&bytes, subject, &listed, allowed) {
+                Ok(referrer) => kept.push(referrer),
+                Err(why) => skip(why),
             }
-            let artifact_type = artifact_type_of(&manifest).to_string();
-            if !allowed.allows(&artifact_type) {
-                skip(format!(
-                    "it is `{artifact_type}`, which is not what was asked for here"
-                ));
-                continue;
-            }
-            if let Some(t) = listed.artifact_type.as_deref()
-                && t != artifact_type
-            {
-                skip(format!(
-                    "it is listed as `{t}` but its manifest says `{artifact_type}`"
-                ));
-                continue;
-            }
-            kept.push(VerifiedReferrer {
-                digest,
-                size: bytes.len() as u64,
-                artifact_type,
-                manifest,
-            });
         }
         Ok(kept)
     }
