@@ -12,13 +12,16 @@
 //! goes through [`Store::verified_referrers`], which trusts nothing from the
 //! list but the digests to look at.
 
-use crate::artifact::{
-    ANNOTATION_BUNDLE_PREDICATE_TYPE, Descriptor, MANIFEST_MEDIA_TYPE, Manifest,
-    SIGSTORE_BUNDLE_MEDIA_TYPE, digest_algorithm,
-};
+#[cfg(feature = "net")]
+use crate::artifact::{ANNOTATION_BUNDLE_PREDICATE_TYPE, SIGSTORE_BUNDLE_MEDIA_TYPE};
+use crate::artifact::{Descriptor, MANIFEST_MEDIA_TYPE, Manifest, digest_algorithm};
+#[cfg(feature = "net")]
 use crate::store::Store;
+#[cfg(feature = "net")]
 use anyhow::Result;
-use kiln_core::{Digest, Reporter};
+use kiln_core::Digest;
+#[cfg(feature = "net")]
+use kiln_core::Reporter;
 use std::collections::BTreeMap;
 
 /// A referrer whose manifest kiln fetched by digest and checked: its
@@ -142,6 +145,7 @@ pub fn judge(
     })
 }
 
+#[cfg(feature = "net")]
 impl Store {
     /// The referrers of `subject` whose artifact type is in `allowed`, each
     /// fetched by digest and kept only when its manifest's `subject` is
@@ -289,7 +293,7 @@ pub struct FoundBundle {
     pub bytes: Vec<u8>,
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "net"))]
 mod tests {
     use super::*;
     use crate::artifact::{

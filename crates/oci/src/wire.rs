@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// What an error body says, shortened: the distribution spec's
 /// `{"errors": [{"code", "message"}]}` as `CODE: message`, else its text.
-pub(crate) fn error_message(body: &[u8]) -> String {
+pub fn error_message(body: &[u8]) -> String {
     #[derive(serde::Deserialize)]
     struct Envelope {
         errors: Vec<Entry>,
@@ -47,7 +47,7 @@ pub(crate) fn error_message(body: &[u8]) -> String {
 
 /// Parses a `Retry-After` value: seconds, or an HTTP date (how long from
 /// `now`, nothing when it has passed).
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
         // Too many digits for a u64 is "very long".
@@ -151,7 +151,7 @@ pub fn scheme_of(challenges: &[String]) -> Option<Scheme> {
 /// An HTTP quoted string whose opening `"` was just read (`\\` escapes the
 /// character after it): its value, and what follows the closing `"`, or
 /// `None` when there is none.
-pub(crate) fn quoted_string(quoted: &str) -> (String, Option<&str>) {
+pub fn quoted_string(quoted: &str) -> (String, Option<&str>) {
     let mut value = String::new();
     let mut chars = quoted.char_indices();
     while let Some((i, c)) = chars.next() {
