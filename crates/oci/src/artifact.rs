@@ -875,4 +875,69 @@ mod tests {
             format!("sha256-{}", Digest::of(b"{}").hex())
         );
     }
+
+    #[test]
+    fn documents_of_the_wrong_shape_do_not_parse() {
+        let sha = format!("sha256:{}", "a".repeat(64));
+        let config = format!(r#"{{"mediaType":"x","digest":"{sha}","size":2}}"#);
+        let good = format!(r#"{{"schemaVersion":2,"config":{config},"layers":[]}}"#);
+        assert_eq!(Manifest::parse(good.as_bytes()).unwrap().config.size, 2);
+        for bad in [
+            String::new(),
+            "[]".to_string(),
+            "{}".to_string(),
+            "\u{feff}{}".to_string(),
+            format!(r#"{{"schemaVersion":2,"config":{config}}}"#),
+            format!(r#"{{"schemaVersion":"2","config":{config},"layers":[]}}"#),
+            format!(r#"{{"schemaVersion":4294967296,"config":{config},"layers":[]}}"#),
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{sha}","size":18446744073709551616}},"layers":[]}}"#
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"config":{config},"layers":[],"annotations":{{"a":1}}}}"#
+            ),
+        ] {
+            assert!(Manifest::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Index::parse(br#"{"schemaVersion":2}"#).unwrap().manifests,
+            []
+        );
+        for bad in [
+            &b""[..],
+            b"[]",
+            br#"{"schemaVersion":2,"manifests":[1]}"#,
+            b"{\"schemaVersion\":-2}",
+        ] {
+            assert!(
+                Index::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn a_media_type_is_a_string_in_an_object_or_nothing() {
+        assert_eq!(
+            media_type_of(br#"{"mediaType":"application/vnd.oci.image.index.v1+json"}"#).as_deref(),
+            Some(INDEX_MEDIA_TYPE)
+        );
+        for bytes in [
+            &b""[..],
+            b"not json",
+            br#"["mediaType"]"#,
+            br#"{"mediaType":5}"#,
+            br#"{"mediaType":null}"#,
+            br#"{"config":{"mediaType":"x"}}"#,
+            b"\"mediaType\"",
+        ] {
+            assert_eq!(
+                media_type_of(bytes),
+                None,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
 }

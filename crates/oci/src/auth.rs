@@ -791,4 +791,138 @@ mod tests {
             EnvScope::Elsewhere(why) if why.contains("`127.0.0.1:5000` already")
         ));
     }
+
+    #[test]
+    fn config_files_that_are_not_json_objects_are_errors() {
+        assert!(
+            parse_config(br#"{"auths":{}}"#)
+                .unwrap()
+                .contains_key("auths")
+        );
+        let not_json = parse_config(b"\xff{").unwrap_err();
+        assert!(not_json.is::<serde_json::Error>(), "{not_json:#}");
+        for other in [&b"[]"[..], b"null", b"\"auths\"", b"1e999999"] {
+            let err = parse_config(other).unwrap_err();
+            assert!(
+                !err.is::<serde_json::Error>() || other == b"1e999999",
+                "{err:#}"
+            );
+        }
+        // Through the file, the messages name it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "[1]").unwrap();
+        let err = read_json_object(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("`{}` is not a JSON object", path.display())
+        );
+        std::fs::write(&path, "{").unwrap();
+        let err = read_json_object(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("`{}` is not valid JSON", path.display())
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_config_tolerate_odd_shapes_and_refuse_broken_auth() {
+        let origin = Path::new("/x/config.json");
+        let keys = config_keys("r.example");
+        let found = |config: Value| {
+            let Value::Object(config) = config else {
+                panic!("an object")
+            };
+            credentials_in(&config, &keys, "r.example", origin)
+        };
+        // Nothing usable: no entry, `auths` of another type, an entry that
+        // is not an object, values of the wrong type, empty values.
+        for config in [
+            serde_json::json!({}),
+            serde_json::json!({ "auths": [] }),
+            serde_json::json!({ "auths": { "r.example": "x" } }),
+            serde_json::json!({ "auths": { "r.example": { "auth": 5, "identitytoken": [] } } }),
+            serde_json::json!({ "auths": { "r.example": { "auth": "", "identitytoken": "" } } }),
+            serde_json::json!({ "auths": { "other.example": basic("u", "p") } }),
+        ] {
+            assert_eq!(found(config.clone()).unwrap(), None, "{config}");
+        }
+        // The first key with an entry wins; an identity token before `auth`.
+        let auth = basic("u", "p:with:colons")["auth"].clone();
+        let config = serde_json::json!({ "auths": {
+            "https://r.example": { "auth": auth, "identitytoken": "idt" },
+            "r.example": basic("first", "p"),
+        } });
+        assert_eq!(
+            found(config).unwrap(),
+            Some(Credentials::Basic {
+                username: "first".into(),
+                password: "p".into()
+            })
+        );
+        let config = serde_json::json!({ "auths": { "r.example": { "auth": auth, "identitytoken": "idt" } } });
+        assert_eq!(
+            found(config).unwrap(),
+            Some(Credentials::Token("idt".into()))
+        );
+        let config = serde_json::json!({ "auths": { "r.example": { "auth": auth } } });
+        assert_eq!(
+            found(config).unwrap(),
+            Some(Credentials::Basic {
+                username: "u".into(),
+                password: "p:with:colons".into()
+            })
+        );
+        // Not base64, base64 of bytes that are not UTF-8, no `:`.
+        let invalid_utf8 = base64::engine::general_purpose::STANDARD.encode(b"\xff:\xfe");
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("userpass");
+        for (auth, says) in [
+            ("%%%", "is not base64"),
+            (invalid_utf8.as_str(), "is not base64"),
+            (no_colon.as_str(), "has no `:`"),
+        ] {
+            let err = found(serde_json::json!({ "auths": { "r.example": { "auth": auth } } }))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(says) && err.contains("/x/config.json"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn helper_replies_are_read_or_refused() {
+        assert_eq!(
+            helper_reply(br#"{"ServerURL":"r","Username":"u","Secret":"s"}"#).unwrap(),
+            Some(Credentials::Basic {
+                username: "u".into(),
+                password: "s".into()
+            })
+        );
+        assert_eq!(
+            helper_reply(br#"{"Username":"<token>","Secret":"t"}"#).unwrap(),
+            Some(Credentials::Token("t".into()))
+        );
+        // An empty or missing secret, or one of the wrong type: nothing.
+        for reply in [
+            &br#"{"Username":"u","Secret":""}"#[..],
+            br#"{"Username":"u"}"#,
+            br#"{"Username":"u","Secret":7}"#,
+            b"[]",
+            b"null",
+        ] {
+            assert_eq!(helper_reply(reply).unwrap(), None);
+        }
+        // A user name of the wrong type is an empty one.
+        assert_eq!(
+            helper_reply(br#"{"Username":{},"Secret":"s"}"#).unwrap(),
+            Some(Credentials::Basic {
+                username: String::new(),
+                password: "s".into()
+            })
+        );
+        assert!(helper_reply(b"").is_err());
+        assert!(helper_reply(b"credentials not found").is_err());
+    }
 }

@@ -409,3 +409,129 @@ mod tests {
         );
     }
 }
+
+/// [`judge`] alone: it needs no store, so these run without the `net`
+/// feature too.
+#[cfg(test)]
+mod judge_tests {
+    use super::*;
+    use crate::artifact::{EMPTY_MEDIA_TYPE, to_bytes};
+
+    const TYPE: &str = "application/x-test";
+
+    fn subject() -> Descriptor {
+        Descriptor::of(MANIFEST_MEDIA_TYPE, b"the subject")
+    }
+
+    fn referrer(subject: Option<Descriptor>, artifact_type: Option<&str>) -> Vec<u8> {
+        to_bytes(&Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+            artifact_type: artifact_type.map(str::to_string),
+            config: Descriptor::of(EMPTY_MEDIA_TYPE, b"{}"),
+            layers: Vec::new(),
+            subject,
+            annotations: BTreeMap::new(),
+        })
+        .unwrap()
+    }
+
+    fn listed(bytes: &[u8], artifact_type: Option<&str>) -> Descriptor {
+        Descriptor {
+            artifact_type: artifact_type.map(str::to_string),
+            ..Descriptor::of(MANIFEST_MEDIA_TYPE, bytes)
+        }
+    }
+
+    #[test]
+    fn a_referrer_of_the_subject_and_an_allowed_type_is_kept() {
+        let s = subject();
+        let digest = s.sha256().unwrap();
+        let bytes = referrer(Some(s), Some(TYPE));
+        let kept = judge(
+            &bytes,
+            &digest,
+            &listed(&bytes, Some(TYPE)),
+            Allowed::Types(&[TYPE]),
+        )
+        .unwrap();
+        assert_eq!(kept.digest, Digest::of(&bytes));
+        assert_eq!(kept.size, bytes.len() as u64);
+        assert_eq!(kept.artifact_type, TYPE);
+        assert_eq!(kept.descriptor(), listed(&bytes, Some(TYPE)));
+        // Unlisted type: the manifest's config media type is its type.
+        let bytes = referrer(Some(subject()), None);
+        let kept = judge(&bytes, &digest, &listed(&bytes, None), Allowed::Any).unwrap();
+        assert_eq!(kept.artifact_type, EMPTY_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn referrers_that_do_not_check_out_say_why() {
+        let s = subject();
+        let digest = s.sha256().unwrap();
+        let elsewhere = Descriptor::of(MANIFEST_MEDIA_TYPE, b"another");
+        let good = referrer(Some(s.clone()), Some(TYPE));
+        let sha512 = Descriptor {
+            digest: format!("sha512:{}", "c".repeat(128)),
+            ..listed(&good, Some(TYPE))
+        };
+        let malformed = Descriptor {
+            digest: "sha256:../../etc".to_string(),
+            ..listed(&good, Some(TYPE))
+        };
+        let cases: Vec<(Vec<u8>, Descriptor, Allowed<'_>, &str)> = vec![
+            (
+                good.clone(),
+                sha512,
+                Allowed::Any,
+                "`sha512`, and kiln follows sha256",
+            ),
+            (good.clone(), malformed, Allowed::Any, "malformed"),
+            (
+                b"\xff not json".to_vec(),
+                listed(b"x", None),
+                Allowed::Any,
+                "not an OCI image manifest",
+            ),
+            (
+                b"{}".to_vec(),
+                listed(b"{}", None),
+                Allowed::Any,
+                "not an OCI image manifest",
+            ),
+            (
+                referrer(None, Some(TYPE)),
+                listed(b"x", None),
+                Allowed::Any,
+                "it has no subject",
+            ),
+            (
+                referrer(Some(elsewhere.clone()), Some(TYPE)),
+                listed(b"x", None),
+                Allowed::Any,
+                "it refers to sha256:",
+            ),
+            (
+                good.clone(),
+                listed(&good, None),
+                Allowed::Types(&["application/x-other"]),
+                "which is not what was asked for here",
+            ),
+            (
+                good.clone(),
+                listed(&good, Some("application/x-other")),
+                Allowed::Any,
+                "listed as `application/x-other` but its manifest says `application/x-test`",
+            ),
+        ];
+        for (bytes, listed, allowed, says) in cases {
+            let why = judge(&bytes, &digest, &listed, allowed).unwrap_err();
+            assert!(why.contains(says), "{why}");
+        }
+        // A subject digest that only differs in case is another digest.
+        let mut upper = s;
+        upper.digest = upper.digest.to_uppercase().replace("SHA256", "sha256");
+        let bytes = referrer(Some(upper), Some(TYPE));
+        assert!(judge(&bytes, &digest, &listed(&bytes, None), Allowed::Any).is_err());
+    }
+}

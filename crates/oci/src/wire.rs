@@ -492,4 +492,174 @@ mod tests {
         assert_eq!(entries[0].digest, d);
         assert!(referrer_entries(br#"{"layers":[]}"#).is_err());
     }
+
+    #[test]
+    fn token_replies_need_a_non_empty_token() {
+        assert_eq!(
+            token_reply(br#"{"token":"t","access_token":"a","expires_in":300}"#),
+            Ok(("a".to_string(), Some(300)))
+        );
+        assert_eq!(
+            token_reply(br#"{"token":"t","access_token":null}"#),
+            Ok(("t".to_string(), None))
+        );
+        // An empty `access_token` is the one taken, so there is none.
+        assert_eq!(
+            token_reply(br#"{"token":"t","access_token":""}"#),
+            Err(BadTokenReply::NoToken)
+        );
+        for (body, why) in [
+            (&b""[..], BadTokenReply::NotATokenResponse),
+            (b"<html>", BadTokenReply::NotATokenResponse),
+            (b"[]", BadTokenReply::NotATokenResponse),
+            (br#"{"token":5}"#, BadTokenReply::NotATokenResponse),
+            (
+                br#"{"token":"t","expires_in":-1}"#,
+                BadTokenReply::NotATokenResponse,
+            ),
+            (
+                br#"{"token":"t","expires_in":18446744073709551616}"#,
+                BadTokenReply::NotATokenResponse,
+            ),
+            (
+                br#"{"token":"t","expires_in":1e30}"#,
+                BadTokenReply::NotATokenResponse,
+            ),
+            (b"{}", BadTokenReply::NoToken),
+            (
+                br#"{"token":"","access_token":null}"#,
+                BadTokenReply::NoToken,
+            ),
+        ] {
+            assert_eq!(
+                token_reply(body),
+                Err(why),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // The largest lifetime a reply can state is capped, not overflowed.
+        let (_, expires_in) =
+            token_reply(br#"{"token":"t","expires_in":18446744073709551615}"#).unwrap();
+        let now = Instant::now();
+        assert_eq!(
+            token_deadline(now, expires_in),
+            now + MAX_TOKEN_LIFETIME - Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn hostile_challenges_name_no_token_service() {
+        for header in [
+            "",
+            "Bearer ",
+            "Bearer realm=",
+            r#"Bearer realm="""#,
+            "Bearer =,=,=",
+            "Bearer realm",
+            "Bearer\trealm=\"\\",
+            "Bearerrealm=\"https://x/t\"",
+        ] {
+            assert_eq!(parse_challenge(header), None, "{header:?}");
+        }
+        // The last realm given wins, as it is stored last.
+        assert_eq!(
+            parse_challenge(r#"Bearer realm="https://a/t", realm="https://b/t""#)
+                .map(|c| c.realm)
+                .as_deref(),
+            Some("https://b/t")
+        );
+        // A realm on another origin is never taken for the registry's, nor
+        // is an unreadable one or one with an opaque origin.
+        let base = "https://registry.example";
+        for realm in [
+            r#"Bearer realm="https://registry.example.evil.test/token""#,
+            r#"Bearer realm="https://registry.example:444/token""#,
+            r#"Bearer realm="data:text/plain,https://registry.example/""#,
+            r#"Bearer realm="https://registry.example"#,
+        ] {
+            assert!(
+                realm_elsewhere(&[realm.to_string()], base).is_some(),
+                "{realm}"
+            );
+        }
+        // A base that is not a URL has no origin to match.
+        assert!(
+            realm_elsewhere(&[r#"Bearer realm="https://r/t""#.to_string()], "not a url").is_some()
+        );
+    }
+
+    #[test]
+    fn schemes_prefer_a_bearer_challenge_with_a_realm() {
+        let c = |v: &[&str]| scheme_of(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(c(&[]), None);
+        assert_eq!(c(&["Negotiate", "Bearer service=x"]), None);
+        assert_eq!(c(&[r#"  BASIC realm="r""#]), Some(Scheme::Basic));
+        assert_eq!(
+            c(&[r#"Basic realm="r""#, r#"Bearer realm="https://a/t""#]),
+            Some(Scheme::Bearer(Challenge {
+                realm: "https://a/t".to_string(),
+                service: None
+            }))
+        );
+    }
+
+    #[test]
+    fn lists_and_pages_of_the_wrong_shape_are_errors() {
+        assert_eq!(
+            tag_page(br#"{"name":"a","tags":["v1","v2"]}"#).unwrap(),
+            ["v1", "v2"]
+        );
+        assert!(tag_page(br#"{"name":"a","tags":null}"#).unwrap().is_empty());
+        assert!(tag_page(br#"{"name":"a"}"#).unwrap().is_empty());
+        // serde reads a struct from an array too: `[]` is a page without
+        // tags, `[["v1"]]` one with.
+        assert!(tag_page(b"[]").unwrap().is_empty());
+        assert_eq!(tag_page(br#"[["v1"]]"#).unwrap(), ["v1"]);
+        for body in [&b""[..], br#"{"tags":"v1"}"#, br#"{"tags":[1]}"#, b"\xff"] {
+            assert!(tag_page(body).is_err(), "{}", String::from_utf8_lossy(body));
+        }
+        // Entries of the wrong type are dropped; a list that is not there
+        // or not a list is an error.
+        assert!(
+            referrer_entries(br#"{"manifests":[1,null,"x",{"size":-1}]}"#)
+                .unwrap()
+                .is_empty()
+        );
+        for body in [&b""[..], b"{}", br#"{"manifests":{}}"#, b"null"] {
+            assert!(
+                referrer_entries(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn error_bodies_of_any_shape_become_short_text() {
+        assert_eq!(error_message(b""), "");
+        assert_eq!(error_message(br#"{"errors":[]}"#), r#"{"errors":[]}"#);
+        assert_eq!(error_message(br#"{"errors":[{}]}"#), "");
+        assert_eq!(error_message(b"\xff\xfe bad"), "\u{fffd}\u{fffd} bad");
+        // Long in characters, not bytes: never cut inside one.
+        let wide = "é".repeat(400);
+        let said = error_message(wide.as_bytes());
+        assert_eq!(said.chars().count(), 301);
+        assert!(said.ends_with('…'));
+    }
+
+    #[test]
+    fn odd_link_values_give_no_next_link() {
+        assert_eq!(next_link_in([]), None);
+        assert_eq!(next_link_in(["", ",,,", "<>", "<x>; rel"]), None);
+        assert_eq!(next_link_in([r#"<a>; rel="next"#]).as_deref(), Some("a"));
+        assert_eq!(next_link_in(["<>; rel=next"]).as_deref(), Some(""));
+        assert_eq!(
+            parse_links(r#"<a>; title="x\"; rel=next", <b>; rel=next"#),
+            [
+                ("a".to_string(), vec![]),
+                ("b".to_string(), vec!["next".to_string()])
+            ]
+        );
+    }
 }
