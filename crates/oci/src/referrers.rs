@@ -293,7 +293,8 @@ pub struct FoundBundle {
     pub bytes: Vec<u8>,
 }
 
-#[cfg(all(test, feature = "net"))]
+#[cfg(test)]
+#[cfg(feature = "net")]
 mod tests {
     use super::*;
     use crate::artifact::{
