@@ -152,7 +152,7 @@ fn auth_file_paths_from(var: impl Fn(&str) -> Option<OsString>) -> Vec<PathBuf> 
 /// auth file, most specific first: `host/namespace/…` for each prefix of
 /// the repository (podman's repository-scoped entries), then the registry
 /// as [`config_keys`] spells it.
-fn auth_file_keys(registry: &str, repository: Option<&str>) -> Vec<String> {
+pub fn auth_file_keys(registry: &str, repository: Option<&str>) -> Vec<String> {
     let host = match canonical_registry(registry).as_str() {
         "docker.io" => "docker.io".to_string(),
         _ => registry.to_string(),
@@ -250,7 +250,7 @@ fn auth_file_credentials(
 /// The keys a registry may be stored under in `auths`: docker writes
 /// `https://index.docker.io/v1/` for Docker Hub and the bare host for
 /// others; some tools add a scheme.
-fn config_keys(registry: &str) -> Vec<String> {
+pub fn config_keys(registry: &str) -> Vec<String> {
     if matches!(
         registry,
         "docker.io" | "index.docker.io" | "registry-1.docker.io"
