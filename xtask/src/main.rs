@@ -164,10 +164,12 @@ fn demo() -> Result<()> {
 fn test(extra: &[String]) -> Result<()> {
     setup::run()?;
     sh(cargo().args(["fmt", "--all", "--check"]))?;
-    // The parsing halves of kiln-sign and kiln-aot build without their
-    // crypto and engine stacks, as the fuzz build takes them.
+    // The parsing halves of kiln-oci, kiln-sign and kiln-aot build without
+    // their network, crypto and engine stacks, as the fuzz build takes them.
     sh(cargo().args([
         "check",
+        "-p",
+        "kiln-oci",
         "-p",
         "kiln-sign",
         "-p",

@@ -159,6 +159,16 @@ pub struct Manifest {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// Parses an image manifest from its bytes, as fetched from a registry
+    /// or read from a layout. Reads nothing and checks no digest: callers
+    /// fetch by digest and add what the bytes were (see [`crate::wire`] for
+    /// the other documents registries send).
+    pub fn parse(bytes: &[u8]) -> Result<Manifest> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
 /// An OCI image index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,6 +184,28 @@ pub struct Index {
     /// Free-form metadata.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl Index {
+    /// Parses an image index (a referrers index, a layout's `index.json`)
+    /// from its bytes. Entries whose digest uses an algorithm kiln does not
+    /// follow still parse (see [`Descriptor::digest`]).
+    pub fn parse(bytes: &[u8]) -> Result<Index> {
+        Ok(serde_json::from_slice(bytes)?)
+    }
+}
+
+/// The `mediaType` a manifest or index names for itself, when its bytes
+/// are a JSON object with a string there; `None` for anything else (the
+/// registry client then takes it for an image manifest).
+pub fn media_type_of(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| {
+            v.get("mediaType")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
 }
 
 impl Default for Index {
@@ -842,5 +874,70 @@ mod tests {
             referrers_tag(&Digest::of(b"{}")),
             format!("sha256-{}", Digest::of(b"{}").hex())
         );
+    }
+
+    #[test]
+    fn documents_of_the_wrong_shape_do_not_parse() {
+        let sha = format!("sha256:{}", "a".repeat(64));
+        let config = format!(r#"{{"mediaType":"x","digest":"{sha}","size":2}}"#);
+        let good = format!(r#"{{"schemaVersion":2,"config":{config},"layers":[]}}"#);
+        assert_eq!(Manifest::parse(good.as_bytes()).unwrap().config.size, 2);
+        for bad in [
+            String::new(),
+            "[]".to_string(),
+            "{}".to_string(),
+            "\u{feff}{}".to_string(),
+            format!(r#"{{"schemaVersion":2,"config":{config}}}"#),
+            format!(r#"{{"schemaVersion":"2","config":{config},"layers":[]}}"#),
+            format!(r#"{{"schemaVersion":4294967296,"config":{config},"layers":[]}}"#),
+            format!(
+                r#"{{"schemaVersion":2,"config":{{"mediaType":"x","digest":"{sha}","size":18446744073709551616}},"layers":[]}}"#
+            ),
+            format!(
+                r#"{{"schemaVersion":2,"config":{config},"layers":[],"annotations":{{"a":1}}}}"#
+            ),
+        ] {
+            assert!(Manifest::parse(bad.as_bytes()).is_err(), "{bad}");
+        }
+        assert_eq!(
+            Index::parse(br#"{"schemaVersion":2}"#).unwrap().manifests,
+            []
+        );
+        for bad in [
+            &b""[..],
+            b"[]",
+            br#"{"schemaVersion":2,"manifests":[1]}"#,
+            b"{\"schemaVersion\":-2}",
+        ] {
+            assert!(
+                Index::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn a_media_type_is_a_string_in_an_object_or_nothing() {
+        assert_eq!(
+            media_type_of(br#"{"mediaType":"application/vnd.oci.image.index.v1+json"}"#).as_deref(),
+            Some(INDEX_MEDIA_TYPE)
+        );
+        for bytes in [
+            &b""[..],
+            b"not json",
+            br#"["mediaType"]"#,
+            br#"{"mediaType":5}"#,
+            br#"{"mediaType":null}"#,
+            br#"{"config":{"mediaType":"x"}}"#,
+            b"\"mediaType\"",
+        ] {
+            assert_eq!(
+                media_type_of(bytes),
+                None,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
     }
 }

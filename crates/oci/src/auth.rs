@@ -8,7 +8,7 @@
 //! write (`auths`, also keyed by repository). `login`/`logout` write Docker's
 //! file.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use base64::Engine as _;
 use kiln_core::Reporter;
 use serde_json::{Map, Value};
@@ -97,17 +97,26 @@ fn read_config() -> Result<(Option<PathBuf>, Map<String, Value>)> {
     Ok((Some(path), config))
 }
 
+/// Parses the bytes of Docker's `config.json` or a containers auth file:
+/// any JSON object. Bytes that are not JSON fail with the JSON parser's
+/// own error; JSON that is not an object fails with a message saying so.
+pub fn parse_config(bytes: &[u8]) -> Result<Map<String, Value>> {
+    match serde_json::from_slice(bytes)? {
+        Value::Object(map) => Ok(map),
+        _ => bail!("not a JSON object"),
+    }
+}
+
 /// A JSON object from a file, `None` when the file does not exist.
 fn read_json_object(path: &Path) -> Result<Option<Map<String, Value>>> {
     match std::fs::read(path) {
-        Ok(bytes) => {
-            let value: Value = serde_json::from_slice(&bytes)
-                .with_context(|| format!("`{}` is not valid JSON", path.display()))?;
-            match value {
-                Value::Object(map) => Ok(Some(map)),
-                _ => bail!("`{}` is not a JSON object", path.display()),
+        Ok(bytes) => parse_config(&bytes).map(Some).map_err(|e| {
+            if e.is::<serde_json::Error>() {
+                e.context(format!("`{}` is not valid JSON", path.display()))
+            } else {
+                anyhow!("`{}` is not a JSON object", path.display())
             }
-        }
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("failed to read `{}`", path.display())),
     }
@@ -143,7 +152,7 @@ fn auth_file_paths_from(var: impl Fn(&str) -> Option<OsString>) -> Vec<PathBuf> 
 /// auth file, most specific first: `host/namespace/…` for each prefix of
 /// the repository (podman's repository-scoped entries), then the registry
 /// as [`config_keys`] spells it.
-fn auth_file_keys(registry: &str, repository: Option<&str>) -> Vec<String> {
+pub fn auth_file_keys(registry: &str, repository: Option<&str>) -> Vec<String> {
     let host = match canonical_registry(registry).as_str() {
         "docker.io" => "docker.io".to_string(),
         _ => registry.to_string(),
@@ -157,6 +166,28 @@ fn auth_file_keys(registry: &str, repository: Option<&str>) -> Vec<String> {
     }
     keys.extend(config_keys(registry));
     keys
+}
+
+/// The credentials `config` (a Docker config file or a containers auth
+/// file, as [`parse_config`] returns it) holds under `auths` for the first
+/// of `keys` it has an entry for; `None` when it has none, or that entry
+/// holds neither an identity token nor `auth`. An `auth` that is not base64
+/// of `user:password` is an error naming `registry` and `origin` (the file
+/// it came from).
+pub fn credentials_in(
+    config: &Map<String, Value>,
+    keys: &[String],
+    registry: &str,
+    origin: &Path,
+) -> Result<Option<Credentials>> {
+    match config
+        .get("auths")
+        .and_then(Value::as_object)
+        .and_then(|a| keys.iter().find_map(|k| a.get(k)))
+    {
+        Some(entry) => entry_credentials(entry, registry, origin),
+        None => Ok(None),
+    }
 }
 
 /// The credentials an `auths` entry holds (`identitytoken`, else `auth`),
@@ -209,13 +240,7 @@ fn auth_file_credentials(
         let Some(file) = read_json_object(path)? else {
             continue;
         };
-        let entry = file
-            .get("auths")
-            .and_then(Value::as_object)
-            .and_then(|a| keys.iter().find_map(|k| a.get(k)));
-        if let Some(entry) = entry
-            && let Some(credentials) = entry_credentials(entry, registry, path)?
-        {
+        if let Some(credentials) = credentials_in(&file, keys, registry, path)? {
             return Ok(Some((credentials, path.clone())));
         }
     }
@@ -225,7 +250,7 @@ fn auth_file_credentials(
 /// The keys a registry may be stored under in `auths`: docker writes
 /// `https://index.docker.io/v1/` for Docker Hub and the bare host for
 /// others; some tools add a scheme.
-fn config_keys(registry: &str) -> Vec<String> {
+pub fn config_keys(registry: &str) -> Vec<String> {
     if matches!(
         registry,
         "docker.io" | "index.docker.io" | "registry-1.docker.io"
@@ -391,12 +416,8 @@ pub fn repository_credentials(
     {
         return Ok((c, Source::Helper(helper.to_string())));
     }
-    let entry = config
-        .get("auths")
-        .and_then(Value::as_object)
-        .and_then(|a| keys.iter().find_map(|k| a.get(k)));
-    if let (Some(entry), Some(path)) = (entry, path)
-        && let Some(credentials) = entry_credentials(entry, registry, &path)?
+    if let Some(path) = path
+        && let Some(credentials) = credentials_in(&config, &keys, registry, &path)?
     {
         return Ok((credentials, Source::ConfigFile(path)));
     }
@@ -423,8 +444,16 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>> {
             output.status
         );
     }
-    let v: Value = serde_json::from_slice(&output.stdout)
-        .with_context(|| format!("`{program} get` did not print JSON"))?;
+    helper_reply(&output.stdout).with_context(|| format!("`{program} get` did not print JSON"))
+}
+
+/// The credentials in what a credential helper's `get` printed
+/// (`{"ServerURL", "Username", "Secret"}`): an identity token when the
+/// user name is `<token>`, else a user name and password; `None` when the
+/// secret is missing or empty. Fails (with the JSON parser's error) only
+/// when `stdout` is not JSON.
+pub fn helper_reply(stdout: &[u8]) -> Result<Option<Credentials>> {
+    let v: Value = serde_json::from_slice(stdout)?;
     let username = v
         .get("Username")
         .and_then(Value::as_str)
@@ -761,5 +790,139 @@ mod tests {
             env_scope("127.0.0.2:5000", Addressed::Directly, None, &claimed),
             EnvScope::Elsewhere(why) if why.contains("`127.0.0.1:5000` already")
         ));
+    }
+
+    #[test]
+    fn config_files_that_are_not_json_objects_are_errors() {
+        assert!(
+            parse_config(br#"{"auths":{}}"#)
+                .unwrap()
+                .contains_key("auths")
+        );
+        let not_json = parse_config(b"\xff{").unwrap_err();
+        assert!(not_json.is::<serde_json::Error>(), "{not_json:#}");
+        for other in [&b"[]"[..], b"null", b"\"auths\"", b"1e999999"] {
+            let err = parse_config(other).unwrap_err();
+            assert!(
+                !err.is::<serde_json::Error>() || other == b"1e999999",
+                "{err:#}"
+            );
+        }
+        // Through the file, the messages name it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "[1]").unwrap();
+        let err = read_json_object(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("`{}` is not a JSON object", path.display())
+        );
+        std::fs::write(&path, "{").unwrap();
+        let err = read_json_object(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("`{}` is not valid JSON", path.display())
+        );
+    }
+
+    #[test]
+    fn credentials_in_a_config_tolerate_odd_shapes_and_refuse_broken_auth() {
+        let origin = Path::new("/x/config.json");
+        let keys = config_keys("r.example");
+        let found = |config: Value| {
+            let Value::Object(config) = config else {
+                panic!("an object")
+            };
+            credentials_in(&config, &keys, "r.example", origin)
+        };
+        // Nothing usable: no entry, `auths` of another type, an entry that
+        // is not an object, values of the wrong type, empty values.
+        for config in [
+            serde_json::json!({}),
+            serde_json::json!({ "auths": [] }),
+            serde_json::json!({ "auths": { "r.example": "x" } }),
+            serde_json::json!({ "auths": { "r.example": { "auth": 5, "identitytoken": [] } } }),
+            serde_json::json!({ "auths": { "r.example": { "auth": "", "identitytoken": "" } } }),
+            serde_json::json!({ "auths": { "other.example": basic("u", "p") } }),
+        ] {
+            assert_eq!(found(config.clone()).unwrap(), None, "{config}");
+        }
+        // The first key with an entry wins; an identity token before `auth`.
+        let auth = basic("u", "p:with:colons")["auth"].clone();
+        let config = serde_json::json!({ "auths": {
+            "https://r.example": { "auth": auth, "identitytoken": "idt" },
+            "r.example": basic("first", "p"),
+        } });
+        assert_eq!(
+            found(config).unwrap(),
+            Some(Credentials::Basic {
+                username: "first".into(),
+                password: "p".into()
+            })
+        );
+        let config = serde_json::json!({ "auths": { "r.example": { "auth": auth, "identitytoken": "idt" } } });
+        assert_eq!(
+            found(config).unwrap(),
+            Some(Credentials::Token("idt".into()))
+        );
+        let config = serde_json::json!({ "auths": { "r.example": { "auth": auth } } });
+        assert_eq!(
+            found(config).unwrap(),
+            Some(Credentials::Basic {
+                username: "u".into(),
+                password: "p:with:colons".into()
+            })
+        );
+        // Not base64, base64 of bytes that are not UTF-8, no `:`.
+        let invalid_utf8 = base64::engine::general_purpose::STANDARD.encode(b"\xff:\xfe");
+        let no_colon = base64::engine::general_purpose::STANDARD.encode("userpass");
+        for (auth, says) in [
+            ("%%%", "is not base64"),
+            (invalid_utf8.as_str(), "is not base64"),
+            (no_colon.as_str(), "has no `:`"),
+        ] {
+            let err = found(serde_json::json!({ "auths": { "r.example": { "auth": auth } } }))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(says) && err.contains("/x/config.json"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn helper_replies_are_read_or_refused() {
+        assert_eq!(
+            helper_reply(br#"{"ServerURL":"r","Username":"u","Secret":"s"}"#).unwrap(),
+            Some(Credentials::Basic {
+                username: "u".into(),
+                password: "s".into()
+            })
+        );
+        assert_eq!(
+            helper_reply(br#"{"Username":"<token>","Secret":"t"}"#).unwrap(),
+            Some(Credentials::Token("t".into()))
+        );
+        // An empty or missing secret, or one of the wrong type: nothing.
+        for reply in [
+            &br#"{"Username":"u","Secret":""}"#[..],
+            br#"{"Username":"u"}"#,
+            br#"{"Username":"u","Secret":7}"#,
+            b"[]",
+            b"null",
+        ] {
+            assert_eq!(helper_reply(reply).unwrap(), None);
+        }
+        // A user name of the wrong type is an empty one.
+        assert_eq!(
+            helper_reply(br#"{"Username":{},"Secret":"s"}"#).unwrap(),
+            Some(Credentials::Basic {
+                username: String::new(),
+                password: "s".into()
+            })
+        );
+        assert!(helper_reply(b"").is_err());
+        assert!(helper_reply(b"credentials not found").is_err());
     }
 }

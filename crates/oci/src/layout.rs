@@ -134,7 +134,7 @@ impl Layout {
         let path = self.dir.join("index.json");
         let bytes =
             std::fs::read(&path).with_context(|| format!("failed to read `{}`", path.display()))?;
-        serde_json::from_slice(&bytes)
+        Index::parse(&bytes)
             .with_context(|| format!("`{}` is not an OCI image index", path.display()))
     }
 

@@ -12,13 +12,16 @@
 //! goes through [`Store::verified_referrers`], which trusts nothing from the
 //! list but the digests to look at.
 
-use crate::artifact::{
-    ANNOTATION_BUNDLE_PREDICATE_TYPE, Descriptor, MANIFEST_MEDIA_TYPE, Manifest,
-    SIGSTORE_BUNDLE_MEDIA_TYPE, digest_algorithm,
-};
+#[cfg(feature = "net")]
+use crate::artifact::{ANNOTATION_BUNDLE_PREDICATE_TYPE, SIGSTORE_BUNDLE_MEDIA_TYPE};
+use crate::artifact::{Descriptor, MANIFEST_MEDIA_TYPE, Manifest, digest_algorithm};
+#[cfg(feature = "net")]
 use crate::store::Store;
+#[cfg(feature = "net")]
 use anyhow::Result;
-use kiln_core::{Digest, Reporter};
+use kiln_core::Digest;
+#[cfg(feature = "net")]
+use kiln_core::Reporter;
 use std::collections::BTreeMap;
 
 /// A referrer whose manifest kiln fetched by digest and checked: its
@@ -81,6 +84,68 @@ pub fn artifact_type_of(manifest: &Manifest) -> &str {
         .unwrap_or(&manifest.config.media_type)
 }
 
+/// The digest kiln follows a listed referrer by: its sha256 digest, or
+/// why it cannot be followed.
+fn listed_digest(listed: &Descriptor) -> Result<Digest, String> {
+    listed
+        .sha256()
+        .map_err(|_| match digest_algorithm(&listed.digest) {
+            Some(algorithm) => {
+                format!("its digest is `{algorithm}`, and kiln follows sha256 digests only")
+            }
+            None => "its digest is malformed".to_string(),
+        })
+}
+
+/// Checks one referrer of `subject` from the bytes of its manifest: what
+/// [`Store::verified_referrers`] does with each manifest it fetched for an
+/// entry `listed` in a referrers list. `manifest` must be what was fetched
+/// by `listed`'s digest (the store checks content against its digest; this
+/// does not hash it again).
+///
+/// Kept only when `listed` has a sha256 digest, the bytes are an image
+/// manifest whose `subject` is `subject`, whose own artifact type (its
+/// `artifactType`, else its config's media type) is in `allowed`, and
+/// whose type agrees with what the list claims. Otherwise the reason it is
+/// skipped, as the warning says it after "skipped the referrer … listed for
+/// …: ".
+pub fn judge(
+    manifest: &[u8],
+    subject: &Digest,
+    listed: &Descriptor,
+    allowed: Allowed<'_>,
+) -> Result<VerifiedReferrer, String> {
+    let digest = listed_digest(listed)?;
+    let size = manifest.len() as u64;
+    let manifest =
+        Manifest::parse(manifest).map_err(|_| "it is not an OCI image manifest".to_string())?;
+    match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
+        Some(s) if s == subject.to_string() => {}
+        Some(other) => return Err(format!("it refers to {other}, not to {subject}")),
+        None => return Err("it has no subject".to_string()),
+    }
+    let artifact_type = artifact_type_of(&manifest).to_string();
+    if !allowed.allows(&artifact_type) {
+        return Err(format!(
+            "it is `{artifact_type}`, which is not what was asked for here"
+        ));
+    }
+    if let Some(t) = listed.artifact_type.as_deref()
+        && t != artifact_type
+    {
+        return Err(format!(
+            "it is listed as `{t}` but its manifest says `{artifact_type}`"
+        ));
+    }
+    Ok(VerifiedReferrer {
+        digest,
+        size,
+        artifact_type,
+        manifest,
+    })
+}
+
+#[cfg(feature = "net")]
 impl Store {
     /// The referrers of `subject` whose artifact type is in `allowed`, each
     /// fetched by digest and kept only when its manifest's `subject` is
@@ -113,15 +178,10 @@ impl Store {
             };
             // The list parsed: an entry with a digest kiln cannot follow
             // is skipped, never a reason to drop the others.
-            let digest = match listed.sha256() {
+            let digest = match listed_digest(&listed) {
                 Ok(digest) => digest,
-                Err(_) => {
-                    skip(match digest_algorithm(&listed.digest) {
-                        Some(algorithm) => format!(
-                            "its digest is `{algorithm}`, and kiln follows sha256 digests only"
-                        ),
-                        None => "its digest is malformed".to_string(),
-                    });
+                Err(why) => {
+                    skip(why);
                     continue;
                 }
             };
@@ -139,45 +199,10 @@ impl Store {
                     continue;
                 }
             };
-            let manifest: Manifest = match serde_json::from_slice(&bytes) {
-                Ok(m) => m,
-                Err(_) => {
-                    skip("it is not an OCI image manifest".to_string());
-                    continue;
-                }
-            };
-            match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
-                Some(s) if s == subject.to_string() => {}
-                Some(other) => {
-                    skip(format!("it refers to {other}, not to {subject}"));
-                    continue;
-                }
-                None => {
-                    skip("it has no subject".to_string());
-                    continue;
-                }
+            match judge(&bytes, subject, &listed, allowed) {
+                Ok(referrer) => kept.push(referrer),
+                Err(why) => skip(why),
             }
-            let artifact_type = artifact_type_of(&manifest).to_string();
-            if !allowed.allows(&artifact_type) {
-                skip(format!(
-                    "it is `{artifact_type}`, which is not what was asked for here"
-                ));
-                continue;
-            }
-            if let Some(t) = listed.artifact_type.as_deref()
-                && t != artifact_type
-            {
-                skip(format!(
-                    "it is listed as `{t}` but its manifest says `{artifact_type}`"
-                ));
-                continue;
-            }
-            kept.push(VerifiedReferrer {
-                digest,
-                size: bytes.len() as u64,
-                artifact_type,
-                manifest,
-            });
         }
         Ok(kept)
     }
@@ -269,6 +294,7 @@ pub struct FoundBundle {
 }
 
 #[cfg(test)]
+#[cfg(feature = "net")]
 mod tests {
     use super::*;
     use crate::artifact::{
@@ -382,5 +408,131 @@ mod tests {
             said.contains(&signature.descriptor.digest) && said.contains("over the limit"),
             "{said}"
         );
+    }
+}
+
+/// [`judge`] alone: it needs no store, so these run without the `net`
+/// feature too.
+#[cfg(test)]
+mod judge_tests {
+    use super::*;
+    use crate::artifact::{EMPTY_MEDIA_TYPE, to_bytes};
+
+    const TYPE: &str = "application/x-test";
+
+    fn subject() -> Descriptor {
+        Descriptor::of(MANIFEST_MEDIA_TYPE, b"the subject")
+    }
+
+    fn referrer(subject: Option<Descriptor>, artifact_type: Option<&str>) -> Vec<u8> {
+        to_bytes(&Manifest {
+            schema_version: 2,
+            media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
+            artifact_type: artifact_type.map(str::to_string),
+            config: Descriptor::of(EMPTY_MEDIA_TYPE, b"{}"),
+            layers: Vec::new(),
+            subject,
+            annotations: BTreeMap::new(),
+        })
+        .unwrap()
+    }
+
+    fn listed(bytes: &[u8], artifact_type: Option<&str>) -> Descriptor {
+        Descriptor {
+            artifact_type: artifact_type.map(str::to_string),
+            ..Descriptor::of(MANIFEST_MEDIA_TYPE, bytes)
+        }
+    }
+
+    #[test]
+    fn a_referrer_of_the_subject_and_an_allowed_type_is_kept() {
+        let s = subject();
+        let digest = s.sha256().unwrap();
+        let bytes = referrer(Some(s), Some(TYPE));
+        let kept = judge(
+            &bytes,
+            &digest,
+            &listed(&bytes, Some(TYPE)),
+            Allowed::Types(&[TYPE]),
+        )
+        .unwrap();
+        assert_eq!(kept.digest, Digest::of(&bytes));
+        assert_eq!(kept.size, bytes.len() as u64);
+        assert_eq!(kept.artifact_type, TYPE);
+        assert_eq!(kept.descriptor(), listed(&bytes, Some(TYPE)));
+        // Unlisted type: the manifest's config media type is its type.
+        let bytes = referrer(Some(subject()), None);
+        let kept = judge(&bytes, &digest, &listed(&bytes, None), Allowed::Any).unwrap();
+        assert_eq!(kept.artifact_type, EMPTY_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn referrers_that_do_not_check_out_say_why() {
+        let s = subject();
+        let digest = s.sha256().unwrap();
+        let elsewhere = Descriptor::of(MANIFEST_MEDIA_TYPE, b"another");
+        let good = referrer(Some(s.clone()), Some(TYPE));
+        let sha512 = Descriptor {
+            digest: format!("sha512:{}", "c".repeat(128)),
+            ..listed(&good, Some(TYPE))
+        };
+        let malformed = Descriptor {
+            digest: "sha256:../../etc".to_string(),
+            ..listed(&good, Some(TYPE))
+        };
+        let cases: Vec<(Vec<u8>, Descriptor, Allowed<'_>, &str)> = vec![
+            (
+                good.clone(),
+                sha512,
+                Allowed::Any,
+                "`sha512`, and kiln follows sha256",
+            ),
+            (good.clone(), malformed, Allowed::Any, "malformed"),
+            (
+                b"\xff not json".to_vec(),
+                listed(b"x", None),
+                Allowed::Any,
+                "not an OCI image manifest",
+            ),
+            (
+                b"{}".to_vec(),
+                listed(b"{}", None),
+                Allowed::Any,
+                "not an OCI image manifest",
+            ),
+            (
+                referrer(None, Some(TYPE)),
+                listed(b"x", None),
+                Allowed::Any,
+                "it has no subject",
+            ),
+            (
+                referrer(Some(elsewhere.clone()), Some(TYPE)),
+                listed(b"x", None),
+                Allowed::Any,
+                "it refers to sha256:",
+            ),
+            (
+                good.clone(),
+                listed(&good, None),
+                Allowed::Types(&["application/x-other"]),
+                "which is not what was asked for here",
+            ),
+            (
+                good.clone(),
+                listed(&good, Some("application/x-other")),
+                Allowed::Any,
+                "listed as `application/x-other` but its manifest says `application/x-test`",
+            ),
+        ];
+        for (bytes, listed, allowed, says) in cases {
+            let why = judge(&bytes, &digest, &listed, allowed).unwrap_err();
+            assert!(why.contains(says), "{why}");
+        }
+        // A subject digest that only differs in case is another digest.
+        let mut upper = s;
+        upper.digest = upper.digest.to_uppercase().replace("SHA256", "sha256");
+        let bytes = referrer(Some(upper), Some(TYPE));
+        assert!(judge(&bytes, &digest, &listed(&bytes, None), Allowed::Any).is_err());
     }
 }

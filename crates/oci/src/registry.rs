@@ -9,10 +9,13 @@
 pub(crate) mod http;
 mod tls;
 
-use crate::artifact::{BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, referrers_tag};
+use crate::artifact::{
+    BlobData, Descriptor, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, media_type_of, referrers_tag,
+};
 use crate::auth::Credentials;
 use crate::layout::verify;
-use crate::token::{Tokens, probe, realm_elsewhere};
+use crate::token::{Tokens, probe};
+use crate::wire::{self, realm_elsewhere};
 use anyhow::{Context, Result, anyhow, bail};
 use http::{Clients, Failure, Request, Retries};
 use kiln_core::{Digest, Reporter};
@@ -763,10 +766,7 @@ impl Registry {
                     "a `Docker-Content-Digest` of {said} for the manifest of `{name}`, whose digest is {actual}; refusing it"
                 )));
             }
-            let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("mediaType").and_then(|m| m.as_str()).map(str::to_string))
-                .unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string());
+            let media_type = media_type_of(&bytes).unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string());
             Ok(Some((bytes, media_type, actual)))
         })
     }
@@ -835,11 +835,6 @@ impl Registry {
 
     /// Every tag of the repository, sorted.
     pub fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        #[derive(serde::Deserialize)]
-        struct Page {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
         let mut first = self.url(repository, &["tags", "list"])?;
         first.set_query(Some("n=1000"));
         let mut tags = self
@@ -855,14 +850,12 @@ impl Registry {
                     missing_ok: false,
                 },
                 |body| {
-                    serde_json::from_slice::<Page>(body)
-                        .map(|p| p.tags.unwrap_or_default())
-                        .map_err(|e| {
-                            anyhow!(
-                                "the registry `{}` sent a tag list that does not parse: {e}",
-                                self.registry
-                            )
-                        })
+                    wire::tag_page(body).map_err(|e| {
+                        anyhow!(
+                            "the registry `{}` sent a tag list that does not parse: {e}",
+                            self.registry
+                        )
+                    })
                 },
                 |tag: &String| tag.clone(),
             )?
@@ -887,7 +880,7 @@ impl Registry {
                 missing_ok: true,
             },
             |body| {
-                index_entries(body).with_context(|| {
+                wire::referrer_entries(body).with_context(|| {
                     format!(
                         "the registry `{}` sent a referrers list that is not an OCI image index",
                         self.registry
@@ -903,7 +896,7 @@ impl Registry {
         let tag = referrers_tag(subject);
         match self.get_manifest(repository, Some(&tag), None)? {
             None => Ok(Vec::new()),
-            Some((bytes, _, digest)) => index_entries(&bytes).with_context(|| {
+            Some((bytes, _, digest)) => wire::referrer_entries(&bytes).with_context(|| {
                 format!("the referrers index `{tag}` ({digest}) is not an OCI image index")
             }),
         }
@@ -1005,22 +998,6 @@ struct List {
     accept: Option<&'static str>,
     max: usize,
     missing_ok: bool,
-}
-
-/// The entries of an OCI image index (a referrers list). Entries that are
-/// not descriptors are left out rather than failing the whole list; the
-/// rest are checked by whoever follows them ([`crate::referrers`]).
-fn index_entries(body: &[u8]) -> Result<Vec<Descriptor>> {
-    #[derive(serde::Deserialize)]
-    struct Index {
-        manifests: Vec<serde_json::Value>,
-    }
-    let index: Index = serde_json::from_slice(body)?;
-    Ok(index
-        .manifests
-        .into_iter()
-        .filter_map(|m| serde_json::from_value(m).ok())
-        .collect())
 }
 
 /// ` (after N attempts)` when there were several.
@@ -1334,18 +1311,6 @@ mod tests {
             format!("{err:#}").contains("more than 100000 tags"),
             "{err:#}"
         );
-    }
-
-    #[test]
-    fn referrer_lists_keep_the_entries_that_are_descriptors() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        let body = format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"m","digest":"{d}","size":3}},{{"digest":1}},{{"mediaType":"m","digest":"sha512:x","size":1,"artifactType":"t"}}]}}"#
-        );
-        let entries = index_entries(body.as_bytes()).unwrap();
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0].digest, d);
-        assert!(index_entries(br#"{"layers":[]}"#).is_err());
     }
 
     #[test]

@@ -90,7 +90,7 @@ impl Store {
         let tag = signature_tag(subject);
         match self.manifest(Some(&tag), None)? {
             Some((bytes, _, digest)) => {
-                let manifest = serde_json::from_slice(&bytes).with_context(|| {
+                let manifest = Manifest::parse(&bytes).with_context(|| {
                     format!("the signature manifest `{tag}` is not an OCI image manifest")
                 })?;
                 Ok(Some((manifest, digest)))

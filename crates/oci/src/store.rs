@@ -285,7 +285,7 @@ impl Store {
     fn referrers_index(&self, subject: &Digest) -> Result<Index> {
         let tag = referrers_tag(subject);
         match self.manifest(Some(&tag), None)? {
-            Some((bytes, _, digest)) => serde_json::from_slice::<Index>(&bytes).with_context(|| {
+            Some((bytes, _, digest)) => Index::parse(&bytes).with_context(|| {
                 format!(
                     "the referrers index `{tag}` ({digest}) is not an OCI image index; kiln will not replace it and lose what it lists: fix or delete that tag"
                 )
@@ -466,7 +466,7 @@ impl Store {
                 target,
             });
         }
-        let m: Manifest = serde_json::from_slice(&package.manifest)?;
+        let m = Manifest::parse(&package.manifest)?;
         Ok(Pushed {
             reference: format!("{reference}@{}", package.descriptor.digest),
             digest: package.digest(),
@@ -548,7 +548,7 @@ impl Store {
         if media_type == INDEX_MEDIA_TYPE {
             bail!("`{reference}` is an image index, not a Wasm artifact");
         }
-        let manifest: Manifest = serde_json::from_slice(&bytes)
+        let manifest = Manifest::parse(&bytes)
             .with_context(|| format!("`{reference}` is not an OCI image manifest"))?;
         let layer = wasm_layer(reference, &manifest)?.clone();
         layer.sha256()?;

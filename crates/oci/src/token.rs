@@ -14,105 +14,15 @@
 
 use crate::auth::Credentials;
 use crate::registry::http::{self, Clients, Failure, Request};
+use crate::wire::{self, BadTokenReply, Challenge, Scheme, scheme_of, token_deadline};
 use anyhow::anyhow;
 use base64::Engine as _;
 use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use url::Url;
-
-/// A registry's bearer challenge: where its token service is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Challenge {
-    /// The token service's URL.
-    pub realm: String,
-    /// The service name the token is for.
-    pub service: Option<String>,
-}
-
-/// Parses a `WWW-Authenticate` value; `None` unless it is a Bearer
-/// challenge with a realm.
-pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
-    let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let mut params = HashMap::new();
-    let mut rest = rest.trim_start();
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once('=')?;
-        let key = key
-            .trim()
-            .trim_start_matches(',')
-            .trim()
-            .to_ascii_lowercase();
-        let after = after.trim_start();
-        let (value, remaining) = if let Some(quoted) = after.strip_prefix('"') {
-            // A quoted string; `\"` escapes a quote inside it. An
-            // unterminated one makes the whole challenge unreadable.
-            let (value, remaining) = http::quoted_string(quoted);
-            (value, remaining?)
-        } else {
-            let end = after.find(',').unwrap_or(after.len());
-            (after[..end].trim().to_string(), &after[end..])
-        };
-        params.insert(key, value);
-        rest = remaining.trim_start().trim_start_matches(',').trim_start();
-    }
-    Some(Challenge {
-        realm: params.remove("realm").filter(|r| !r.is_empty())?,
-        service: params.remove("service"),
-    })
-}
-
-/// The token service among `challenges` (a registry's `WWW-Authenticate`
-/// values) that is not at the origin (scheme, host and port) of `base`,
-/// if any: where credentials meant for the registry alone must not go.
-/// A value that mentions Bearer but cannot be read counts as elsewhere:
-/// where it points cannot be checked.
-pub(crate) fn realm_elsewhere(challenges: &[String], base: &str) -> Option<String> {
-    let origin = url::Url::parse(base).ok().map(|u| u.origin());
-    challenges.iter().find_map(|header| {
-        if !header.to_ascii_lowercase().contains("bearer") {
-            return None;
-        }
-        match parse_challenge(header) {
-            Some(c) => {
-                let realm = url::Url::parse(&c.realm).ok().map(|u| u.origin());
-                let same =
-                    matches!((&realm, &origin), (Some(r), Some(o)) if r == o && r.is_tuple());
-                (!same).then_some(c.realm)
-            }
-            None => Some(header.clone()),
-        }
-    })
-}
-
-/// Longest an access token is used, whatever its service says: a bound
-/// on a value from the network, far above the minutes services grant.
-const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// Until when an access token fetched at `now` is used: for `expires_in`
-/// seconds (Docker's token specification: 60 when not told), at most
-/// [`MAX_TOKEN_LIFETIME`], renewed 10 seconds early so no request goes
-/// out with a token about to lapse.
-fn token_deadline(now: Instant, expires_in: Option<u64>) -> Instant {
-    let lifetime = Duration::from_secs(expires_in.unwrap_or(60))
-        .min(MAX_TOKEN_LIFETIME)
-        .saturating_sub(Duration::from_secs(10));
-    now.checked_add(lifetime).unwrap_or(now)
-}
-
-/// The token service's answer.
-#[derive(serde::Deserialize)]
-struct TokenResponse {
-    access_token: Option<String>,
-    token: Option<String>,
-    expires_in: Option<u64>,
-}
 
 /// Asks the registry at `base` (`scheme://host[:port]/`) for its
 /// challenge with `GET /v2/`: the status and every `WWW-Authenticate`
@@ -130,29 +40,6 @@ pub(crate) async fn probe(
         return Err(http::failure(response).await);
     }
     Ok((status, http::www_authenticate(response.headers())))
-}
-
-/// What a registry asks of its clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Scheme {
-    /// Nothing.
-    Open,
-    /// Basic credentials with every request.
-    Basic,
-    /// Bearer tokens from this token service.
-    Bearer(Challenge),
-}
-
-/// The scheme `challenges` (`WWW-Authenticate` values) ask for: Bearer
-/// when one names a token service, else Basic when one asks for it.
-fn scheme_of(challenges: &[String]) -> Option<Scheme> {
-    if let Some(c) = challenges.iter().find_map(|h| parse_challenge(h)) {
-        return Some(Scheme::Bearer(c));
-    }
-    challenges
-        .iter()
-        .any(|h| h.trim_start().to_ascii_lowercase().starts_with("basic"))
-        .then_some(Scheme::Basic)
 }
 
 /// The credentials of one registry and the tokens they were exchanged
@@ -363,7 +250,7 @@ impl Tokens {
                 let body = http::read_document(response, "token service's answer")
                     .await
                     .unwrap_or_default();
-                let detail = self.redact(&http::error_message(&body));
+                let detail = self.redact(&wire::error_message(&body));
                 let detail = if detail.is_empty() {
                     String::new()
                 } else {
@@ -403,25 +290,21 @@ impl Tokens {
             &format!("reply of the token service `{}`", challenge.realm),
         )
         .await?;
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
-            Failure::Fatal(anyhow!(
-                "the token service `{}` of `{}` answered with something that is not a token response",
-                challenge.realm,
-                self.registry
-            ))
-        })?;
-        let token = parsed
-            .access_token
-            .or(parsed.token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                Failure::Fatal(anyhow!(
+        let (token, expires_in) = wire::token_reply(&body).map_err(|e| {
+            Failure::Fatal(match e {
+                BadTokenReply::NotATokenResponse => anyhow!(
+                    "the token service `{}` of `{}` answered with something that is not a token response",
+                    challenge.realm,
+                    self.registry
+                ),
+                BadTokenReply::NoToken => anyhow!(
                     "the token service `{}` of `{}` answered without an access token",
                     challenge.realm,
                     self.registry
-                ))
-            })?;
-        Ok((token, token_deadline(Instant::now(), parsed.expires_in)))
+                ),
+            })
+        })?;
+        Ok((token, token_deadline(Instant::now(), expires_in)))
     }
 
     /// `text` with the secret blanked out, should a server echo it back.
@@ -464,39 +347,6 @@ fn sensitive(value: &str) -> Result<HeaderValue, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bearer_challenges_are_parsed_and_others_are_not() {
-        let c = parse_challenge(
-            r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:a/b:pull,push""#,
-        )
-        .unwrap();
-        assert_eq!(c.realm, "https://auth.example.com/token");
-        assert_eq!(c.service.as_deref(), Some("registry.example.com"));
-        // Spaces after commas, upper-case keys, unquoted values, escapes.
-        let c = parse_challenge(r#"bearer Realm="https://a/t\"x", service=svc"#).unwrap();
-        assert_eq!(c.realm, "https://a/t\"x");
-        assert_eq!(c.service.as_deref(), Some("svc"));
-        assert_eq!(parse_challenge(r#"Basic realm="kiln-test""#), None);
-        assert_eq!(parse_challenge(r#"Bearer service="x""#), None);
-        assert_eq!(parse_challenge(r#"Bearer realm="unterminated"#), None);
-        assert_eq!(parse_challenge("Bearer"), None);
-    }
-
-    #[test]
-    fn token_lifetimes_are_capped_and_never_overflow() {
-        let now = Instant::now();
-        assert_eq!(
-            token_deadline(now, Some(u64::MAX)),
-            now + MAX_TOKEN_LIFETIME - Duration::from_secs(10)
-        );
-        assert_eq!(token_deadline(now, None), now + Duration::from_secs(50));
-        assert_eq!(
-            token_deadline(now, Some(300)),
-            now + Duration::from_secs(290)
-        );
-        assert_eq!(token_deadline(now, Some(5)), now);
-    }
 
     /// Serves `/v2/` with a Bearer challenge naming its own `/token`, and
     /// `/token` with `token_reply`, one request per connection.
@@ -594,49 +444,5 @@ mod tests {
             matches!(&err, Failure::TooLarge { limit, .. } if *limit == http::DOCUMENT_LIMIT),
             "{err:?}"
         );
-    }
-
-    #[test]
-    fn token_services_elsewhere_than_the_registry_are_found() {
-        let base = "http://127.0.0.1:5000";
-        let bearer = |realm: &str| vec![format!(r#"Bearer realm="{realm}",service="s""#)];
-        assert_eq!(
-            realm_elsewhere(&bearer("http://127.0.0.1:5000/token"), base),
-            None
-        );
-        assert_eq!(
-            realm_elsewhere(&bearer("HTTP://127.0.0.1:5000/t?x=1"), base),
-            None
-        );
-        assert_eq!(
-            realm_elsewhere(&bearer("http://127.0.0.1:5001/token"), base).as_deref(),
-            Some("http://127.0.0.1:5001/token")
-        );
-        assert!(realm_elsewhere(&bearer("http://127.0.0.2:5000/token"), base).is_some());
-        assert!(realm_elsewhere(&bearer("https://127.0.0.1:5000/token"), base).is_some());
-        assert!(realm_elsewhere(&bearer("/token"), base).is_some());
-        // Default ports are the same origin; an https registry's realm on
-        // plain http is not.
-        let tls = "https://registry.example.com";
-        assert_eq!(
-            realm_elsewhere(&bearer("https://Registry.Example.com:443/token"), tls),
-            None
-        );
-        assert!(realm_elsewhere(&bearer("http://registry.example.com/token"), tls).is_some());
-        assert!(realm_elsewhere(&bearer("https://auth.example.com/token"), tls).is_some());
-        // Basic goes to the registry itself; an unreadable Bearer challenge
-        // counts as elsewhere.
-        assert_eq!(
-            realm_elsewhere(&[r#"Basic realm="r""#.to_string()], base),
-            None
-        );
-        assert!(
-            realm_elsewhere(
-                &[r#"Basic realm="r", Bearer realm="http://x/t""#.to_string()],
-                base
-            )
-            .is_some()
-        );
-        assert_eq!(realm_elsewhere(&[], base), None);
     }
 }

@@ -5,6 +5,7 @@
 //! within a limit, and retries wait a capped backoff or the server's
 //! `Retry-After`.
 
+use crate::wire::{self, error_message, parse_retry_after};
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
 use reqwest::{Method, StatusCode};
 use std::time::{Duration, SystemTime};
@@ -172,18 +173,6 @@ impl Retries {
             }
         }
     }
-}
-
-/// Parses a `Retry-After` value: seconds, or an HTTP date (how long from
-/// `now`, nothing when it has passed).
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Too many digits for a u64 is "very long".
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// A reqwest client with kiln's settings: the TLS configuration given, a
@@ -415,41 +404,6 @@ pub(crate) async fn failure(response: reqwest::Response) -> Failure {
     }
 }
 
-/// What an error body says, shortened: the distribution spec's
-/// `{"errors": [{"code", "message"}]}` as `CODE: message`, else its text.
-pub(crate) fn error_message(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Envelope {
-        errors: Vec<Entry>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        #[serde(default)]
-        code: String,
-        #[serde(default)]
-        message: String,
-    }
-    let text = match serde_json::from_slice::<Envelope>(body) {
-        Ok(e) if !e.errors.is_empty() => e
-            .errors
-            .iter()
-            .map(|e| match (e.code.is_empty(), e.message.is_empty()) {
-                (false, false) => format!("{}: {}", e.code, e.message),
-                (false, true) => e.code.clone(),
-                _ => e.message.clone(),
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => String::from_utf8_lossy(body).trim().to_string(),
-    };
-    const MAX: usize = 300;
-    if text.chars().count() > MAX {
-        format!("{}…", text.chars().take(MAX).collect::<String>())
-    } else {
-        text
-    }
-}
-
 /// Every `WWW-Authenticate` value of an answer.
 pub(crate) fn www_authenticate(headers: &HeaderMap) -> Vec<String> {
     headers
@@ -471,82 +425,15 @@ pub(crate) fn content_digest(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The target of the `rel="next"` link among an answer's `Link` headers
-/// (RFC 8288), as written: relative or absolute.
+/// (RFC 8288), as written: relative or absolute (see
+/// [`wire::next_link_in`]).
 pub(crate) fn next_link(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(parse_links)
-        .find(|(_, rels)| rels.iter().any(|r| r.eq_ignore_ascii_case("next")))
-        .map(|(target, _)| target)
-}
-
-/// An HTTP quoted string whose opening `"` was just read (`\\` escapes the
-/// character after it): its value, and what follows the closing `"`, or
-/// `None` when there is none.
-pub(crate) fn quoted_string(quoted: &str) -> (String, Option<&str>) {
-    let mut value = String::new();
-    let mut chars = quoted.char_indices();
-    while let Some((i, c)) = chars.next() {
-        match c {
-            '\\' => {
-                if let Some((_, next)) = chars.next() {
-                    value.push(next);
-                }
-            }
-            '"' => return (value, Some(&quoted[i + 1..])),
-            c => value.push(c),
-        }
-    }
-    (value, None)
-}
-
-/// The links of one `Link` value: each `<target>` with its `rel` values.
-fn parse_links(value: &str) -> Vec<(String, Vec<String>)> {
-    let mut links = Vec::new();
-    let mut rest = value;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
-        let Some(after) = rest.strip_prefix('<') else {
-            return links;
-        };
-        let Some((target, after)) = after.split_once('>') else {
-            return links;
-        };
-        rest = after;
-        let mut rels = Vec::new();
-        // Parameters: `; name=value` or `; name="quoted, value"`, up to
-        // the comma that starts the next link.
-        loop {
-            rest = rest.trim_start();
-            let Some(after) = rest.strip_prefix(';') else {
-                break;
-            };
-            let after = after.trim_start();
-            let name_end = after.find(['=', ';', ',']).unwrap_or(after.len());
-            let name = after[..name_end].trim().to_ascii_lowercase();
-            rest = &after[name_end..];
-            let mut value = String::new();
-            if let Some(after) = rest.strip_prefix('=') {
-                let after = after.trim_start();
-                if let Some(quoted) = after.strip_prefix('"') {
-                    let (unquoted, after) = quoted_string(quoted);
-                    value = unquoted;
-                    // An unterminated string runs to the end of the value.
-                    rest = after.unwrap_or("");
-                } else {
-                    let end = after.find([';', ',']).unwrap_or(after.len());
-                    value = after[..end].trim().to_string();
-                    rest = &after[end..];
-                }
-            }
-            if name == "rel" {
-                rels.extend(value.split_whitespace().map(str::to_string));
-            }
-        }
-        links.push((target.trim().to_string(), rels));
-    }
+    wire::next_link_in(
+        headers
+            .get_all(reqwest::header::LINK)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    )
 }
 
 #[cfg(test)]
@@ -570,39 +457,6 @@ mod tests {
         assert_eq!(backoff(33), ms(8000));
         assert_eq!(backoff(u32::MAX), ms(8000));
         assert_eq!(backoff(0), ms(250));
-    }
-
-    #[test]
-    fn retry_after_is_seconds_or_an_http_date() {
-        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        let s = Duration::from_secs;
-        assert_eq!(parse_retry_after("120", now), Some(s(120)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(s(0)));
-        assert_eq!(
-            parse_retry_after("99999999999999999999999", now),
-            Some(s(u64::MAX))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
-            Some(s(30))
-        );
-        // RFC 850 and asctime forms, as HTTP allows.
-        assert_eq!(
-            parse_retry_after("Sunday, 06-Nov-94 08:49:47 GMT", now),
-            Some(s(10))
-        );
-        assert_eq!(
-            parse_retry_after("Sun Nov  6 08:49:39 1994", now),
-            Some(s(2))
-        );
-        // A date that has passed: no wait.
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
-            Some(s(0))
-        );
-        for bad in ["", "-1", "1.5", "soon", "12 s"] {
-            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
-        }
     }
 
     #[test]
@@ -665,42 +519,7 @@ mod tests {
     }
 
     #[test]
-    fn quoted_strings_unescape_and_say_where_they_end() {
-        assert_eq!(
-            quoted_string(r#"a\"b\\c", next"#),
-            ("a\"b\\c".to_string(), Some(", next"))
-        );
-        assert_eq!(quoted_string(r#"""#), (String::new(), Some("")));
-        assert_eq!(quoted_string("open"), ("open".to_string(), None));
-    }
-
-    fn links(value: &str) -> Option<String> {
-        let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::LINK, value.parse().unwrap());
-        next_link(&headers)
-    }
-
-    #[test]
-    fn next_links_are_found_among_others() {
-        assert_eq!(
-            links(r#"</v2/a/tags/list?last=b&n=2>; rel="next""#).as_deref(),
-            Some("/v2/a/tags/list?last=b&n=2")
-        );
-        assert_eq!(
-            links("<https://r.example/v2/a/tags/list?n=1&last=x>;rel=next").as_deref(),
-            Some("https://r.example/v2/a/tags/list?n=1&last=x")
-        );
-        // Several links and relations, quoted commas and semicolons.
-        assert_eq!(
-            links(r#"</first>; rel="prev"; title="a, b; c", </second?a=1,2>; rel="last NEXT""#)
-                .as_deref(),
-            Some("/second?a=1,2")
-        );
-        assert_eq!(links(r#"</p>; rel="prev""#), None);
-        assert_eq!(links(r#"</p>"#), None);
-        assert_eq!(links("garbage"), None);
-        assert_eq!(links(r#"<unterminated; rel="next""#), None);
-        // Several header lines.
+    fn the_next_link_is_found_across_link_header_lines() {
         let mut headers = HeaderMap::new();
         headers.append(
             reqwest::header::LINK,
@@ -711,19 +530,6 @@ mod tests {
             r#"</b>; rel="next""#.parse().unwrap(),
         );
         assert_eq!(next_link(&headers).as_deref(), Some("/b"));
-    }
-
-    #[test]
-    fn error_bodies_are_read_as_the_spec_writes_them_and_shortened() {
-        assert_eq!(
-            error_message(
-                br#"{"errors":[{"code":"DENIED","message":"no","detail":{}},{"code":"X"}]}"#
-            ),
-            "DENIED: no; X"
-        );
-        assert_eq!(error_message(b"  plain text \n"), "plain text");
-        let long = "x".repeat(1000);
-        assert_eq!(error_message(long.as_bytes()).chars().count(), 301);
     }
 
     /// Accepts one connection on a loopback port, reads the request's
