@@ -18,7 +18,10 @@ pub fn aot(data: &[u8]) {
             if let Ok(descriptor) = kiln_aot::Descriptor::parse(bytes) {
                 let json = serde_json::to_vec(&descriptor).unwrap();
                 let again = kiln_aot::Descriptor::parse(&json).unwrap();
-                assert_eq!(descriptor, again, "a descriptor changes through a round trip");
+                assert_eq!(
+                    descriptor, again,
+                    "a descriptor changes through a round trip"
+                );
                 let _ = descriptor.target.to_string();
                 let _ = descriptor.cpu.to_string();
             }

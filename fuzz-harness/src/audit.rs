@@ -12,8 +12,11 @@ pub fn audit(data: &[u8]) {
         Some(at) => (&data[..at], &data[at + 1..]),
         None => (data, &[][..]),
     };
-    let Ok(policy) = Policy::from_text(&String::from_utf8_lossy(policy), "fuzz.toml", Path::new("."))
-    else {
+    let Ok(policy) = Policy::from_text(
+        &String::from_utf8_lossy(policy),
+        "fuzz.toml",
+        Path::new("."),
+    ) else {
         return;
     };
     let _ = policy.explain();
@@ -107,7 +110,13 @@ const VERSIONS: &[&str] = &[
     "@",
     "@0.2.6",
 ];
-const FEATURES: &[&str] = &["threads", "memory64", "multi-memory", "exceptions", "nonsense"];
+const FEATURES: &[&str] = &[
+    "threads",
+    "memory64",
+    "multi-memory",
+    "exceptions",
+    "nonsense",
+];
 
 /// A name from the tables, or a free string when the first byte says so.
 #[derive(Debug, Clone, Copy, Arbitrary)]

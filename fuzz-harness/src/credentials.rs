@@ -16,13 +16,11 @@ pub fn credentials(data: &[u8]) {
                 return;
             };
             for registry in ["registry.example:5000", "docker.io", "index.docker.io"] {
-                let keys = vec![
-                    registry.to_string(),
-                    format!("https://{registry}"),
-                    format!("{registry}/team/app"),
-                    "https://index.docker.io/v1/".to_string(),
-                ];
-                let _ = auth::credentials_in(&config, &keys, registry, Path::new("config.json"));
+                let docker = auth::config_keys(registry);
+                let podman = auth::auth_file_keys(registry, Some("team/app"));
+                for keys in [docker, podman] {
+                    let _ = auth::credentials_in(&config, &keys, registry, Path::new("auth.json"));
+                }
             }
         }
         _ => {

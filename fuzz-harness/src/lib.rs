@@ -15,13 +15,19 @@
 
 mod aot;
 mod audit;
+mod credentials;
+mod http;
 mod manifest;
+mod oci;
 mod sigstore;
 mod wasm;
 
 pub use aot::aot;
 pub use audit::{audit, audit_facts, policy};
+pub use credentials::credentials;
+pub use http::http;
 pub use manifest::kiln_toml;
+pub use oci::oci;
 pub use sigstore::sigstore;
 pub use wasm::{component, wasm, wasm_smith};
 
@@ -38,6 +44,9 @@ pub const TARGETS: &[Target] = &[
     ("audit_facts", audit_facts),
     ("policy", policy),
     ("kiln_toml", kiln_toml),
+    ("oci", oci),
+    ("http", http),
+    ("credentials", credentials),
     ("sigstore", sigstore),
     ("aot", aot),
 ];

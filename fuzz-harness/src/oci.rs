@@ -34,17 +34,29 @@ pub fn oci(data: &[u8]) {
     match kind {
         MANIFEST => {
             if let Ok(m) = Manifest::parse(bytes) {
-                descriptors(m.subject.iter().chain(std::iter::once(&m.config)).chain(&m.layers));
+                descriptors(
+                    m.subject
+                        .iter()
+                        .chain(std::iter::once(&m.config))
+                        .chain(&m.layers),
+                );
                 for value in m.annotations.values() {
                     file_name(value);
                 }
             }
             let subject = Digest::parse(SUBJECT).unwrap();
             let listed = Descriptor::of(artifact::MANIFEST_MEDIA_TYPE, bytes);
-            for allowed in [Allowed::Any, Allowed::Types(&[artifact::SIGSTORE_BUNDLE_MEDIA_TYPE])] {
+            for allowed in [
+                Allowed::Any,
+                Allowed::Types(&[artifact::SIGSTORE_BUNDLE_MEDIA_TYPE]),
+            ] {
                 if let Ok(kept) = judge(bytes, &subject, &listed, allowed) {
                     let claimed = kept.manifest.subject.as_ref().map(|s| s.digest.as_str());
-                    assert_eq!(claimed, Some(SUBJECT), "judge kept a referrer of another subject");
+                    assert_eq!(
+                        claimed,
+                        Some(SUBJECT),
+                        "judge kept a referrer of another subject"
+                    );
                     if let Allowed::Types(types) = allowed {
                         assert!(types.contains(&kept.artifact_type.as_str()));
                     }
@@ -83,10 +95,15 @@ pub fn oci(data: &[u8]) {
                 }
             }
         }
-        _ => {
+        ERROR_BODY => {
             let message = wire::error_message(bytes);
-            assert!(message.len() <= 64 << 10, "an error message of {} bytes", message.len());
+            assert!(
+                message.len() <= 64 << 10,
+                "an error message of {} bytes",
+                message.len()
+            );
         }
+        _ => unreachable!("select gives a kind below KINDS"),
     }
 }
 
@@ -95,7 +112,11 @@ fn descriptors<'a>(all: impl IntoIterator<Item = &'a Descriptor>) {
     for d in all {
         let sha = d.sha256();
         if let Ok(digest) = &sha {
-            assert_eq!(digest.to_string(), d.digest, "a digest that does not print as read");
+            assert_eq!(
+                digest.to_string(),
+                d.digest,
+                "a digest that does not print as read"
+            );
         }
         let _ = artifact::digest_algorithm(&d.digest);
         for value in d.annotations.values() {
@@ -110,6 +131,9 @@ fn file_name(value: &str) {
         assert!(!name.is_empty() && name.len() <= 255, "`{name}`");
         assert!(!name.contains(['/', '\\']), "`{name}` has a separator");
         assert!(!name.starts_with('.'), "`{name}` starts with a dot");
-        assert!(!name.chars().any(char::is_control), "`{name:?}` has a control character");
+        assert!(
+            !name.chars().any(char::is_control),
+            "`{name:?}` has a control character"
+        );
     }
 }

@@ -79,11 +79,8 @@ pub fn component(data: &[u8]) {
         panic!("wit-smith's package does not decode");
     };
     for (world, _) in resolve.worlds.iter() {
-        let mut module = wit_component::dummy_module(
-            &resolve,
-            world,
-            wit_parser::ManglingAndAbi::Standard32,
-        );
+        let mut module =
+            wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
         wit_component::embed_component_metadata(
             &mut module,
             &resolve,
@@ -113,8 +110,14 @@ pub fn component(data: &[u8]) {
         );
         let facts = kiln_inspect::audit::read_facts("fuzz.wasm", &bytes).unwrap();
         let surface = kiln_inspect::surface(&bytes).unwrap();
-        assert_eq!(facts.imports, surface.imports, "facts and surface disagree on imports");
-        assert_eq!(facts.exports, surface.exports, "facts and surface disagree on exports");
+        assert_eq!(
+            facts.imports, surface.imports,
+            "facts and surface disagree on imports"
+        );
+        assert_eq!(
+            facts.exports, surface.exports,
+            "facts and surface disagree on exports"
+        );
         let text = kiln_inspect::wit_text(&bytes).unwrap();
         let mut reparsed = wit_parser::Resolve {
             all_features: true,

@@ -5,6 +5,7 @@
 //! it, and this test keeps it fixed without cargo-fuzz or a nightly
 //! compiler. Each input runs on its own thread with a deadline, so a hang
 //! fails the test instead of stalling the suite.
+#![allow(clippy::unwrap_used, reason = "a test fails by panicking")]
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{RecvTimeoutError, channel};

@@ -57,7 +57,10 @@ fn pick(name: &str, all: &[String]) -> Result<Vec<String>> {
     if all.iter().any(|t| t == name) {
         return Ok(vec![name.to_string()]);
     }
-    bail!("no fuzz target `{name}`; the targets are: {}", all.join(", "))
+    bail!(
+        "no fuzz target `{name}`; the targets are: {}",
+        all.join(", ")
+    )
 }
 
 fn seconds_of(arg: Option<&String>, default: u64) -> Result<u64> {
@@ -89,8 +92,47 @@ fn dict_of(target: &str) -> Option<&'static str> {
     }
 }
 
+/// Crates the fuzz build must not link: the network, crypto and engine
+/// stacks the targets never call, which an instrumented build would spend
+/// most of its time on.
+const HEAVY: &[&str] = &[
+    "aws-lc-sys",
+    "ring",
+    "reqwest",
+    "sigstore",
+    "wasmtime",
+    "cranelift-codegen",
+];
+
+/// Fails when a default feature crept back into the fuzz build's graph.
+fn check_light() -> Result<()> {
+    let tree = crate::output_of(crate::cargo().current_dir(crate::root()).args([
+        "tree",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "-e",
+        "normal",
+        "--prefix",
+        "none",
+    ]))?;
+    let tree = String::from_utf8_lossy(&tree);
+    let heavy: Vec<&str> = HEAVY
+        .iter()
+        .copied()
+        .filter(|h| tree.lines().any(|l| l.split_whitespace().next() == Some(*h)))
+        .collect();
+    if !heavy.is_empty() {
+        bail!(
+            "the fuzz build links {}: a kiln crate in fuzz-harness/Cargo.toml lost `default-features = false`, or a parser moved behind a default feature",
+            heavy.join(", ")
+        );
+    }
+    Ok(())
+}
+
 fn fuzz(which: &[String], seconds: u64) -> Result<()> {
     install_cargo_fuzz()?;
+    check_light()?;
     let root = crate::root();
     crate::fuzz_seeds::generate().context("failed to generate the seed corpus")?;
     let mut report = String::from(
@@ -113,7 +155,10 @@ fn fuzz(which: &[String], seconds: u64) -> Result<()> {
             .args(["-s", "none", "-a", target])
             .arg(&corpus)
             .arg(root.join("target/fuzz-corpus/seeds").join(target))
-            .arg(root.join("fuzz-harness/tests/fuzz_regressions").join(target))
+            .arg(
+                root.join("fuzz-harness/tests/fuzz_regressions")
+                    .join(target),
+            )
             .arg(root.join("fuzz/seeds").join(target))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
@@ -121,13 +166,17 @@ fn fuzz(which: &[String], seconds: u64) -> Result<()> {
             .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"])
             .arg(format!("-artifact_prefix={}/", artifacts.display()));
         if let Some(dict) = dict_of(target) {
-            cmd.arg(format!("-dict={}", root.join("fuzz/dicts").join(dict).display()));
+            cmd.arg(format!(
+                "-dict={}",
+                root.join("fuzz/dicts").join(dict).display()
+            ));
         }
         // libFuzzer reads every corpus directory it is given; make the
         // read-only ones exist.
         for dir in [
             root.join("target/fuzz-corpus/seeds").join(target),
-            root.join("fuzz-harness/tests/fuzz_regressions").join(target),
+            root.join("fuzz-harness/tests/fuzz_regressions")
+                .join(target),
             root.join("fuzz/seeds").join(target),
         ] {
             std::fs::create_dir_all(&dir)?;
@@ -153,7 +202,10 @@ fn fuzz(which: &[String], seconds: u64) -> Result<()> {
                 None => {
                     let tail: Vec<&str> = text.lines().rev().take(30).collect();
                     eprintln!("{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
-                    bail!("`cargo fuzz run {target}` failed ({status}) without an input to keep; see {}", log.display());
+                    bail!(
+                        "`cargo fuzz run {target}` failed ({status}) without an input to keep; see {}",
+                        log.display()
+                    );
                 }
             }
         };
@@ -255,7 +307,9 @@ fn keep_finding(target: &str, artifacts: &Path) -> Result<Option<PathBuf>> {
         Ok(_) if minimized.exists() => minimized,
         _ => input.clone(),
     };
-    let dir = root.join("fuzz-harness/tests/fuzz_regressions").join(target);
+    let dir = root
+        .join("fuzz-harness/tests/fuzz_regressions")
+        .join(target);
     std::fs::create_dir_all(&dir)?;
     let kept = dir.join(&name);
     std::fs::copy(&kept_from, &kept)

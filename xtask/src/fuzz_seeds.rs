@@ -103,7 +103,9 @@ fn wasm_inputs(root: &Path, work: &Path) -> Result<Vec<Vec<u8>>> {
         if status.success() {
             out.push(std::fs::read(&output)?);
         } else {
-            eprintln!("fuzz seeds: `kiln build fixtures/{fixture}` failed; seeding without it (run `cargo xtask setup`)");
+            eprintln!(
+                "fuzz seeds: `kiln build fixtures/{fixture}` failed; seeding without it (run `cargo xtask setup`)"
+            );
         }
     }
     let mut built = Vec::new();
@@ -193,14 +195,45 @@ fn kiln_outputs(work: &Path, wasm: &[Vec<u8>], seeds: &mut Seeds) -> Result<()> 
     kiln(&["compile", "seed.wasm", "--target", "pulley64", "-o", "aot"])?;
     kiln(&["push", "seed.wasm", "oci:layout:seed", "--aot", "aot"])?;
     kiln(&["keygen", "--output-prefix", "k"])?;
-    kiln(&["sign", "oci:layout:seed", "--key", "k.key", "-a", "env=fuzz", "--recursive"])?;
-    kiln(&["sign", "oci:layout:seed", "--key", "k.key", "--format", "legacy"])?;
-    kiln(&["sign-blob", "seed.wasm", "--key", "k.key", "--bundle", "blob.sigstore.json"])?;
+    kiln(&[
+        "sign",
+        "oci:layout:seed",
+        "--key",
+        "k.key",
+        "-a",
+        "env=fuzz",
+        "--recursive",
+    ])?;
+    kiln(&[
+        "sign",
+        "oci:layout:seed",
+        "--key",
+        "k.key",
+        "--format",
+        "legacy",
+    ])?;
+    kiln(&[
+        "sign-blob",
+        "seed.wasm",
+        "--key",
+        "k.key",
+        "--bundle",
+        "blob.sigstore.json",
+    ])?;
     std::fs::write(
         work.join("predicate.json"),
         br#"{"buildDefinition":{"buildType":"https://example.com/fuzz"},"runDetails":{"builder":{"id":"fuzz"}}}"#,
     )?;
-    kiln(&["attest", "oci:layout:seed", "--predicate", "predicate.json", "--type", "slsaprovenance", "--key", "k.key"])?;
+    kiln(&[
+        "attest",
+        "oci:layout:seed",
+        "--predicate",
+        "predicate.json",
+        "--type",
+        "slsaprovenance",
+        "--key",
+        "k.key",
+    ])?;
 
     for path in files(&work.join("aot"), "")? {
         let bytes = std::fs::read(&path)?;
@@ -211,7 +244,11 @@ fn kiln_outputs(work: &Path, wasm: &[Vec<u8>], seeds: &mut Seeds) -> Result<()> 
             seeds.add_selected("aot", AOT_CWASM, &bytes)?;
         }
     }
-    seeds.add_selected("sigstore", SIGSTORE_BUNDLE, &std::fs::read(work.join("blob.sigstore.json"))?)?;
+    seeds.add_selected(
+        "sigstore",
+        SIGSTORE_BUNDLE,
+        &std::fs::read(work.join("blob.sigstore.json"))?,
+    )?;
     let mut blobs = files(&work.join("layout/blobs/sha256"), "")?;
     blobs.push(work.join("layout/index.json"));
     for path in blobs {

@@ -256,4 +256,3 @@ pub fn write_report(path: &Path, text: &str) -> Result<()> {
     }
     std::fs::write(path, text).with_context(|| format!("failed to write `{}`", path.display()))
 }
-
