@@ -7,7 +7,7 @@
 //! earlier finding; it writes new inputs to `target/fuzz-corpus/TARGET/`.
 //! A crash, timeout or out-of-memory input is minimized and copied to
 //! `fuzz-harness/tests/fuzz_regressions/TARGET/`, which the test suite
-//! replays. Figures land in `target/fuzz-report.md`.
+//! replays. Figures are appended to `target/fuzz-report.md`.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -28,7 +28,7 @@ pub fn targets() -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// `cargo xtask fuzz [list | TARGET | all] [SECONDS]`.
+/// `cargo xtask fuzz [list | TARGET[,TARGET...] | all] [SECONDS]`.
 pub fn run(args: &[String]) -> Result<()> {
     let all = targets()?;
     let (which, seconds) = match args {
@@ -119,7 +119,10 @@ fn check_light() -> Result<()> {
     let heavy: Vec<&str> = HEAVY
         .iter()
         .copied()
-        .filter(|h| tree.lines().any(|l| l.split_whitespace().next() == Some(*h)))
+        .filter(|h| {
+            tree.lines()
+                .any(|l| l.split_whitespace().next() == Some(*h))
+        })
         .collect();
     if !heavy.is_empty() {
         bail!(
@@ -218,8 +221,18 @@ fn fuzz(which: &[String], seconds: u64) -> Result<()> {
             stats.executions, stats.per_second, stats.cov, stats.ft, stats.corpus, stats.rss
         ));
     }
+    // Appended, so runs of different targets (one after another, or two
+    // at once on two cores) end up in one report.
     let path = root.join("target/fuzz-report.md");
-    crate::write_report(&path, &report)?;
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        file.write_all(format!("\n{report}").as_bytes())?;
+    }
     eprint!("{report}");
     eprintln!("report: {}", path.display());
     if !found.is_empty() {

@@ -56,23 +56,29 @@ impl Seeds {
 pub fn generate() -> Result<()> {
     let root = crate::root();
     let dir = root.join("target/fuzz-corpus/seeds");
-    let work = root.join("target/fuzz-corpus/work");
-    for d in [&dir, &work] {
+    // Made beside and moved into place, so a run started meanwhile (two
+    // `cargo xtask fuzz` at once) reads a whole corpus.
+    let fresh = root.join(format!("target/fuzz-corpus/seeds.{}", std::process::id()));
+    let work = root.join(format!("target/fuzz-corpus/work.{}", std::process::id()));
+    for d in [&fresh, &work] {
         let _ = std::fs::remove_dir_all(d);
         std::fs::create_dir_all(d)?;
     }
-    let mut seeds = Seeds { dir, count: 0 };
+    let mut seeds = Seeds {
+        dir: fresh.clone(),
+        count: 0,
+    };
     let wasm = wasm_inputs(&root, &work)?;
     for bytes in &wasm {
         seeds.add("wasm", bytes)?;
     }
     text_seeds(&root, &mut seeds, &wasm)?;
     kiln_outputs(&work, &wasm, &mut seeds).context("failed to make seeds with kiln")?;
-    eprintln!(
-        "fuzz seeds: {} inputs in {}",
-        seeds.count,
-        seeds.dir.display()
-    );
+    let _ = std::fs::remove_dir_all(&work);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&fresh, &dir)
+        .with_context(|| format!("failed to move the seeds to `{}`", dir.display()))?;
+    eprintln!("fuzz seeds: {} inputs in {}", seeds.count, dir.display());
     Ok(())
 }
 
@@ -95,8 +101,10 @@ fn wasm_inputs(root: &Path, work: &Path) -> Result<Vec<Vec<u8>>> {
             .arg(root.join("fixtures").join(fixture))
             .arg("-o")
             .arg(&output)
+            // Kept between runs (the work directory is not), so only the
+            // first run builds the fixtures.
             .arg("--target-dir")
-            .arg(work.join("build"))
+            .arg(root.join("target/fuzz-corpus/build"))
             .env("CI", "1")
             .stdout(std::process::Stdio::null())
             .status()?;

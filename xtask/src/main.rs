@@ -38,7 +38,7 @@ commands:
   bench [PART...]
           compare kiln with the standalone tools (writes target/bench/report.md);
           PART is inspect, audit, build, compile, oci or publish (default: all)
-  fuzz [list | TARGET | all] [SECONDS]
+  fuzz [list | TARGET[,TARGET...] | all] [SECONDS]
           run kiln's fuzz targets (cargo fuzz, installed when missing) for SECONDS each (default
           120), seeded from the fixtures and what kiln writes; a finding is minimized into
           fuzz-harness/tests/fuzz_regressions/, which `test` replays; figures in
