@@ -50,17 +50,21 @@ pub fn soak(seconds: Option<&String>) -> Result<()> {
     fuzz(&targets()?, seconds_of(seconds, 600)?)
 }
 
-fn pick(name: &str, all: &[String]) -> Result<Vec<String>> {
-    if name == "all" {
+/// `all`, or targets by name, several separated by commas.
+fn pick(names: &str, all: &[String]) -> Result<Vec<String>> {
+    if names == "all" {
         return Ok(all.to_vec());
     }
-    if all.iter().any(|t| t == name) {
-        return Ok(vec![name.to_string()]);
-    }
-    bail!(
-        "no fuzz target `{name}`; the targets are: {}",
-        all.join(", ")
-    )
+    names
+        .split(',')
+        .map(|name| match all.iter().find(|t| *t == name) {
+            Some(t) => Ok(t.clone()),
+            None => bail!(
+                "no fuzz target `{name}`; the targets are: {}",
+                all.join(", ")
+            ),
+        })
+        .collect()
 }
 
 fn seconds_of(arg: Option<&String>, default: u64) -> Result<u64> {
