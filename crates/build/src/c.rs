@@ -62,8 +62,33 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
             opts,
             reporter,
         )?,
-        CBuild::Make => run_make(project, &manifest, &tc, kind, opts, reporter)?,
-        CBuild::CMake => run_cmake(project, &manifest, &tc, &work, kind, opts, reporter)?,
+        CBuild::Make | CBuild::CMake => {
+            // A program gets kiln's `cabi_realloc` as the listed sources do
+            // (a world's wit-bindgen glue brings its own).
+            let own = match world {
+                None => Some(cabi_realloc_object(project, &manifest, &tc, &work, opts)?),
+                Some(_) => None,
+            };
+            let link = ToolLink {
+                kind,
+                cabi_realloc: own.as_deref(),
+            };
+            let (path, time) = if build == CBuild::Make {
+                run_make(project, &manifest, &tc, &link, opts, reporter)?
+            } else {
+                run_cmake(project, &manifest, &tc, &work, &link, opts, reporter)?
+            };
+            if own.is_some() && !exports_cabi_realloc(&path) {
+                reporter.warn(&format!(
+                    "`{}` does not export kiln's `cabi_realloc`, so the preview1 adapter shares \
+                     memory with malloc and a program that allocates a lot can trap in it: \
+                     its link left out kiln's object (a Makefile link line without `$(LDFLAGS)`), \
+                     or make did not relink it since an older kiln (`make clean`)",
+                    path.display()
+                ));
+            }
+            (path, time)
+        }
     };
     let wasm = kiln_core::input::Input::read(&wasm_path)?;
     let wasm_kind = WasmKind::sniff(&wasm)
@@ -334,6 +359,65 @@ void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
     return ret;
 }
 "#;
+
+/// How a make or CMake build links the program.
+struct ToolLink<'a> {
+    kind: ProjectKind,
+    /// kiln's `cabi_realloc` object, added to every executable's link.
+    cabi_realloc: Option<&'a Path>,
+}
+
+/// Compiles [`CABI_REALLOC`] into `work` for a make or CMake build (kept
+/// while fresh, like the listed sources' objects) and returns the object.
+///
+/// kiln links it in rather than adding an export to the finished module,
+/// as it does for Go: the export must allocate through the program's own
+/// malloc, and only the linker can reach that. A finished module names
+/// `realloc` only in an optional name section (gone from stripped or LTO
+/// builds), and an allocator of kiln's own beside malloc would share
+/// memory with it, the very collision the export exists to prevent. The
+/// object rides on flags every link line already carries (`LDFLAGS` for
+/// make, the standard libraries for CMake); the build checks afterwards
+/// that the export arrived.
+fn cabi_realloc_object(
+    project: &Project,
+    manifest: &KilnToml,
+    tc: &CToolchain,
+    work: &Path,
+    opts: &COptions,
+) -> Result<PathBuf> {
+    let src = write_if_changed(&work.join("kiln_cabi_realloc.c"), CABI_REALLOC)?;
+    let mut cflags = base_cflags(tc, &project.root);
+    cflags.push(opt_flag(manifest, opts)?);
+    let obj_dir = work.join("obj");
+    std::fs::create_dir_all(&obj_dir)
+        .with_context(|| format!("failed to create `{}`", obj_dir.display()))?;
+    let obj = object_path(&obj_dir, &project.root, &src, &tc.cc, &cflags);
+    if !up_to_date(&obj, &src) {
+        compile_one(tc, &cflags, &project.root, &src, &obj)?;
+    }
+    Ok(obj)
+}
+
+/// Whether a linked module exports `cabi_realloc`; a file that cannot be
+/// read or parsed counts as not (the componentizer reports it).
+fn exports_cabi_realloc(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload {
+            Ok(wasmparser::Payload::ExportSection(exports)) => {
+                return exports
+                    .into_iter()
+                    .any(|e| e.is_ok_and(|e| e.name == "cabi_realloc"));
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
 
 /// Writes `text` to `path` unless it already holds it (so its object stays
 /// fresh), and returns the path.
@@ -606,11 +690,16 @@ fn run_make(
     project: &Project,
     manifest: &KilnToml,
     tc: &CToolchain,
-    kind: ProjectKind,
+    link: &ToolLink,
     opts: &COptions,
     reporter: &dyn Reporter,
 ) -> Result<(PathBuf, Duration)> {
-    let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
+    let (cflags, mut ldflags) = make_vars(tc, manifest, link.kind, &project.root, opts)?;
+    // Makefiles pass `LDFLAGS` to the links of programs (make's own
+    // implicit rule does), and an object among them is always linked.
+    if let Some(obj) = link.cabi_realloc {
+        ldflags = format!("{ldflags} {}", obj.display());
+    }
     let started = SystemTime::now();
     let timer = Instant::now();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -646,11 +735,11 @@ fn run_cmake(
     manifest: &KilnToml,
     tc: &CToolchain,
     work: &Path,
-    kind: ProjectKind,
+    link: &ToolLink,
     opts: &COptions,
     reporter: &dyn Reporter,
 ) -> Result<(PathBuf, Duration)> {
-    let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
+    let (cflags, ldflags) = make_vars(tc, manifest, link.kind, &project.root, opts)?;
     let build_dir = work.join("cmake");
     let toolchain = crate::cmake::write_toolchain(&work.join("cmake-wasi"))?;
     crate::cmake::query_codemodel(&build_dir)?;
@@ -669,6 +758,17 @@ fn run_cmake(
         .arg(format!("-DCMAKE_C_FLAGS={cflags}"))
         .arg(format!("-DCMAKE_EXE_LINKER_FLAGS={ldflags}"))
         .arg("-DCMAKE_BUILD_TYPE=Release");
+    // The standard libraries end every executable's link line, in C and
+    // C++ alike, and projects seldom set them, where they often set
+    // `CMAKE_EXE_LINKER_FLAGS` over kiln's. Always set, so a cache from a
+    // build that had the object does not keep it.
+    let standard = link
+        .cabi_realloc
+        .map(|obj| obj.display().to_string())
+        .unwrap_or_default();
+    for lang in ["C", "CXX"] {
+        configure.arg(format!("-DCMAKE_{lang}_STANDARD_LIBRARIES={standard}"));
+    }
     // Projects that declare C++ (CMake's default languages are C and C++)
     // configure with the clang++ beside the clang, against the WASI libc++
     // headers when the sysroot has them.
