@@ -803,3 +803,91 @@ fn assert_exports_cabi_realloc(core: &Path) {
         core.display()
     );
 }
+
+const CXX_MAIN: &str = r#"// A C++ program: libc++'s strings, containers and streams.
+#include <iostream>
+#include <map>
+#include <string>
+
+int main(int argc, char **argv) {
+    std::map<std::string, int> seen;
+    for (int i = 1; i < argc; i++) seen[argv[i]]++;
+    for (const auto &[word, n] : seen) std::cout << word << '=' << n << '\n';
+    return seen.empty() ? 1 : 0;
+}
+"#;
+
+#[test]
+fn cxx_sources_build_with_libcxx_and_its_absence_is_named_with_the_packages() {
+    if !requires(&["clang"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("words");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("src/main.cpp"), CXX_MAIN).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"words\"\n[build]\nsources = [\"src/*.cpp\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("words.wasm");
+    let summary = build(&project, &out, &[]);
+    let outcomes = assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[
+            Case {
+                args: &["b", "a", "b"],
+                ..Case::default()
+            },
+            Case::default(),
+        ],
+    );
+    assert_eq!(outcomes[0].stdout, b"a=1\nb=2\n");
+    assert_eq!(outcomes[1].status, Status::Failure);
+
+    // The same against a copy of Debian's WASI sysroot without
+    // libc++-19-dev-wasm32 and libc++abi-19-dev-wasm32.
+    let debian = Path::new("/usr/include/wasm32-wasi");
+    if !debian.join("c++/v1").is_dir() {
+        eprintln!("skipped the missing-libc++ half: not Debian's WASI sysroot layout");
+        return;
+    }
+    let sysroot = dir.path().join("sysroot");
+    for (from, to, skip) in [
+        (debian, sysroot.join("include/wasm32-wasi"), "c++"),
+        (
+            Path::new("/usr/lib/wasm32-wasi"),
+            sysroot.join("lib/wasm32-wasi"),
+            "libc++",
+        ),
+    ] {
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if !entry.file_name().to_string_lossy().starts_with(skip) {
+                std::os::unix::fs::symlink(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let failed = run(kiln()
+        .env("WASI_SYSROOT", &sysroot)
+        .env_remove("CC")
+        .env_remove("WASI_SDK_PATH")
+        .arg("build")
+        .arg(&project)
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    let text = stderr(&failed);
+    assert!(
+        text.contains("the WASI C++ standard library (libc++) is not installed"),
+        "{text}"
+    );
+    assert!(
+        // Named after the machine's clang: `libc++-19-dev-wasm32` for clang-19.
+        text.contains("apt-get install -y libc++-") && text.contains("-dev-wasm32 libc++abi-"),
+        "{text}"
+    );
+}
