@@ -891,3 +891,37 @@ fn cxx_sources_build_with_libcxx_and_its_absence_is_named_with_the_packages() {
         "{text}"
     );
 }
+
+#[test]
+fn cmake_cxx_program_behaves_like_the_program() {
+    if !requires(&["clang", "cmake"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("words-cxx");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("main.cpp"), CXX_MAIN).unwrap();
+    // C++ only: CMake links with clang++, and kiln's `cabi_realloc` rides
+    // on `CMAKE_CXX_STANDARD_LIBRARIES`.
+    std::fs::write(
+        project.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.13)\nproject(words LANGUAGES CXX)\nset(CMAKE_CXX_STANDARD 17)\nadd_executable(words main.cpp)\n",
+    )
+    .unwrap();
+    let out = dir.path().join("words.wasm");
+    let summary = build(&project, &out, &[]);
+    assert_exports_cabi_realloc(core_module(&summary));
+    let outcomes = assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[
+            Case {
+                args: &["z", "y", "z"],
+                ..Case::default()
+            },
+            Case::default(),
+        ],
+    );
+    assert_eq!(outcomes[0].stdout, b"y=1\nz=2\n");
+    assert_eq!(outcomes[1].status, Status::Failure);
+}
