@@ -1,5 +1,6 @@
 //! `kiln build` on the C and Go fixtures with the real clang and Go toolchains, checked in Wasmtime.
 
+use crate::both_ways::{Case, Status, assert_same_both_ways};
 use crate::common::*;
 use std::path::{Path, PathBuf};
 use wasmtime::component::Val;
@@ -43,6 +44,29 @@ fn c_command_greets_and_reads_a_preopened_file() {
         run_command(&out, &[], &[("GREETING_NAME", "C")]).unwrap(),
         "hello, C!\n"
     );
+
+    // As the component, so the program: reading a file, failing to.
+    let outcomes = assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[
+            Case {
+                args: &["Ada", "/data/note.txt"],
+                files: &[("note.txt", b"from a preopened dir\n")],
+                ..Case::default()
+            },
+            Case {
+                args: &["Ada", "/data/missing.txt"],
+                ..Case::default()
+            },
+            Case {
+                env: &[("GREETING_NAME", "C")],
+                ..Case::default()
+            },
+        ],
+    );
+    assert_eq!(outcomes[1].status, Status::Failure);
+    assert_eq!(outcomes[1].stderr, b"cannot open /data/missing.txt\n");
 
     let report: serde_json::Value =
         serde_json::from_slice(&run_ok(kiln().arg("inspect").arg(&out).arg("--json")).stdout)
@@ -139,6 +163,17 @@ fn makefile_project_builds_with_the_wasi_toolchain() {
     assert_eq!(
         run_command(&out, &["1", "2", "39"], &[]).unwrap(),
         "args=3 sum=42\n"
+    );
+    assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[
+            Case {
+                args: &["1", "2", "39"],
+                ..Case::default()
+            },
+            Case::default(),
+        ],
     );
     // A no-op rebuild (make does nothing) still finds the output.
     let again = build(&project, &out, &[]);
@@ -327,6 +362,14 @@ fn cmake_project_builds_for_wasi() {
         run_command(&out, &["one two", "three"], &[]).unwrap(),
         "words=3\n"
     );
+    assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[Case {
+            args: &["one two", "three"],
+            ..Case::default()
+        }],
+    );
 
     // Without a target named, kiln lists the executables.
     std::fs::remove_file(project.join("kiln.toml")).unwrap();
@@ -399,6 +442,26 @@ fn upstream_cmake_project_builds_the_executable_named() {
         )
         .unwrap(),
         "<h1>Hello <em>kiln</em></h1>\n<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
+    );
+    let markdown: &[u8] = b"# Notes\n\n> quoted *text*\n\n```\ncode\n```\n";
+    assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[
+            Case {
+                stdin: b"# Hello *kiln*\n\n- one\n- two\n",
+                ..Case::default()
+            },
+            Case {
+                args: &["--to", "xml", "/data/notes.md"],
+                files: &[("notes.md", markdown)],
+                ..Case::default()
+            },
+            Case {
+                args: &["/data/absent.md"],
+                ..Case::default()
+            },
+        ],
     );
     // Only the target asked for was built.
     let build_dir = project.join("target/kiln/c/cmark/cmake");
@@ -577,11 +640,73 @@ fn wasi_libc_emulations_are_suggested_then_switched_on_in_kiln_toml() {
         "[package]\nname = \"emulated\"\n[build]\nemulate = [\"signal\", \"mman\", \"process-clocks\", \"getpid\"]\n",
     )
     .unwrap();
-    build(&project, &out, &[]);
+    let summary = build(&project, &out, &[]);
     assert_eq!(
         run_command(&out, &[], &[]).unwrap(),
         "signal handled, mapped, clock ok, pid ok\n"
     );
+    assert_same_both_ways(&out, core_module(&summary), &[Case::default()]);
+}
+
+/// The core module a `kiln build --json` summary says kiln componentized.
+fn core_module(summary: &serde_json::Value) -> &Path {
+    Path::new(summary["toolchain_output"].as_str().unwrap())
+}
+
+/// Runs a minigzip component both ways: compressing standard input, a file
+/// in place (written beside it, the original removed) and decompressing,
+/// with a file large enough that minigzip allocates a lot between the
+/// adapter's calls, and a file that does not exist.
+fn minigzip_behaves_like_the_program(component: &Path, summary: &serde_json::Value) {
+    let core = core_module(summary);
+    let text = b"abc\nthe same line, the same line, the same line\n";
+    let from_stdin = assert_same_both_ways(
+        component,
+        core,
+        &[Case {
+            stdin: text,
+            ..Case::default()
+        }],
+    );
+    let gz = &from_stdin[0].stdout;
+    assert_eq!(&gz[..2], b"\x1f\x8b", "{gz:?}");
+    let big: Vec<u8> = (0..20_000u32)
+        .flat_map(|i| format!("line {i}: {}\n", i * 7919 % 1000).into_bytes())
+        .collect();
+    let outcomes = assert_same_both_ways(
+        component,
+        core,
+        &[
+            Case {
+                args: &["-d"],
+                stdin: gz,
+                ..Case::default()
+            },
+            Case {
+                args: &["-9", "/data/big.txt"],
+                files: &[("big.txt", &big)],
+                ..Case::default()
+            },
+            Case {
+                args: &["-d", "/data/t.gz"],
+                files: &[("t.gz", gz)],
+                ..Case::default()
+            },
+            Case {
+                args: &["/data/absent.txt"],
+                ..Case::default()
+            },
+        ],
+    );
+    assert_eq!(outcomes[0].stdout, text);
+    assert!(
+        outcomes[1].files.contains_key("big.txt.gz"),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(!outcomes[1].files.contains_key("big.txt"));
+    assert_eq!(outcomes[2].files["t"], text);
+    assert_eq!(outcomes[3].status, Status::Failure, "{:?}", outcomes[3]);
 }
 
 #[test]
@@ -609,9 +734,194 @@ cflags = ["-DZ_HAVE_UNISTD_H", "-I."]
     )
     .unwrap();
     let out = dir.path().join("minigzip.wasm");
-    build(&project, &out, &[]);
-    let text = b"abc\nthe same line, the same line, the same line\n";
-    let gz = run_command_with_stdin(&out, &[], text).unwrap();
-    assert_eq!(&gz[..2], b"\x1f\x8b", "{gz:?}");
-    assert_eq!(run_command_with_stdin(&out, &["-d"], &gz).unwrap(), text);
+    let summary = build(&project, &out, &[]);
+    minigzip_behaves_like_the_program(&out, &summary);
+}
+
+#[test]
+fn zlib_minigzip_through_its_upstream_makefile_behaves_like_the_program() {
+    if !requires(&["clang", "make"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(project) = upstream_copy("zlib", dir.path()) else {
+        return;
+    };
+    // zlib's `Makefile.in` is the Makefile `./configure` writes, before it
+    // substitutes the host's compiler and flags (kiln passes its own); the
+    // CMakeLists.txt goes so that kiln picks make. Nobody adds `$(LDFLAGS)`
+    // by hand: zlib's own link line carries kiln's `cabi_realloc` object.
+    std::fs::copy(project.join("Makefile.in"), project.join("Makefile")).unwrap();
+    std::fs::remove_file(project.join("CMakeLists.txt")).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"minigzip\"\n[build]\ncflags = [\"-DZ_HAVE_UNISTD_H\"]\noutput = \"minigzip\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("minigzip.wasm");
+    let summary = build(&project, &out, &["--", "minigzip"]);
+    assert_exports_cabi_realloc(core_module(&summary));
+    minigzip_behaves_like_the_program(&out, &summary);
+}
+
+#[test]
+fn zlib_minigzip_through_its_upstream_cmake_behaves_like_the_program() {
+    if !requires(&["clang", "cmake"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let Some(project) = upstream_copy("zlib", dir.path()) else {
+        return;
+    };
+    // Debian's repacked source drops `win32/`, whose resource file zlib's
+    // CMakeLists.txt lists on every platform but MinGW; upstream's tarball
+    // has it. An empty one stands in: CMake does not compile `.rc` files
+    // off Windows.
+    std::fs::create_dir(project.join("win32")).unwrap();
+    std::fs::write(project.join("win32/zlib1.rc"), "").unwrap();
+    let out = dir.path().join("minigzip.wasm");
+    let summary = build(&project, &out, &["--cmake-target", "minigzip"]);
+    assert_exports_cabi_realloc(core_module(&summary));
+    minigzip_behaves_like_the_program(&out, &summary);
+}
+
+/// The core module exports kiln's `cabi_realloc`, so the adapter allocates
+/// through the program's malloc.
+fn assert_exports_cabi_realloc(core: &Path) {
+    let bytes = std::fs::read(core).unwrap();
+    let exported = wasmparser::Parser::new(0)
+        .parse_all(&bytes)
+        .filter_map(|p| match p.unwrap() {
+            wasmparser::Payload::ExportSection(s) => Some(s),
+            _ => None,
+        })
+        .flat_map(|s| s.into_iter().map(|e| e.unwrap().name.to_string()))
+        .collect::<Vec<_>>();
+    assert!(
+        exported.iter().any(|n| n == "cabi_realloc"),
+        "`{}` exports {exported:?}",
+        core.display()
+    );
+}
+
+const CXX_MAIN: &str = r#"// A C++ program: libc++'s strings, containers and streams.
+#include <iostream>
+#include <map>
+#include <string>
+
+int main(int argc, char **argv) {
+    std::map<std::string, int> seen;
+    for (int i = 1; i < argc; i++) seen[argv[i]]++;
+    for (const auto &[word, n] : seen) std::cout << word << '=' << n << '\n';
+    return seen.empty() ? 1 : 0;
+}
+"#;
+
+#[test]
+fn cxx_sources_build_with_libcxx_and_its_absence_is_named_with_the_packages() {
+    if !requires(&["clang"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("words");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("src/main.cpp"), CXX_MAIN).unwrap();
+    std::fs::write(
+        project.join("kiln.toml"),
+        "[package]\nname = \"words\"\n[build]\nsources = [\"src/*.cpp\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("words.wasm");
+    let summary = build(&project, &out, &[]);
+    let outcomes = assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[
+            Case {
+                args: &["b", "a", "b"],
+                ..Case::default()
+            },
+            Case::default(),
+        ],
+    );
+    assert_eq!(outcomes[0].stdout, b"a=1\nb=2\n");
+    assert_eq!(outcomes[1].status, Status::Failure);
+
+    // The same against a copy of Debian's WASI sysroot without
+    // libc++-19-dev-wasm32 and libc++abi-19-dev-wasm32.
+    let debian = Path::new("/usr/include/wasm32-wasi");
+    if !debian.join("c++/v1").is_dir() {
+        eprintln!("skipped the missing-libc++ half: not Debian's WASI sysroot layout");
+        return;
+    }
+    let sysroot = dir.path().join("sysroot");
+    for (from, to, skip) in [
+        (debian, sysroot.join("include/wasm32-wasi"), "c++"),
+        (
+            Path::new("/usr/lib/wasm32-wasi"),
+            sysroot.join("lib/wasm32-wasi"),
+            "libc++",
+        ),
+    ] {
+        std::fs::create_dir_all(&to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if !entry.file_name().to_string_lossy().starts_with(skip) {
+                std::os::unix::fs::symlink(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let failed = run(kiln()
+        .env("WASI_SYSROOT", &sysroot)
+        .env_remove("CC")
+        .env_remove("WASI_SDK_PATH")
+        .arg("build")
+        .arg(&project)
+        .arg("-o")
+        .arg(&out));
+    assert_eq!(failed.status.code(), Some(2), "{}", stderr(&failed));
+    let text = stderr(&failed);
+    assert!(
+        text.contains("the WASI C++ standard library (libc++) is not installed"),
+        "{text}"
+    );
+    assert!(
+        // Named after the machine's clang: `libc++-19-dev-wasm32` for clang-19.
+        text.contains("apt-get install -y libc++-") && text.contains("-dev-wasm32 libc++abi-"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cmake_cxx_program_behaves_like_the_program() {
+    if !requires(&["clang", "cmake"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("words-cxx");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(project.join("main.cpp"), CXX_MAIN).unwrap();
+    // C++ only: CMake links with clang++, and kiln's `cabi_realloc` rides
+    // on `CMAKE_CXX_STANDARD_LIBRARIES`.
+    std::fs::write(
+        project.join("CMakeLists.txt"),
+        "cmake_minimum_required(VERSION 3.13)\nproject(words LANGUAGES CXX)\nset(CMAKE_CXX_STANDARD 17)\nadd_executable(words main.cpp)\n",
+    )
+    .unwrap();
+    let out = dir.path().join("words.wasm");
+    let summary = build(&project, &out, &[]);
+    assert_exports_cabi_realloc(core_module(&summary));
+    let outcomes = assert_same_both_ways(
+        &out,
+        core_module(&summary),
+        &[
+            Case {
+                args: &["z", "y", "z"],
+                ..Case::default()
+            },
+            Case::default(),
+        ],
+    );
+    assert_eq!(outcomes[0].stdout, b"y=1\nz=2\n");
+    assert_eq!(outcomes[1].status, Status::Failure);
 }

@@ -13,6 +13,7 @@
 mod attest;
 mod audit;
 mod audit_core;
+mod both_ways;
 mod build;
 mod build_c_go;
 mod bundles;

@@ -62,8 +62,33 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
             opts,
             reporter,
         )?,
-        CBuild::Make => run_make(project, &manifest, &tc, kind, opts, reporter)?,
-        CBuild::CMake => run_cmake(project, &manifest, &tc, &work, kind, opts, reporter)?,
+        CBuild::Make | CBuild::CMake => {
+            // A program gets kiln's `cabi_realloc` as the listed sources do
+            // (a world's wit-bindgen glue brings its own).
+            let own = match world {
+                None => Some(cabi_realloc_object(project, &manifest, &tc, &work, opts)?),
+                Some(_) => None,
+            };
+            let link = ToolLink {
+                kind,
+                cabi_realloc: own.as_deref(),
+            };
+            let (path, time) = if build == CBuild::Make {
+                run_make(project, &manifest, &tc, &link, opts, reporter)?
+            } else {
+                run_cmake(project, &manifest, &tc, &work, &link, opts, reporter)?
+            };
+            if own.is_some() && !exports_cabi_realloc(&path) {
+                reporter.warn(&format!(
+                    "`{}` does not export kiln's `cabi_realloc`, so the preview1 adapter shares \
+                     memory with malloc and a program that allocates a lot can trap in it: \
+                     its link left out kiln's object (a Makefile link line without `$(LDFLAGS)`), \
+                     or make did not relink it since an older kiln (`make clean`)",
+                    path.display()
+                ));
+            }
+            (path, time)
+        }
     };
     let wasm = kiln_core::input::Input::read(&wasm_path)?;
     let wasm_kind = WasmKind::sniff(&wasm)
@@ -92,7 +117,11 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
             compiler: tc.version.clone(),
             sysroot: tc.sysroot.clone(),
         },
-        prepare: None,
+        // wasm-ld wraps a command's exports with its constructors and
+        // destructors; the adapter's allocator must not be (see
+        // `command_export.rs`).
+        prepare: (kind == ProjectKind::Command)
+            .then_some(crate::command_export::unwrap_cabi_realloc as crate::Prepare),
     })
 }
 
@@ -244,6 +273,15 @@ fn compile_and_link(
         extra_objects.extend(generated.objects);
     }
 
+    // C++ sources compile with the clang++ beside the clang, which also
+    // links the program so that libc++ comes along.
+    let cxx = if units.iter().any(|u| is_cxx(u)) {
+        Some(cxx_compiler(tc)?)
+    } else {
+        None
+    };
+    let cxxflags = cxx_flags(tc, &cflags);
+
     let obj_dir = work.join("obj");
     std::fs::create_dir_all(&obj_dir)
         .with_context(|| format!("failed to create `{}`", obj_dir.display()))?;
@@ -251,7 +289,11 @@ fn compile_and_link(
     let mut fresh = 0usize;
     let all = units.iter().map(|u| (u, true));
     for (src, reported) in all.chain(own.iter().map(|u| (u, false))) {
-        let obj = object_path(&obj_dir, root, src, &tc.cc, &cflags);
+        let (compiler, flags) = match &cxx {
+            Some(cxx) if is_cxx(src) => (cxx, &cxxflags),
+            _ => (&tc.cc, &cflags),
+        };
+        let obj = object_path(&obj_dir, root, src, compiler, flags);
         if up_to_date(&obj, src) {
             fresh += usize::from(reported);
         } else {
@@ -260,7 +302,7 @@ fn compile_and_link(
                 reporter.status("Compiling", &shown.display().to_string());
             }
             let started = Instant::now();
-            compile_one(tc, &cflags, root, src, &obj)?;
+            compile_one(tc, compiler, flags, root, src, &obj)?;
             compile_time += started.elapsed();
         }
         objects.push(obj);
@@ -286,7 +328,7 @@ fn compile_and_link(
             )
         })?;
     let tmp = tmp_dir.path().join(format!("{name}.core.wasm"));
-    let mut cmd = Command::new(&tc.cc);
+    let mut cmd = Command::new(cxx.as_ref().unwrap_or(&tc.cc));
     cmd.current_dir(root)
         .args(link_flags(tc, kind))
         .arg(opt_flag(manifest, opts)?)
@@ -334,6 +376,65 @@ void *cabi_realloc(void *ptr, size_t old_size, size_t align, size_t new_size) {
     return ret;
 }
 "#;
+
+/// How a make or CMake build links the program.
+struct ToolLink<'a> {
+    kind: ProjectKind,
+    /// kiln's `cabi_realloc` object, added to every executable's link.
+    cabi_realloc: Option<&'a Path>,
+}
+
+/// Compiles [`CABI_REALLOC`] into `work` for a make or CMake build (kept
+/// while fresh, like the listed sources' objects) and returns the object.
+///
+/// kiln links it in rather than adding an export to the finished module,
+/// as it does for Go: the export must allocate through the program's own
+/// malloc, and only the linker can reach that. A finished module names
+/// `realloc` only in an optional name section (gone from stripped or LTO
+/// builds), and an allocator of kiln's own beside malloc would share
+/// memory with it, the very collision the export exists to prevent. The
+/// object rides on flags every link line already carries (`LDFLAGS` for
+/// make, the standard libraries for CMake); the build checks afterwards
+/// that the export arrived.
+fn cabi_realloc_object(
+    project: &Project,
+    manifest: &KilnToml,
+    tc: &CToolchain,
+    work: &Path,
+    opts: &COptions,
+) -> Result<PathBuf> {
+    let src = write_if_changed(&work.join("kiln_cabi_realloc.c"), CABI_REALLOC)?;
+    let mut cflags = base_cflags(tc, &project.root);
+    cflags.push(opt_flag(manifest, opts)?);
+    let obj_dir = work.join("obj");
+    std::fs::create_dir_all(&obj_dir)
+        .with_context(|| format!("failed to create `{}`", obj_dir.display()))?;
+    let obj = object_path(&obj_dir, &project.root, &src, &tc.cc, &cflags);
+    if !up_to_date(&obj, &src) {
+        compile_one(tc, &tc.cc, &cflags, &project.root, &src, &obj)?;
+    }
+    Ok(obj)
+}
+
+/// Whether a linked module exports `cabi_realloc`; a file that cannot be
+/// read or parsed counts as not (the componentizer reports it).
+fn exports_cabi_realloc(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        match payload {
+            Ok(wasmparser::Payload::ExportSection(exports)) => {
+                return exports
+                    .into_iter()
+                    .any(|e| e.is_ok_and(|e| e.name == "cabi_realloc"));
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
 
 /// Writes `text` to `path` unless it already holds it (so its object stays
 /// fresh), and returns the path.
@@ -416,6 +517,7 @@ fn parse_depfile(text: &str) -> Vec<PathBuf> {
 
 fn compile_one(
     tc: &CToolchain,
+    compiler: &Path,
     cflags: &[String],
     root: &Path,
     src: &Path,
@@ -423,7 +525,7 @@ fn compile_one(
 ) -> Result<()> {
     let dir = obj.parent().unwrap_or(Path::new("."));
     let tmp = temp_in(dir, ".o")?;
-    let mut cmd = Command::new(&tc.cc);
+    let mut cmd = Command::new(compiler);
     // Relative paths in user flags (`-Iinclude`) mean the project's.
     cmd.current_dir(root)
         .args(cflags)
@@ -477,6 +579,23 @@ fn explain_clang_error(e: kiln_process::ProcessError, tc: &CToolchain) -> anyhow
         }
     }
     if let kiln_process::ProcessError::Failed { stderr, .. } = &e
+        && let Some(part) = libcxx_wanted(stderr)
+        && !part.installed(tc)
+    {
+        let major = clang_major(tc).unwrap_or("NN");
+        return anyhow::Error::new(e).context(kiln_core::Hinted {
+            message: format!(
+                "the WASI C++ standard library (libc++) is not installed: {} missing from `{}`",
+                part.what(),
+                part.dir(tc).display()
+            ),
+            hint: format!(
+                "install it with `apt-get install -y libc++-{major}-dev-wasm32 libc++abi-{major}-dev-wasm32` \
+                 (the versions of your clang), or use a wasi-sdk, which ships it"
+            ),
+        });
+    }
+    if let kiln_process::ProcessError::Failed { stderr, .. } = &e
         && let Some(header) = missing_header(stderr)
     {
         let hint = format!(
@@ -522,6 +641,65 @@ fn wanted_emulations(stderr: &str) -> Vec<Emulation> {
         .into_iter()
         .filter(|e| failed_for.contains(e) || asked(e, "warning:"))
         .collect()
+}
+
+/// The part of the WASI libc++ a failed C++ compile or link looked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Libcxx {
+    /// A C++ standard header (`<iostream>`): clang found none.
+    Headers,
+    /// `-lc++` or `-lc++abi`: wasm-ld found no library.
+    Library,
+}
+
+impl Libcxx {
+    fn dir(self, tc: &CToolchain) -> PathBuf {
+        match self {
+            Libcxx::Headers => tc.include_dir.join("c++").join("v1"),
+            Libcxx::Library => tc.lib_dir.clone(),
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Libcxx::Headers => "its headers are",
+            Libcxx::Library => "`libc++.a` and `libc++abi.a` are",
+        }
+    }
+
+    /// Whether the toolchain has it, so that a missing header libc++ does
+    /// not provide either is not blamed on the install.
+    fn installed(self, tc: &CToolchain) -> bool {
+        match self {
+            Libcxx::Headers => self.dir(tc).is_dir(),
+            Libcxx::Library => {
+                tc.lib_dir.join("libc++.a").is_file() && tc.lib_dir.join("libc++abi.a").is_file()
+            }
+        }
+    }
+}
+
+/// What of libc++ clang's or wasm-ld's output says is missing: a system
+/// header with no extension (the C++ standard headers have none, the C
+/// library's all end in `.h`), or the libraries clang++ links.
+fn libcxx_wanted(stderr: &str) -> Option<Libcxx> {
+    if stderr.lines().any(|line| {
+        line.contains("unable to find library -lc++")
+            || line.contains("unable to find library -lc++abi")
+    }) {
+        return Some(Libcxx::Library);
+    }
+    missing_header(stderr)
+        .filter(|h| !h.contains('.'))
+        .map(|_| Libcxx::Headers)
+}
+
+/// clang's major version, `19` of `Debian clang version 19.1.7`: Debian's
+/// package names carry it.
+fn clang_major(tc: &CToolchain) -> Option<&str> {
+    let (_, rest) = tc.version.split_once("version ")?;
+    let major = rest.split(['.', ' ']).next()?;
+    (!major.is_empty() && major.bytes().all(|b| b.is_ascii_digit())).then_some(major)
 }
 
 /// A system header (`#include <...>`) clang could not find. A missing
@@ -606,11 +784,16 @@ fn run_make(
     project: &Project,
     manifest: &KilnToml,
     tc: &CToolchain,
-    kind: ProjectKind,
+    link: &ToolLink,
     opts: &COptions,
     reporter: &dyn Reporter,
 ) -> Result<(PathBuf, Duration)> {
-    let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
+    let (cflags, mut ldflags) = make_vars(tc, manifest, link.kind, &project.root, opts)?;
+    // Makefiles pass `LDFLAGS` to the links of programs (make's own
+    // implicit rule does), and an object among them is always linked.
+    if let Some(obj) = link.cabi_realloc {
+        ldflags = format!("{ldflags} {}", obj.display());
+    }
     let started = SystemTime::now();
     let timer = Instant::now();
     let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -646,11 +829,11 @@ fn run_cmake(
     manifest: &KilnToml,
     tc: &CToolchain,
     work: &Path,
-    kind: ProjectKind,
+    link: &ToolLink,
     opts: &COptions,
     reporter: &dyn Reporter,
 ) -> Result<(PathBuf, Duration)> {
-    let (cflags, ldflags) = make_vars(tc, manifest, kind, &project.root, opts)?;
+    let (cflags, ldflags) = make_vars(tc, manifest, link.kind, &project.root, opts)?;
     let build_dir = work.join("cmake");
     let toolchain = crate::cmake::write_toolchain(&work.join("cmake-wasi"))?;
     crate::cmake::query_codemodel(&build_dir)?;
@@ -669,18 +852,26 @@ fn run_cmake(
         .arg(format!("-DCMAKE_C_FLAGS={cflags}"))
         .arg(format!("-DCMAKE_EXE_LINKER_FLAGS={ldflags}"))
         .arg("-DCMAKE_BUILD_TYPE=Release");
+    // The standard libraries end every executable's link line, in C and
+    // C++ alike, and projects seldom set them, where they often set
+    // `CMAKE_EXE_LINKER_FLAGS` over kiln's. Always set, so a cache from a
+    // build that had the object does not keep it.
+    let standard = link
+        .cabi_realloc
+        .map(|obj| obj.display().to_string())
+        .unwrap_or_default();
+    for lang in ["C", "CXX"] {
+        configure.arg(format!("-DCMAKE_{lang}_STANDARD_LIBRARIES={standard}"));
+    }
     // Projects that declare C++ (CMake's default languages are C and C++)
     // configure with the clang++ beside the clang, against the WASI libc++
     // headers when the sysroot has them.
     if let Some(cxx) = sibling_cxx(&tc.cc) {
-        let libcxx = tc.include_dir.join("c++").join("v1");
-        let mut cxxflags = base_cflags(tc, &project.root);
-        if libcxx.is_dir() {
-            cxxflags.splice(2..2, ["-isystem".to_string(), libcxx.display().to_string()]);
-        }
-        cxxflags.push(opt_flag(manifest, opts)?);
-        cxxflags.extend(emulation_defines(manifest));
-        cxxflags.extend(manifest.build.cflags.iter().cloned());
+        let mut cflags = base_cflags(tc, &project.root);
+        cflags.push(opt_flag(manifest, opts)?);
+        cflags.extend(emulation_defines(manifest));
+        cflags.extend(manifest.build.cflags.iter().cloned());
+        let cxxflags = cxx_flags(tc, &cflags);
         configure
             .arg(format!("-DCMAKE_CXX_COMPILER={}", cxx.display()))
             .arg(format!("-DCMAKE_CXX_COMPILER_TARGET={}", tc.target))
@@ -738,6 +929,48 @@ fn run_cmake(
         );
     }
     Ok((artifact, compile_time))
+}
+
+/// Whether a source is C++, by the extensions clang takes as C++.
+fn is_cxx(src: &Path) -> bool {
+    matches!(
+        src.extension().and_then(|e| e.to_str()),
+        Some("cpp" | "cc" | "cxx" | "c++" | "C")
+    )
+}
+
+/// The clang++ for C++ sources, or why there is none.
+fn cxx_compiler(tc: &CToolchain) -> Result<PathBuf> {
+    sibling_cxx(&tc.cc).ok_or_else(|| {
+        hinted(
+            format!(
+                "the project has C++ sources but there is no clang++ beside `{}`",
+                tc.cc.display()
+            ),
+            "install the clang package that provides both, or pass a clang with `--cc`",
+        )
+    })
+}
+
+/// The flags of a C++ compile: the C flags with the WASI libc++ headers
+/// searched before the C library's (libc++'s `<cmath>` wraps the libc's
+/// `<math.h>`, so the order matters), and without exceptions, which the
+/// WASI libc++abi does not support (a `throw` would leave `__cxa_throw`
+/// undefined at the link). The libc++ directory is passed even when it is
+/// missing, so that clang's "file not found" leads to the install hint.
+fn cxx_flags(tc: &CToolchain, cflags: &[String]) -> Vec<String> {
+    let libcxx = tc.include_dir.join("c++").join("v1");
+    let mut flags = cflags.to_vec();
+    let at = flags
+        .iter()
+        .position(|f| f == "-isystem")
+        .unwrap_or(flags.len());
+    flags.splice(
+        at..at,
+        ["-isystem".to_string(), libcxx.display().to_string()],
+    );
+    flags.push("-fno-exceptions".to_string());
+    flags
 }
 
 /// The C++ compiler beside a clang: `clang++-19` for `clang-19`.
@@ -876,6 +1109,43 @@ mod tests {
         // is not the cause.
         let warning = "m.c:3:25: warning: 'getpid' is deprecated: … compile with -D_WASI_EMULATED_GETPID and link with -lwasi-emulated-getpid\nm.c:4:1: error: expected ';'\n";
         assert!(wanted_emulations(warning).is_empty());
+    }
+
+    #[test]
+    fn a_missing_libcxx_is_told_from_clang_and_wasm_ld_output() {
+        // Debian clang 19.1.7 and wasm-ld-19 with a WASI sysroot lacking
+        // libc++-19-dev-wasm32 and libc++abi-19-dev-wasm32.
+        let header = "/tmp/cxx/src/main.cpp:1:10: fatal error: 'iostream' file not found\n    1 | #include <iostream>\n      |          ^~~~~~~~~~\n1 error generated.\n";
+        assert_eq!(libcxx_wanted(header), Some(Libcxx::Headers));
+        let link = "wasm-ld-19: error: unable to find library -lc++\nwasm-ld-19: error: unable to find library -lc++abi\nclang++-19: error: linker command failed with exit code 1 (use -v to see invocation)\n";
+        assert_eq!(libcxx_wanted(link), Some(Libcxx::Library));
+        // A C header the WASI libc lacks, and a project's own header, are
+        // not libc++'s.
+        let c = "src/main.c:2:10: fatal error: 'setjmp.h' file not found\n    2 | #include <setjmp.h>\n";
+        assert_eq!(libcxx_wanted(c), None);
+        let own =
+            "src/a.cpp:2:10: fatal error: 'config' file not found\n    2 | #include \"config\"\n";
+        assert_eq!(libcxx_wanted(own), None);
+    }
+
+    #[test]
+    fn cxx_flags_search_libcxx_first_and_drop_exceptions() {
+        let tc = CToolchain {
+            cc: PathBuf::from("/usr/bin/clang-19"),
+            version: "Debian clang version 19.1.7 (3~deb12u1)".to_string(),
+            source: crate::toolchain::CSource::System,
+            target: "wasm32-wasi".to_string(),
+            sysroot: PathBuf::from("/usr"),
+            include_dir: PathBuf::from("/usr/include/wasm32-wasi"),
+            lib_dir: PathBuf::from("/usr/lib/wasm32-wasi"),
+            ar: None,
+        };
+        assert_eq!(clang_major(&tc), Some("19"));
+        let flags = cxx_flags(&tc, &base_cflags(&tc, Path::new("/p")));
+        let at = |f: &str| flags.iter().position(|x| x == f).unwrap();
+        assert!(at("/usr/include/wasm32-wasi/c++/v1") < at("/usr/include/wasm32-wasi"));
+        assert_eq!(flags.last().map(String::as_str), Some("-fno-exceptions"));
+        assert!(is_cxx(Path::new("src/a.cc")) && !is_cxx(Path::new("src/a.c")));
     }
 
     #[test]

@@ -9,6 +9,7 @@
 pub mod c;
 pub mod cache;
 mod cmake;
+mod command_export;
 pub mod doctor;
 pub mod go;
 pub mod manifest;
