@@ -6,6 +6,7 @@
 //! survives `wasi:cli/exit`, so an exit status is compared as that. Every C
 //! command the tests build goes through [`assert_same_both_ways`].
 
+use crate::common::{Host, w};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -13,7 +14,7 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder};
 
 /// One run of a program.
 #[derive(Clone, Copy, Default)]
@@ -171,24 +172,6 @@ impl std::fmt::Display for Failed {
 }
 
 impl std::error::Error for Failed {}
-
-struct Host {
-    ctx: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
-fn w<T>(r: wasmtime::Result<T>) -> Result<T> {
-    r.map_err(|e| anyhow::anyhow!("{e:?}"))
-}
 
 fn run_component(
     engine: &Engine,

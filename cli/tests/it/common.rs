@@ -561,9 +561,10 @@ fn filters_replace_paths_hosts_and_times() {
     );
 }
 
-struct Host {
-    ctx: WasiCtx,
-    table: ResourceTable,
+/// A WASI host's state for running a component the tests built.
+pub struct Host {
+    pub ctx: WasiCtx,
+    pub table: ResourceTable,
 }
 
 impl WasiView for Host {
@@ -576,7 +577,7 @@ impl WasiView for Host {
 }
 
 /// Wasmtime's errors as anyhow errors, keeping the whole chain in the text.
-fn w<T>(r: wasmtime::Result<T>) -> Result<T> {
+pub fn w<T>(r: wasmtime::Result<T>) -> Result<T> {
     r.map_err(|e| anyhow::anyhow!("{e:?}"))
 }
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use wasmtime::component::{Component, Linker, ResourceTable, Val};
 use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// Builds `path` with kiln's default output (under the target directory)
 /// and the extra arguments; returns the `--json` summary.
@@ -323,18 +323,6 @@ fn target_dir_moves_rust_and_c_outputs_too() {
 /// Runs a command component with `stdin` as its standard input; returns
 /// what it wrote to stdout.
 fn run_with_stdin(wasm: &Path, stdin: &[u8]) -> anyhow::Result<String> {
-    struct Host {
-        ctx: WasiCtx,
-        table: ResourceTable,
-    }
-    impl WasiView for Host {
-        fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView {
-                ctx: &mut self.ctx,
-                table: &mut self.table,
-            }
-        }
-    }
     let w = |e: wasmtime::Error| anyhow::anyhow!("{e:?}");
     let engine = Engine::new(&Config::new()).map_err(w)?;
     let component = Component::from_file(&engine, wasm).map_err(w)?;

@@ -163,7 +163,7 @@ fn repoint_export(module: &[u8], inner: u32) -> Result<Vec<u8>> {
             contents.to_vec()
         };
         out.push(id);
-        out.extend(leb(contents.len() as u32));
+        out.extend(crate::leb::unsigned(contents.len() as u32));
         out.extend(contents);
     }
     Ok(out)
@@ -182,25 +182,12 @@ fn patched_exports(contents: &[u8], inner: u32) -> Result<Vec<u8>> {
         let end = reader.original_position();
         if name == NAME && kind == 0x00 {
             let mut out = contents[..start].to_vec();
-            out.extend(leb(inner));
+            out.extend(crate::leb::unsigned(inner));
             out.extend_from_slice(&contents[end..]);
             return Ok(out);
         }
     }
     Ok(contents.to_vec())
-}
-
-fn leb(mut v: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
 }
 
 #[cfg(test)]

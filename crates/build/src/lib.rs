@@ -12,6 +12,7 @@ mod cmake;
 mod command_export;
 pub mod doctor;
 pub mod go;
+mod leb;
 pub mod manifest;
 mod project;
 pub mod provenance;

@@ -100,14 +100,14 @@ pub fn add_cabi_realloc(module: &[u8]) -> Result<Vec<u8>> {
         let contents = &module[range.clone()];
         let (slot, extra) = match id {
             1 => (0, func_type()),
-            3 => (1, leb(type_count)),
+            3 => (1, crate::leb::unsigned(type_count)),
             6 => (2, global(start)),
             7 => (3, export(func_index)),
             10 => (4, body(global_index, end)),
             _ => {
                 // Copy the section as it is: id, size, contents.
                 out.push(id);
-                out.extend(leb(contents.len() as u32));
+                out.extend(crate::leb::unsigned(contents.len() as u32));
                 out.extend_from_slice(contents);
                 continue;
             }
@@ -115,7 +115,7 @@ pub fn add_cabi_realloc(module: &[u8]) -> Result<Vec<u8>> {
         added[slot] = true;
         let appended = append_entry(contents, &extra)?;
         out.push(id);
-        out.extend(leb(appended.len() as u32));
+        out.extend(crate::leb::unsigned(appended.len() as u32));
         out.extend(appended);
     }
     if added.contains(&false) {
@@ -142,37 +142,10 @@ fn append_entry(contents: &[u8], entry: &[u8]) -> Result<Vec<u8>> {
     let mut reader = BinaryReader::new(contents, 0);
     let count = reader.read_var_u32()?;
     let rest = &contents[reader.original_position()..];
-    let mut out = leb(count + 1);
+    let mut out = crate::leb::unsigned(count + 1);
     out.extend_from_slice(rest);
     out.extend_from_slice(entry);
     Ok(out)
-}
-
-fn leb(mut v: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            out.push(byte);
-            return out;
-        }
-        out.push(byte | 0x80);
-    }
-}
-
-fn sleb(v: i32) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut v = v as i64;
-    loop {
-        let byte = (v & 0x7f) as u8;
-        v >>= 7;
-        let done = (v == 0 && byte & 0x40 == 0) || (v == -1 && byte & 0x40 != 0);
-        out.push(if done { byte } else { byte | 0x80 });
-        if done {
-            return out;
-        }
-    }
 }
 
 const I32: u8 = 0x7f;
@@ -185,17 +158,17 @@ fn func_type() -> Vec<u8> {
 /// `(global (mut i32) (i32.const start))`: the next free byte.
 fn global(start: u32) -> Vec<u8> {
     let mut g = vec![I32, 0x01, 0x41];
-    g.extend(sleb(start as i32));
+    g.extend(crate::leb::signed(start as i32));
     g.push(0x0b);
     g
 }
 
 fn export(func_index: u32) -> Vec<u8> {
     let name = b"cabi_realloc";
-    let mut e = leb(name.len() as u32);
+    let mut e = crate::leb::unsigned(name.len() as u32);
     e.extend_from_slice(name);
     e.push(0x00);
-    e.extend(leb(func_index));
+    e.extend(crate::leb::unsigned(func_index));
     e
 }
 
@@ -211,7 +184,7 @@ fn body(next: u32, end: u32) -> Vec<u8> {
     const IF: u8 = 0x04;
     const END: u8 = 0x0b;
     const EMPTY: u8 = 0x40;
-    let g = leb(next);
+    let g = crate::leb::unsigned(next);
     let mut code = vec![1, 1, I32]; // one local: ptr (index 4)
     // if new_size == 0 { return align }
     code.extend([LOCAL_GET, 3, 0x45, IF, EMPTY, LOCAL_GET, 2, 0x0f, END]);
@@ -228,7 +201,7 @@ fn body(next: u32, end: u32) -> Vec<u8> {
     ]);
     // if ptr + new_size > end (or wraps) { unreachable }
     code.extend([LOCAL_GET, 4, LOCAL_GET, 3, 0x6a, I32_CONST]);
-    code.extend(sleb(end as i32));
+    code.extend(crate::leb::signed(end as i32));
     code.extend([
         0x4b, LOCAL_GET, 4, LOCAL_GET, 4, LOCAL_GET, 3, 0x6a, 0x4b, 0x72, IF, EMPTY, 0x00, END,
     ]);
@@ -242,7 +215,7 @@ fn body(next: u32, end: u32) -> Vec<u8> {
     ]);
     code.extend([0xfc, 10, 0, 0, END]);
     code.extend([LOCAL_GET, 4, END]);
-    let mut out = leb(code.len() as u32);
+    let mut out = crate::leb::unsigned(code.len() as u32);
     out.extend(code);
     out
 }
@@ -253,11 +226,11 @@ mod tests {
 
     #[test]
     fn leb_encodings() {
-        assert_eq!(leb(0), [0]);
-        assert_eq!(leb(624485), [0xe5, 0x8e, 0x26]);
-        assert_eq!(sleb(-1), [0x7f]);
-        assert_eq!(sleb(64), [0xc0, 0x00]);
-        assert_eq!(sleb(-123456), [0xc0, 0xbb, 0x78]);
+        assert_eq!(crate::leb::unsigned(0), [0]);
+        assert_eq!(crate::leb::unsigned(624485), [0xe5, 0x8e, 0x26]);
+        assert_eq!(crate::leb::signed(-1), [0x7f]);
+        assert_eq!(crate::leb::signed(64), [0xc0, 0x00]);
+        assert_eq!(crate::leb::signed(-123456), [0xc0, 0xbb, 0x78]);
     }
 
     #[test]
