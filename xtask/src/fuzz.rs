@@ -40,7 +40,11 @@ pub fn run(args: &[String]) -> Result<()> {
             return Ok(());
         }
         [one] if one.parse::<u64>().is_ok() => (all.clone(), seconds_of(Some(one), 120)?),
-        [one, rest @ ..] => (pick(one, &all)?, seconds_of(rest.first(), 120)?),
+        [one] => (pick(one, &all)?, 120),
+        [one, seconds] => (pick(one, &all)?, seconds_of(Some(seconds), 120)?),
+        [_, _, extra, ..] => bail!(
+            "unexpected argument `{extra}`: cargo xtask fuzz [list | TARGET[,TARGET...] | all] [SECONDS]"
+        ),
     };
     fuzz(&which, seconds)
 }
@@ -140,8 +144,15 @@ fn check_light() -> Result<()> {
 fn fuzz(which: &[String], seconds: u64) -> Result<()> {
     install_cargo_fuzz()?;
     check_light()?;
+    let seeds = crate::fuzz_seeds::generate().context("failed to generate the seed corpus")?;
+    let result = run_targets(which, seconds, &seeds);
+    let _ = std::fs::remove_dir_all(&seeds);
+    result
+}
+
+/// Runs each target in turn, reading the seeds in `seeds`.
+fn run_targets(which: &[String], seconds: u64, seeds: &Path) -> Result<()> {
     let root = crate::root();
-    crate::fuzz_seeds::generate().context("failed to generate the seed corpus")?;
     let mut report = String::from(
         "| target | seconds | executions | exec/s | coverage (cov) | features (ft) | corpus | peak RSS MiB | result |\n\
          |---|---|---|---|---|---|---|---|---|\n",
@@ -151,6 +162,9 @@ fn fuzz(which: &[String], seconds: u64) -> Result<()> {
         let corpus = root.join("target/fuzz-corpus").join(target);
         let artifacts = root.join("target/fuzz-artifacts").join(target);
         std::fs::create_dir_all(&corpus)?;
+        // Emptied, so what a failed run leaves there is this run's finding,
+        // never an old one (a run that fails for another reason says so).
+        let _ = std::fs::remove_dir_all(&artifacts);
         std::fs::create_dir_all(&artifacts)?;
         let log = root.join("target/fuzz-logs").join(format!("{target}.log"));
         std::fs::create_dir_all(log.parent().unwrap_or(&root))?;
@@ -161,7 +175,7 @@ fn fuzz(which: &[String], seconds: u64) -> Result<()> {
             // checks stay on.
             .args(["-s", "none", "-a", target])
             .arg(&corpus)
-            .arg(root.join("target/fuzz-corpus/seeds").join(target))
+            .arg(seeds.join(target))
             .arg(
                 root.join("fuzz-harness/tests/fuzz_regressions")
                     .join(target),
@@ -181,7 +195,7 @@ fn fuzz(which: &[String], seconds: u64) -> Result<()> {
         // libFuzzer reads every corpus directory it is given; make the
         // read-only ones exist.
         for dir in [
-            root.join("target/fuzz-corpus/seeds").join(target),
+            seeds.join(target),
             root.join("fuzz-harness/tests/fuzz_regressions")
                 .join(target),
             root.join("fuzz/seeds").join(target),
@@ -317,6 +331,10 @@ fn keep_finding(target: &str, artifacts: &Path) -> Result<Option<PathBuf>> {
         .arg(&input)
         .args(["--runs", "2000", "--"])
         .arg(format!("-exact_artifact_path={}", minimized.display()))
+        // The run's own limits, so a timeout or out-of-memory input
+        // reproduces while it is minimized.
+        .args(["-timeout=10", "-rss_limit_mb=2048"])
+        .arg(format!("-max_len={}", max_len(target)))
         .current_dir(&root)
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -1,7 +1,7 @@
 //! The fuzz targets' seed corpus, generated from the repository's fixtures and from what kiln itself writes.
 //!
-//! Nothing binary is checked in for seeding: every `cargo xtask fuzz` empties
-//! `target/fuzz-corpus/seeds/` and refills it. kiln builds a component,
+//! Nothing binary is checked in for seeding: every `cargo xtask fuzz` makes
+//! its own `target/fuzz-corpus/seeds.PID/` and removes it at the end. kiln builds a component,
 //! precompiles it, pushes it to a local OCI layout, signs it in both of
 //! cosign's formats and attests it; every blob of that layout is then
 //! classified by its shape and given to the target that parses it, behind
@@ -17,6 +17,7 @@ use std::process::Command;
 /// Selector bytes of the `oci` target (`fuzz-harness/src/oci.rs`).
 const OCI_MANIFEST: u8 = 0;
 const OCI_INDEX: u8 = 1;
+const OCI_REFERRERS: u8 = 2;
 const OCI_CONFIG: u8 = 4;
 /// Selector bytes of the `sigstore` target (`fuzz-harness/src/sigstore.rs`).
 const SIGSTORE_BUNDLE: u8 = 0;
@@ -52,12 +53,11 @@ impl Seeds {
     }
 }
 
-/// Empties and refills `target/fuzz-corpus/seeds/`.
-pub fn generate() -> Result<()> {
+/// Makes this run's seeds in `target/fuzz-corpus/seeds.PID/` (one
+/// directory per run, so two `cargo xtask fuzz` at once never read each
+/// other's half-written corpus; the caller removes it) and returns it.
+pub fn generate() -> Result<PathBuf> {
     let root = crate::root();
-    let dir = root.join("target/fuzz-corpus/seeds");
-    // Made beside and moved into place, so a run started meanwhile (two
-    // `cargo xtask fuzz` at once) reads a whole corpus.
     let fresh = root.join(format!("target/fuzz-corpus/seeds.{}", std::process::id()));
     let work = root.join(format!("target/fuzz-corpus/work.{}", std::process::id()));
     for d in [&fresh, &work] {
@@ -75,11 +75,8 @@ pub fn generate() -> Result<()> {
     text_seeds(&root, &mut seeds, &wasm)?;
     kiln_outputs(&work, &wasm, &mut seeds).context("failed to make seeds with kiln")?;
     let _ = std::fs::remove_dir_all(&work);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&fresh, &dir)
-        .with_context(|| format!("failed to move the seeds to `{}`", dir.display()))?;
-    eprintln!("fuzz seeds: {} inputs in {}", seeds.count, dir.display());
-    Ok(())
+    eprintln!("fuzz seeds: {} inputs in {}", seeds.count, fresh.display());
+    Ok(fresh)
 }
 
 /// The wasm every target starts from: the `.wat` fixtures, the modules
@@ -270,7 +267,9 @@ fn kiln_outputs(work: &Path, wasm: &[Vec<u8>], seeds: &mut Seeds) -> Result<()> 
         if json.get("layers").is_some() {
             seeds.add_selected("oci", OCI_MANIFEST, &bytes)?;
         } else if json.get("manifests").is_some() {
+            // An index is also what the referrers API answers.
             seeds.add_selected("oci", OCI_INDEX, &bytes)?;
+            seeds.add_selected("oci", OCI_REFERRERS, &bytes)?;
         } else if json.get("architecture").is_some() || json.get("component").is_some() {
             seeds.add_selected("oci", OCI_CONFIG, &bytes)?;
         } else if json.get("dsseEnvelope").is_some() || json.get("messageSignature").is_some() {
