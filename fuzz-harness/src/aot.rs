@@ -28,7 +28,7 @@ pub fn aot(data: &[u8]) {
         }
         CWASM => {
             if let Ok(section) = kiln_aot::engine_section(bytes) {
-                let _ = section.version.len();
+                let _ = section.architecture();
             }
         }
         _ => unreachable!("select gives a kind below 2"),

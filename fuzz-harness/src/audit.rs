@@ -28,8 +28,7 @@ pub fn audit(data: &[u8]) {
 /// A policy assembled from parts that reach deep into the checker (names,
 /// version ranges, limits, features) and audit facts as a registry's Wasm
 /// config or a hostile binary may present them, through the check.
-/// Oracles: no panic; a finding names an import, export or limit the facts
-/// hold; SARIF is JSON.
+/// Oracles: no panic; the report and SARIF serialize as JSON.
 pub fn audit_facts(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let Ok(input) = Input::arbitrary(&mut u) else {
@@ -62,6 +61,7 @@ pub fn policy(data: &[u8]) {
     if let Ok(Some(policy)) = Policy::from_kiln_toml_text(&text, "kiln.toml", Path::new(".")) {
         let _ = policy.explain();
     }
+    let _ = Policy::from_arg(&format!("builtin:{}", text.lines().next().unwrap_or("")));
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
     if let Ok(pattern) = Pattern::parse(first, "fuzz.toml:1".to_string()) {
         for line in rest.lines() {

@@ -35,7 +35,8 @@ pub use wasm::{component, wasm, wasm_smith};
 /// spell it) and the function it runs.
 pub type Target = (&'static str, fn(&[u8]));
 
-/// Every target, in the order `cargo xtask fuzz all` runs them.
+/// Every target (`cargo xtask fuzz` finds them by their files in
+/// `fuzz/fuzz_targets/`, which a test holds to this list).
 pub const TARGETS: &[Target] = &[
     ("wasm", wasm),
     ("wasm_smith", wasm_smith),

@@ -18,7 +18,9 @@ pub const TAG_PAGE: u8 = 3;
 pub const CONFIG: u8 = 4;
 /// A registry's error body.
 pub const ERROR_BODY: u8 = 5;
-const KINDS: u8 = 6;
+/// A reference as a user, a receipt or a config names one.
+pub const REFERENCE: u8 = 6;
+const KINDS: u8 = 7;
 
 /// A subject every referrer judged here claims or fails to claim.
 const SUBJECT: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
@@ -26,8 +28,9 @@ const SUBJECT: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f9
 /// A document by the selector byte through the parser kiln runs on it, and
 /// every descriptor in it through the checks kiln makes before following
 /// it. Oracles: no panic; a file name taken from an annotation never
-/// escapes its directory; a referrer `judge` keeps has the subject and a
-/// type that was asked for.
+/// escapes its directory; a referrer `judge` keeps has the subject, the
+/// listed digest and type, and a type that was asked for; error messages
+/// stay bounded; a reference prints as what it parsed from.
 pub fn oci(data: &[u8]) {
     let (kind, bytes) = select(data, KINDS);
     let _ = artifact::media_type_of(bytes);
@@ -45,7 +48,21 @@ pub fn oci(data: &[u8]) {
                 }
             }
             let subject = Digest::parse(SUBJECT).unwrap();
-            let listed = Descriptor::of(artifact::MANIFEST_MEDIA_TYPE, bytes);
+            // What the referrers list claimed about the entry, from the
+            // input too: the digest's algorithm and the listed type.
+            let claim = bytes.first().copied().unwrap_or(0);
+            let mut listed = Descriptor::of(artifact::MANIFEST_MEDIA_TYPE, bytes);
+            listed.digest = match claim % 4 {
+                0 => listed.digest,
+                1 => format!("sha512:{}", "ab".repeat(64)),
+                2 => "sha256:not-hex".to_string(),
+                _ => String::new(),
+            };
+            listed.artifact_type = match (claim >> 2) % 3 {
+                0 => None,
+                1 => Some(artifact::SIGSTORE_BUNDLE_MEDIA_TYPE.to_string()),
+                _ => Some("application/vnd.example+json".to_string()),
+            };
             for allowed in [
                 Allowed::Any,
                 Allowed::Types(&[artifact::SIGSTORE_BUNDLE_MEDIA_TYPE]),
@@ -57,6 +74,14 @@ pub fn oci(data: &[u8]) {
                         Some(SUBJECT),
                         "judge kept a referrer of another subject"
                     );
+                    assert_eq!(
+                        kept.digest.to_string(),
+                        listed.digest,
+                        "kept under another digest"
+                    );
+                    if let Some(t) = &listed.artifact_type {
+                        assert_eq!(*t, kept.artifact_type, "kept as another type than listed");
+                    }
                     if let Allowed::Types(types) = allowed {
                         assert!(types.contains(&kept.artifact_type.as_str()));
                     }
@@ -96,12 +121,24 @@ pub fn oci(data: &[u8]) {
             }
         }
         ERROR_BODY => {
+            // At most 300 characters and the ellipsis, whatever was sent.
             let message = wire::error_message(bytes);
-            assert!(
-                message.len() <= 64 << 10,
-                "an error message of {} bytes",
-                message.len()
-            );
+            let chars = message.chars().count();
+            assert!(chars <= 301, "an error message of {chars} characters");
+        }
+        REFERENCE => {
+            // A reference prints as something that parses to itself, as
+            // receipts and status lines hand it on.
+            if let Ok(reference) = kiln_oci::Reference::parse(&String::from_utf8_lossy(bytes)) {
+                let printed = reference.to_string();
+                let again = kiln_oci::Reference::parse(&printed)
+                    .unwrap_or_else(|e| panic!("`{printed}` does not parse again: {e:#}"));
+                assert_eq!(
+                    again.to_string(),
+                    printed,
+                    "a reference changes when printed"
+                );
+            }
         }
         _ => unreachable!("select gives a kind below KINDS"),
     }

@@ -21,7 +21,9 @@ const SUBJECT: &str = "sha256:2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f9
 /// before and beside checking a signature: the bundle's shape and key
 /// material, the envelope's payload, the statement and its subjects, the
 /// simple-signing payload and its annotations, and DSSE's pre-auth
-/// encoding. Oracles: no panic; PAE frames the payload it is given.
+/// encoding. Oracles: no panic; PAE frames the decoded payload as DSSE
+/// specifies; requiring annotations never lets more statements or payloads
+/// pass than requiring none.
 pub fn sigstore(data: &[u8]) {
     let (kind, bytes) = select(data, KINDS);
     let subject = Digest::parse(SUBJECT).unwrap();
@@ -32,13 +34,12 @@ pub fn sigstore(data: &[u8]) {
                 return;
             };
             let _ = bundle.key_material();
-            if let Some(envelope) = &bundle.dsse_envelope {
-                let encoded = pae(&envelope.payload_type, envelope.payload.as_bytes());
-                assert!(encoded.ends_with(envelope.payload.as_bytes()));
-                if let Ok(payload) = envelope.payload_bytes()
-                    && let Ok(statement) = Statement::parse(&payload)
-                {
-                    let _ = statement.covers(&subject, &required);
+            if let Some(envelope) = &bundle.dsse_envelope
+                && let Ok(payload) = envelope.payload_bytes()
+            {
+                check_pae(&envelope.payload_type, &payload);
+                if let Ok(statement) = Statement::parse(&payload) {
+                    check_covers(&statement, &subject, &required);
                 }
             }
             if let Some(message) = &bundle.message_signature {
@@ -47,15 +48,45 @@ pub fn sigstore(data: &[u8]) {
         }
         STATEMENT => {
             if let Ok(statement) = Statement::parse(bytes) {
-                let _ = statement.covers(&subject, &BTreeMap::new());
-                let _ = statement.covers(&subject, &required);
+                check_covers(&statement, &subject, &required);
             }
         }
         PAYLOAD => {
             if let Ok(payload) = Payload::parse(bytes) {
-                let _ = payload.has_annotations(&required);
+                // Requiring more annotations never lets more payloads pass.
+                if payload.has_annotations(&required) {
+                    assert!(payload.has_annotations(&BTreeMap::new()));
+                }
             }
         }
         _ => unreachable!("select gives a kind below KINDS"),
+    }
+}
+
+/// DSSE's pre-authentication encoding, as the specification writes it:
+/// `DSSEv1 <len(type)> <type> <len(body)> <body>`, lengths in decimal bytes.
+fn check_pae(payload_type: &str, payload: &[u8]) {
+    let encoded = pae(payload_type, payload);
+    let head = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    );
+    assert!(
+        encoded.starts_with(head.as_bytes()),
+        "PAE header is not `{head}`"
+    );
+    assert_eq!(
+        &encoded[head.len()..],
+        payload,
+        "PAE body is not the payload"
+    );
+}
+
+/// A statement that covers the subject with required annotations covers it
+/// with none.
+fn check_covers(statement: &Statement, subject: &Digest, required: &BTreeMap<String, String>) {
+    if statement.covers(subject, required) {
+        assert!(statement.covers(subject, &BTreeMap::new()));
     }
 }
