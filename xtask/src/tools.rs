@@ -148,7 +148,7 @@ pub fn start_registry(dir: &Path) -> Result<Registry> {
 mod tests {
     #[test]
     fn wasmtime_cli_is_kilns_wasmtime_release() {
-        let aot = include_str!("../../crates/aot/src/compile.rs");
+        let aot = include_str!("../../crates/aot/src/descriptor.rs");
         let line = format!(
             "pub const WASMTIME_VERSION: &str = \"{}\";",
             super::WASMTIME_VERSION
