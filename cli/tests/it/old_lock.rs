@@ -9,9 +9,33 @@
 
 use crate::common::*;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// The packages Cargo.lock at `dir` pins, by name, with their versions.
+/// A copy of the fixture `name` to build in, and the directory holding it
+/// (which outputs may go to too).
+fn copied(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("project");
+    copy_dir(&fixture(name), &project);
+    (dir, project)
+}
+
+/// `kiln build --update-incompatible` of `project` into `wasm`, which must
+/// succeed; its stderr.
+fn build_updating(project: &Path, wasm: &Path) -> String {
+    let out = run_ok(
+        kiln()
+            .arg("build")
+            .arg(project)
+            .arg("--update-incompatible")
+            .arg("-o")
+            .arg(wasm),
+    );
+    stderr(&out)
+}
+
+/// The packages Cargo.lock at `dir` pins, by name, with their versions in
+/// order.
 fn locked(dir: &Path) -> BTreeMap<String, Vec<String>> {
     let text = std::fs::read_to_string(dir.join("Cargo.lock")).unwrap();
     let lock: toml::Table = toml::from_str(&text).unwrap();
@@ -21,6 +45,9 @@ fn locked(dir: &Path) -> BTreeMap<String, Vec<String>> {
             .entry(p["name"].as_str().unwrap().to_string())
             .or_default()
             .push(p["version"].as_str().unwrap().to_string());
+    }
+    for versions in packages.values_mut() {
+        versions.sort();
     }
     packages
 }
@@ -40,9 +67,7 @@ fn old_lock_names_the_release_and_the_update() {
     if !requires(&["cargo"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("project");
-    copy_dir(&fixture("rust-old-lock"), &project);
+    let (_dir, project) = copied("rust-old-lock");
     let before = std::fs::read(project.join("Cargo.lock")).unwrap();
 
     let out = run(kiln().arg("build").arg(&project));
@@ -75,22 +100,12 @@ fn update_incompatible_moves_only_the_failing_release_and_builds() {
     if !requires(&["cargo"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("project");
-    copy_dir(&fixture("rust-old-lock"), &project);
+    let (dir, project) = copied("rust-old-lock");
     let before = locked(&project);
     assert_eq!(before["lexopt"], ["0.3.0"]);
 
     let wasm = dir.path().join("old-lock.wasm");
-    let out = run_ok(
-        kiln()
-            .arg("build")
-            .arg(&project)
-            .arg("--update-incompatible")
-            .arg("-o")
-            .arg(&wasm),
-    );
-    let err = stderr(&out);
+    let err = build_updating(&project, &wasm);
     let after = locked(&project);
 
     // Only lexopt moved, to a newer 0.3 release, and kiln said so.
@@ -184,23 +199,13 @@ fn update_incompatible_moves_the_dependent_when_the_release_cannot_move() {
     // still fails (it turns on `#![feature(wasip2)]`, E0554); no rustix
     // 0.38 builds, so round two updates tempfile, whose newer releases use
     // rustix 1.
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("project");
-    copy_dir(&fixture("rust-old-lock-deep"), &project);
+    let (dir, project) = copied("rust-old-lock-deep");
     let before = locked(&project);
     assert_eq!(before["rustix"], ["0.38.34"]);
     assert_eq!(before["tempfile"], ["3.10.1"]);
 
     let wasm = dir.path().join("deep.wasm");
-    let out = run_ok(
-        kiln()
-            .arg("build")
-            .arg(&project)
-            .arg("--update-incompatible")
-            .arg("-o")
-            .arg(&wasm),
-    );
-    let err = stderr(&out);
+    let err = build_updating(&project, &wasm);
     let updates: Vec<&str> = err
         .lines()
         .filter(|l| l.trim_start().starts_with("Updating Cargo.lock"))
@@ -221,10 +226,7 @@ fn update_incompatible_moves_the_dependent_when_the_release_cannot_move() {
 
     // The lock changed exactly as kiln reported, tempfile and rustix left
     // their old releases, and the component runs.
-    let mut after = locked(&project);
-    for versions in after.values_mut() {
-        versions.sort();
-    }
+    let after = locked(&project);
     assert_eq!(reported(&err, &before), after, "{err}");
     assert!(!after["rustix"].contains(&"0.38.34".to_string()));
     assert_ne!(after["tempfile"], ["3.10.1"]);
@@ -242,9 +244,7 @@ fn a_requirement_that_holds_the_release_back_is_named() {
     }
     // `lexopt = "=0.3.0"`: no `cargo update` can move it, only an edit of
     // the requirement.
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("project");
-    copy_dir(&fixture("rust-old-lock"), &project);
+    let (_dir, project) = copied("rust-old-lock");
     let manifest = project.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
@@ -274,9 +274,7 @@ fn publish_updates_only_when_asked_and_says_so_in_its_events() {
     if !requires(&["cargo"]) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("project");
-    copy_dir(&fixture("rust-old-lock"), &project);
+    let (dir, project) = copied("rust-old-lock");
     let publish = || {
         let mut c = kiln_in(dir.path());
         c.env("CI", "1").arg("publish").arg(&project).args([
