@@ -2,6 +2,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use kiln_core::Invalid;
+use std::sync::LazyLock;
 use wasmparser::{Parser, Payload, Validator, WasmFeatures};
 
 /// Arbitrary bytes through every reader `kiln inspect`, `validate` and
@@ -23,17 +24,16 @@ pub fn wasm_smith(data: &[u8]) {
     let Ok(mut config) = wasm_smith::Config::arbitrary(&mut u) else {
         return;
     };
-    config.available_imports = Some(preview1_imports());
+    config.available_imports = Some(PREVIEW1_IMPORTS.clone());
     config.max_funcs = config.max_funcs.min(64);
     config.max_instructions = config.max_instructions.min(512);
     let Ok(module) = wasm_smith::Module::new(config, &mut u) else {
         return;
     };
     let bytes = module.to_bytes();
-    if !check_readers(&bytes) {
+    let Some(Readings { facts, .. }) = check_readers(&bytes) else {
         return;
-    }
-    let facts = kiln_inspect::audit::read_facts("fuzz.wasm", &bytes).unwrap();
+    };
     let mut declared = Vec::new();
     for payload in Parser::new(0).parse_all(&bytes) {
         if let Ok(Payload::ImportSection(reader)) = payload {
@@ -104,17 +104,21 @@ pub fn component(data: &[u8]) {
         // Worlds using component-model features wasmparser does not enable
         // by default (async, streams, `implements`) are refused by kiln as
         // by wasmparser; the readers must agree on that and read the rest.
-        if !check_readers(&bytes) {
+        let Some(Readings {
+            report,
+            facts,
+            surface,
+            wit,
+        }) = check_readers(&bytes)
+        else {
             continue;
-        }
-        let report = kiln_inspect::inspect(&bytes).unwrap();
+        };
         assert!(
             report.world_error.is_none(),
             "inspect could not read the world: {:?}",
             report.world_error
         );
-        let facts = kiln_inspect::audit::read_facts("fuzz.wasm", &bytes).unwrap();
-        let surface = kiln_inspect::surface(&bytes).unwrap();
+        let surface = surface.unwrap();
         assert_eq!(
             facts.imports, surface.imports,
             "facts and surface disagree on imports"
@@ -123,7 +127,7 @@ pub fn component(data: &[u8]) {
             facts.exports, surface.exports,
             "facts and surface disagree on exports"
         );
-        let text = kiln_inspect::wit_text(&bytes).unwrap();
+        let text = wit.unwrap();
         let mut reparsed = wit_parser::Resolve {
             all_features: true,
             ..Default::default()
@@ -134,9 +138,19 @@ pub fn component(data: &[u8]) {
     }
 }
 
-/// Runs every wasm reader over `bytes` and checks they agree; returns
-/// whether the bytes are a valid binary.
-fn check_readers(bytes: &[u8]) -> bool {
+/// What the readers made of a binary kiln's validator accepted; the
+/// section reader and WIT text may still refuse one (a core module has no
+/// WIT text).
+struct Readings {
+    report: kiln_inspect::Report,
+    facts: kiln_inspect::audit::AuditFacts,
+    surface: anyhow::Result<kiln_inspect::Surface>,
+    wit: anyhow::Result<String>,
+}
+
+/// Runs every wasm reader over `bytes` and checks they agree; returns what
+/// they read when the bytes are a valid binary.
+fn check_readers(bytes: &[u8]) -> Option<Readings> {
     let kiln = kiln_component::validate(bytes);
     let sequential = Validator::new_with_features(WasmFeatures::default())
         .validate_all(bytes)
@@ -154,34 +168,37 @@ fn check_readers(bytes: &[u8]) -> bool {
     );
     let inspected = kiln_inspect::inspect(bytes);
     let facts = kiln_inspect::audit::read_facts("fuzz.wasm", bytes);
-    let _ = kiln_inspect::surface(bytes);
-    let _ = kiln_inspect::wit_text(bytes);
-    if kiln.is_ok() {
-        if let Err(e) = &inspected {
-            panic!("inspect refuses a valid binary: {e:#}");
-        }
-        if let Err(e) = &facts {
-            panic!("audit refuses a valid binary: {e:#}");
-        }
-        // What `kiln build` and `push` do to a binary they are handed:
-        // embed package metadata, and the result must still be valid.
-        let meta = kiln_core::PackageMetadata {
-            name: Some("fuzz".to_string()),
-            version: Some("1.0.0".to_string()),
-            ..Default::default()
-        };
-        if let Ok((embedded, _)) = kiln_component::embed_metadata(bytes, &meta, None)
-            && let Err(e) = kiln_component::validate(&embedded)
-        {
-            panic!("embedding metadata made a valid binary invalid: {e}");
-        }
+    let surface = kiln_inspect::surface(bytes);
+    let wit = kiln_inspect::wit_text(bytes);
+    if kiln.is_err() {
+        return None;
     }
-    kiln.is_ok()
+    let report = inspected.unwrap_or_else(|e| panic!("inspect refuses a valid binary: {e:#}"));
+    let facts = facts.unwrap_or_else(|e| panic!("audit refuses a valid binary: {e:#}"));
+    // What `kiln build` and `push` do to a binary they are handed:
+    // embed package metadata, and the result must still be valid.
+    let meta = kiln_core::PackageMetadata {
+        name: Some("fuzz".to_string()),
+        version: Some("1.0.0".to_string()),
+        ..Default::default()
+    };
+    if let Ok((embedded, _)) = kiln_component::embed_metadata(bytes, &meta, None)
+        && let Err(e) = kiln_component::validate(&embedded)
+    {
+        panic!("embedding metadata made a valid binary invalid: {e}");
+    }
+    Some(Readings {
+        report,
+        facts,
+        surface,
+        wit,
+    })
 }
 
 /// A module of preview1 functions for wasm-smith to import from, with
 /// their real signatures, so generated modules look like wasip1 programs.
-fn preview1_imports() -> Vec<u8> {
+/// Parsed once, not on every input.
+static PREVIEW1_IMPORTS: LazyLock<Vec<u8>> = LazyLock::new(|| {
     wat::parse_str(
         r#"(module
           (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32)))
@@ -202,4 +219,4 @@ fn preview1_imports() -> Vec<u8> {
         )"#,
     )
     .unwrap()
-}
+});
