@@ -73,24 +73,25 @@ pub fn build(project: &Project, opts: &COptions, reporter: &dyn Reporter) -> Res
                 kind,
                 cabi_realloc: own.as_deref(),
             };
-            let (path, time) = if build == CBuild::Make {
+            if build == CBuild::Make {
                 run_make(project, &manifest, &tc, &link, opts, reporter)?
             } else {
                 run_cmake(project, &manifest, &tc, &work, &link, opts, reporter)?
-            };
-            if own.is_some() && !exports_cabi_realloc(&path) {
-                reporter.warn(&format!(
-                    "`{}` does not export kiln's `cabi_realloc`, so the preview1 adapter shares \
-                     memory with malloc and a program that allocates a lot can trap in it: \
-                     its link left out kiln's object (a Makefile link line without `$(LDFLAGS)`), \
-                     or make did not relink it since an older kiln (`make clean`)",
-                    path.display()
-                ));
             }
-            (path, time)
         }
     };
     let wasm = kiln_core::input::Input::read(&wasm_path)?;
+    // make and CMake were handed kiln's `cabi_realloc` object for a
+    // program (above); check the link took it.
+    if build != CBuild::Sources && world.is_none() && !exports_cabi_realloc(&wasm) {
+        reporter.warn(&format!(
+            "`{}` does not export kiln's `cabi_realloc`, so the preview1 adapter shares \
+             memory with malloc and a program that allocates a lot can trap in it: \
+             its link left out kiln's object (a Makefile link line without `$(LDFLAGS)`), \
+             or make did not relink it since an older kiln (`make clean`)",
+            wasm_path.display()
+        ));
+    }
     let wasm_kind = WasmKind::sniff(&wasm)
         .with_context(|| format!("`{}` is not a wasm binary", wasm_path.display()))?;
     Ok(Built {
@@ -416,13 +417,10 @@ fn cabi_realloc_object(
     Ok(obj)
 }
 
-/// Whether a linked module exports `cabi_realloc`; a file that cannot be
-/// read or parsed counts as not (the componentizer reports it).
-fn exports_cabi_realloc(path: &Path) -> bool {
-    let Ok(bytes) = std::fs::read(path) else {
-        return false;
-    };
-    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+/// Whether a linked module exports `cabi_realloc`; bytes that cannot be
+/// parsed count as not (the componentizer reports them).
+fn exports_cabi_realloc(bytes: &[u8]) -> bool {
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
         match payload {
             Ok(wasmparser::Payload::ExportSection(exports)) => {
                 return exports
