@@ -181,6 +181,41 @@ fn makefile_project_builds_with_the_wasi_toolchain() {
 }
 
 #[test]
+fn a_makefile_link_without_ldflags_is_warned_about() {
+    if !requires(&["clang", "make"]) {
+        return;
+    }
+    // A link line that passes `$(CFLAGS)` where `$(LDFLAGS)` belongs links
+    // (clang finds the WASI libc from the target) but never sees kiln's
+    // `cabi_realloc` object; the build still succeeds, and says so.
+    let dir = tempfile::tempdir().unwrap();
+    let project = fixture_copy("c-make", dir.path());
+    let makefile = project.join("Makefile");
+    let text = std::fs::read_to_string(&makefile).unwrap();
+    std::fs::write(
+        &makefile,
+        text.replace("$(CC) $(LDFLAGS) -o $@", "$(CC) $(CFLAGS) -o $@"),
+    )
+    .unwrap();
+    let out = dir.path().join("counter.wasm");
+    let built = run_ok(kiln().arg("build").arg(&project).arg("-o").arg(&out));
+    let err = stderr(&built);
+    assert!(
+        err.contains("does not export kiln's `cabi_realloc`")
+            && err.contains("a Makefile link line without `$(LDFLAGS)`"),
+        "{err}"
+    );
+    // The fixture's own Makefile passes `$(LDFLAGS)`: no warning there.
+    let plain = fixture_copy("c-make", &dir.path().join("plain"));
+    let built = run_ok(kiln().arg("build").arg(&plain).arg("-o").arg(&out));
+    assert!(
+        !stderr(&built).contains("does not export"),
+        "{}",
+        stderr(&built)
+    );
+}
+
+#[test]
 fn a_header_missing_from_the_wasi_libc_is_named() {
     if !requires(&["clang"]) {
         return;
